@@ -1,0 +1,128 @@
+"""Domain errors and the one place where every API error becomes JSON.
+
+Every 4xx body has the shape {"error": {"code", "message", "fields"}}; `code` is stable
+and is what clients branch on. Services raise DomainError subclasses; DRF's own errors
+(validation, authentication, parsing) are mapped here too, so no view formats an error.
+"""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A business rule refused the operation. Nothing was written."""
+
+    code = "domain_error"
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    message = "The operation was refused."
+
+    def __init__(self, message: str | None = None, *, extra: dict[str, Any] | None = None):
+        self.message = message or self.message
+        self.extra = extra or {}
+        super().__init__(self.message)
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status_code = status.HTTP_404_NOT_FOUND
+    message = "Not found."
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status_code = status.HTTP_409_CONFLICT
+    message = "The request conflicts with the current state."
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+    message = "This key was already used with a different request body."
+
+
+def error_body(code: str, message: str, fields: dict | None = None, **extra: Any) -> dict:
+    return {"error": {"code": code, "message": message, "fields": fields or {}, **extra}}
+
+
+_DRF_CODES = {
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.ParseError: "malformed_json",
+    exceptions.Throttled: "throttled",
+}
+
+
+def _field_errors(detail: Any) -> dict:
+    """DRF's nested details as {field: [{"code", "message"}]}, nested serializers flattened
+    to dotted names (`lines.0.unit_price`) so a client can point at the field."""
+    flat: dict[str, list[dict[str, str]]] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), value)
+        elif isinstance(node, list) and node and not isinstance(node[0], exceptions.ErrorDetail):
+            for index, value in enumerate(node):
+                if value:
+                    walk(f"{prefix}.{index}" if prefix else str(index), value)
+        else:
+            items = node if isinstance(node, list) else [node]
+            flat.setdefault(prefix or "non_field_errors", []).extend(
+                {"code": getattr(item, "code", "invalid"), "message": str(item)} for item in items
+            )
+
+    walk("", detail)
+    return flat
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response(
+            error_body(exc.code, exc.message, **exc.extra), status=exc.status_code
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _field_errors(exc.detail)
+        first = next(iter(fields.items()))
+        message = f"{first[0]}: {first[1][0]['message']}" if fields else "Invalid input."
+        return Response(
+            error_body("validation_error", message, fields), status=status.HTTP_400_BAD_REQUEST
+        )
+    if isinstance(exc, exceptions.APIException):
+        code = next((c for t, c in _DRF_CODES.items() if isinstance(exc, t)), None)
+        code = code or (exc.get_codes() if isinstance(exc.get_codes(), str) else "error")
+        headers = {}
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+        return Response(
+            error_body(code, str(exc.detail)), status=exc.status_code, headers=headers
+        )
+    return None
+
+
+def json_404(request, exception=None) -> JsonResponse:
+    return JsonResponse(error_body("not_found", "No such URL."), status=404)
+
+
+def json_500(request) -> JsonResponse:
+    return JsonResponse(
+        error_body("internal_error", "Something went wrong on our side; it has been logged."),
+        status=500,
+    )

@@ -1,0 +1,79 @@
+from django.db import models
+from django.db.models import Q
+from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
+
+
+class Shop(models.Model):
+    """A point of sale or web store that calls the API with its own keys."""
+
+    name = models.CharField(max_length=200, unique=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ShopAPIKeyManager(APIKeyManager):
+    def get_usable_keys(self):
+        # The shop comes along in the same query: every shop request needs it.
+        return super().get_usable_keys().select_related("shop")
+
+
+class ShopAPIKey(AbstractAPIKey):
+    """An API key of a shop. Only a hash is stored; the key is shown once when created."""
+
+    objects = ShopAPIKeyManager()
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="api_keys")
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "shop API key"
+        verbose_name_plural = "shop API keys"
+
+
+class Member(models.Model):
+    """A customer enrolled in the program.
+
+    The points_* fields are a cache of the ledger kept by rewards.services.ledger under
+    the member's row lock; `manage.py verify_ledger` proves them against the entries and lots.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        ERASED = "erased", "Erased"
+
+    external_id = models.CharField(
+        max_length=64, unique=True, help_text="The shop's customer id for this member."
+    )
+    email = models.EmailField(max_length=254, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    birth_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status, default=Status.ACTIVE)
+    enrolled_at = models.DateTimeField()
+
+    points_available = models.BigIntegerField(default=0)
+    points_pending = models.BigIntegerField(default=0)
+    points_held = models.BigIntegerField(default=0)
+    points_owed = models.BigIntegerField(default=0)
+    lifetime_earned = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(points_available__gte=0), name="member_available_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(points_pending__gte=0), name="member_pending_not_negative"
+            ),
+            models.CheckConstraint(condition=Q(points_held__gte=0), name="member_held_not_negative"),
+            models.CheckConstraint(condition=Q(points_owed__gte=0), name="member_owed_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+    @property
+    def points_balance(self) -> int:
+        """Points the member owns in lots: available plus pending (held points are spoken for)."""
+        return self.points_available + self.points_pending

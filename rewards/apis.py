@@ -1,0 +1,300 @@
+import hashlib
+import json
+from decimal import Decimal
+from datetime import timedelta
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from members.apis import BalanceSerializer, ExternalIdField, path_value, printable
+from members.auth import MemberApi, ShopApi
+from rewards.currency import decimal_places, is_known_currency, minor_units
+from rewards.errors import IdempotencyKeyRequired
+from rewards.selectors import ledger_entry_list, member_balance_get
+from rewards.services.idempotency import WriteResult
+from rewards.services.purchases import LineInput, purchase_record, refund_record
+from rewards.services.redemptions import (
+    redemption_cancel,
+    redemption_capture,
+    redemption_create,
+    redemption_void,
+)
+
+# Shops' clocks drift; an occurred_at up to this far ahead of ours is not "the future".
+CLOCK_SKEW = timedelta(minutes=5)
+MAX_POINTS = 1_000_000_000
+REPLAY_HEADER = "Idempotent-Replay"
+
+
+def request_hash(data: dict) -> str:
+    """A stable hash of validated input: the same request always hashes the same."""
+    canonical = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def write_response(result: WriteResult | tuple[dict, bool], *, created: bool = True) -> Response:
+    """201 (or 200) for a fresh write; 200 with Idempotent-Replay: true for a replay."""
+    body, replayed = (
+        (result.response, result.replayed) if isinstance(result, WriteResult) else result
+    )
+    if replayed:
+        return Response(body, status=status.HTTP_200_OK, headers={REPLAY_HEADER: "true"})
+    return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+def money_field(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=18, decimal_places=4, **kwargs)
+
+
+def check_minor_units(value, currency: str, field: str) -> None:
+    if decimal_places(value) > minor_units(currency):
+        raise serializers.ValidationError(
+            {field: [f"{currency} has at most {minor_units(currency)} decimal places."]},
+            code="too_many_decimals",
+        )
+
+
+class PurchaseCreateApi(ShopApi, APIView):
+    class InputSerializer(serializers.Serializer):
+        class LineSerializer(serializers.Serializer):
+            sku = serializers.CharField(
+                max_length=64, required=False, default="", allow_blank=True, validators=[printable]
+            )
+            category = serializers.CharField(
+                max_length=64, required=False, default="", allow_blank=True, validators=[printable]
+            )
+            quantity = serializers.DecimalField(
+                max_digits=12, decimal_places=3, min_value=Decimal("0.001")
+            )
+            unit_price = money_field(min_value=Decimal(0))
+
+        member = ExternalIdField()
+        order_id = serializers.CharField(max_length=64, validators=[printable])
+        amount = money_field(min_value=Decimal("0.0001"))
+        currency = serializers.CharField(min_length=3, max_length=3)
+        occurred_at = serializers.DateTimeField(required=False, default=None)
+        lines = LineSerializer(many=True, required=False, default=list, max_length=500)
+
+        def validate_currency(self, value: str) -> str:
+            if not is_known_currency(value):
+                raise serializers.ValidationError(
+                    "Not an ISO 4217 currency code.", code="unknown_currency"
+                )
+            return value
+
+        def validate_occurred_at(self, value):
+            if value and value > timezone.now() + CLOCK_SKEW:
+                raise serializers.ValidationError(
+                    "A purchase cannot happen in the future.", code="future_date"
+                )
+            return value
+
+        def validate(self, data):
+            check_minor_units(data["amount"], data["currency"], "amount")
+            for index, line in enumerate(data["lines"]):
+                check_minor_units(line["unit_price"], data["currency"], f"lines.{index}.unit_price")
+            return data
+
+    class OutputSerializer(serializers.Serializer):
+        order_id = serializers.CharField()
+        points_earned = serializers.IntegerField()
+        points_pending = serializers.IntegerField()
+        balance = serializers.IntegerField(help_text="Available points after this purchase.")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, 200: OutputSerializer},
+        summary="Record a purchase and earn points (idempotent by order_id)",
+        tags=["purchases"],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = purchase_record(
+            shop=request.user.shop,
+            member_external_id=data["member"],
+            order_id=data["order_id"],
+            amount=data["amount"],
+            currency=data["currency"],
+            occurred_at=data["occurred_at"],
+            lines=[LineInput(**line) for line in data["lines"]],
+            request_hash=request_hash(data),
+        )
+        return write_response(result)
+
+
+class RefundCreateApi(ShopApi, APIView):
+    class InputSerializer(serializers.Serializer):
+        refund_id = serializers.CharField(max_length=64, validators=[printable])
+        amount = money_field(min_value=Decimal("0.0001"))
+
+    class OutputSerializer(serializers.Serializer):
+        refund_id = serializers.CharField()
+        order_id = serializers.CharField()
+        amount = serializers.DecimalField(max_digits=18, decimal_places=4)
+        points_reversed = serializers.IntegerField()
+        points_owed = serializers.IntegerField(
+            help_text="Points of this refund that were already spent and are now owed."
+        )
+        balance = serializers.IntegerField()
+        owed = serializers.IntegerField(help_text="All points the member owes now.")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, 200: OutputSerializer},
+        summary="Refund a purchase and take back its points (idempotent by refund_id)",
+        tags=["purchases"],
+    )
+    def post(self, request, order_id: str):
+        path_value(order_id, field="order_id")
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = refund_record(
+            shop=request.user.shop,
+            order_id=order_id,
+            refund_id=data["refund_id"],
+            amount=data["amount"],
+            request_hash=request_hash({**data, "order_id": order_id}),
+        )
+        return write_response(result)
+
+
+class RedemptionOutputSerializer(serializers.Serializer):
+    redemption_id = serializers.UUIDField()
+    status = serializers.ChoiceField(
+        choices=["held", "captured", "voided", "expired", "cancelled"]
+    )
+    points = serializers.IntegerField()
+    discount_amount = serializers.DecimalField(max_digits=18, decimal_places=4)
+    currency = serializers.CharField()
+    order_id = serializers.CharField()
+    hold_expires_at = serializers.DateTimeField(allow_null=True)
+    balance = serializers.IntegerField(help_text="Available points after this operation.")
+
+
+IDEMPOTENCY_KEY = serializers.CharField(min_length=1, max_length=128, validators=[printable])
+
+
+class RedemptionCreateApi(ShopApi, APIView):
+    class InputSerializer(serializers.Serializer):
+        member = ExternalIdField()
+        points = serializers.IntegerField(min_value=1, max_value=MAX_POINTS)
+        order_id = serializers.CharField(
+            max_length=64, required=False, default="", allow_blank=True, validators=[printable]
+        )
+        hold = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: RedemptionOutputSerializer, 200: RedemptionOutputSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="Unique per redemption; a retry with the same key is replayed.",
+            )
+        ],
+        summary="Redeem points, or hold them for a later capture",
+        tags=["redemptions"],
+    )
+    def post(self, request):
+        key = request.headers.get("Idempotency-Key", "")
+        try:
+            key = IDEMPOTENCY_KEY.run_validation(key)
+        except serializers.ValidationError:
+            raise IdempotencyKeyRequired() from None
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = redemption_create(
+            shop=request.user.shop,
+            member_external_id=data["member"],
+            points=data["points"],
+            order_id=data["order_id"],
+            hold=data["hold"],
+            idempotency_key=key,
+            request_hash=request_hash(data),
+        )
+        return write_response(result)
+
+
+_action_schema = {"request": None, "responses": RedemptionOutputSerializer, "tags": ["redemptions"]}
+
+
+class RedemptionCaptureApi(ShopApi, APIView):
+    @extend_schema(summary="Capture a hold (at most once)", **_action_schema)
+    def post(self, request, redemption_id):
+        result = redemption_capture(shop=request.user.shop, redemption_id=redemption_id)
+        return write_response(result, created=False)
+
+
+class RedemptionVoidApi(ShopApi, APIView):
+    @extend_schema(summary="Void a hold and give its points back", **_action_schema)
+    def post(self, request, redemption_id):
+        result = redemption_void(shop=request.user.shop, redemption_id=redemption_id)
+        return write_response(result, created=False)
+
+
+class RedemptionCancelApi(ShopApi, APIView):
+    @extend_schema(
+        summary="Cancel a captured redemption; points return to their original lots",
+        **_action_schema,
+    )
+    def post(self, request, redemption_id):
+        result = redemption_cancel(shop=request.user.shop, redemption_id=redemption_id)
+        return write_response(result, created=False)
+
+
+class MeBalanceApi(MemberApi, APIView):
+    class OutputSerializer(BalanceSerializer):
+        class ExpiringSerializer(serializers.Serializer):
+            points = serializers.IntegerField()
+            expires_at = serializers.DateTimeField()
+
+        expiring = ExpiringSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer, summary="My points balance", tags=["me"])
+    def get(self, request):
+        balance = member_balance_get(member=request.user.member)
+        return Response(self.OutputSerializer(balance).data)
+
+
+class LedgerPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+
+
+class MeTransactionsApi(MemberApi, APIView):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        kind = serializers.CharField()
+        points = serializers.IntegerField(help_text="Change to available and pending points.")
+        held_change = serializers.IntegerField()
+        owed_change = serializers.IntegerField()
+        description = serializers.CharField(source="reason")
+        reference = serializers.CharField()
+        occurred_at = serializers.DateTimeField(source="effective_at")
+        recorded_at = serializers.DateTimeField(source="created_at")
+
+    @extend_schema(
+        responses=OutputSerializer(many=True),
+        summary="My points history, newest first",
+        tags=["me"],
+    )
+    def get(self, request):
+        paginator = LedgerPagination()
+        page = paginator.paginate_queryset(
+            ledger_entry_list(member=request.user.member), request, view=self
+        )
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)

@@ -1,0 +1,34 @@
+"""Replays of idempotent writes.
+
+Each write stores its request hash and response on its own row, under that row's unique
+key, in the transaction of the effect. A repeat with the same hash gets the stored
+response back; a different request under the same key is a conflict.
+"""
+
+from dataclasses import dataclass
+
+from django.db.models import Model
+
+from loyalty_engine.errors import IdempotencyConflict
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write service stored, and whether this call was a replay of an earlier one."""
+
+    record: Model
+    replayed: bool
+
+    @property
+    def response(self) -> dict:
+        return self.record.response
+
+
+def replay_or_none(record: Model | None, request_hash: str) -> WriteResult | None:
+    """The stored result for a repeat of the same request; None if there is no record.
+    Raises IdempotencyConflict if the record was written for a different request."""
+    if record is None:
+        return None
+    if record.request_hash != request_hash:
+        raise IdempotencyConflict()
+    return WriteResult(record=record, replayed=True)

@@ -1,0 +1,314 @@
+"""The ledger core: entries, lots and the member's cached balance, moved together.
+
+Every function here runs inside a write service's transaction with the member row
+already locked (`member_lock`); all writes to a member's lots happen under that lock,
+so lots need no locks of their own. Callers save the cache once with `balance_save`.
+"""
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import F, Sum
+
+from members.models import Member, Shop
+from rewards.errors import MemberNotFound
+from rewards.models import LedgerEntry, LotMovement, PointLot, Program, Redemption
+
+Kind = LedgerEntry.Kind
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who moved the points: a shop, a staff user or a system job."""
+
+    kind: str
+    shop: Shop | None = None
+    user: AbstractBaseUser | None = None
+
+    @classmethod
+    def for_shop(cls, shop: Shop) -> "Actor":
+        return cls(kind=LedgerEntry.Actor.SHOP, shop=shop)
+
+    @classmethod
+    def for_staff(cls, user: AbstractBaseUser) -> "Actor":
+        return cls(kind=LedgerEntry.Actor.STAFF, user=user)
+
+    @classmethod
+    def system(cls) -> "Actor":
+        return cls(kind=LedgerEntry.Actor.SYSTEM)
+
+
+BALANCE_FIELDS = [
+    "points_available",
+    "points_pending",
+    "points_held",
+    "points_owed",
+    "lifetime_earned",
+]
+
+
+def member_lock(*, member_id: int) -> Member:
+    """Lock the member row: the one lock that serializes every change to a member's points."""
+    return Member.objects.select_for_update().get(pk=member_id)
+
+
+def member_lock_by_external_id(external_id: str) -> Member:
+    member = Member.objects.select_for_update().filter(external_id=external_id).first()
+    if member is None:
+        raise MemberNotFound()
+    return member
+
+
+def balance_save(member: Member) -> None:
+    member.save(update_fields=BALANCE_FIELDS)
+
+
+def lot_expires_at(*, program: Program, earned_at: datetime) -> datetime | None:
+    """Expiry of points earned at `earned_at`: `expiry_months` later in the program's time
+    zone, extended to the end of that month when `expiry_at_month_end` is set (the expiry
+    instant is then the first moment of the following month)."""
+    if program.expiry_months is None:
+        return None
+    local = earned_at.astimezone(program.tz)
+    month_index = local.month - 1 + program.expiry_months
+    year, month = local.year + month_index // 12, month_index % 12 + 1
+    if program.expiry_at_month_end:
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return datetime(year, month, 1, tzinfo=program.tz)
+    day = min(local.day, calendar.monthrange(year, month)[1])
+    return local.replace(year=year, month=month, day=day)
+
+
+def entry_write(
+    member: Member,
+    *,
+    kind: str,
+    actor: Actor,
+    as_of: datetime,
+    reason: str,
+    points: int = 0,
+    held_change: int = 0,
+    owed_change: int = 0,
+    reference: str = "",
+    effective_at: datetime | None = None,
+    **links,
+) -> LedgerEntry:
+    """Append one entry and apply its held and owed changes to the cached balance.
+    Its `points` reach the cache through the lots it creates or moves."""
+    entry = LedgerEntry.objects.create(
+        member=member,
+        kind=kind,
+        points=points,
+        held_change=held_change,
+        owed_change=owed_change,
+        reason=reason,
+        reference=reference,
+        actor_kind=actor.kind,
+        actor_shop=actor.shop,
+        actor_user=actor.user,
+        effective_at=effective_at or as_of,
+        created_at=as_of,
+        **links,
+    )
+    member.points_held += held_change
+    member.points_owed += owed_change
+    return entry
+
+
+def lot_create(
+    member: Member,
+    *,
+    entry: LedgerEntry,
+    points: int,
+    program: Program,
+    earned_at: datetime,
+    available_at: datetime,
+    as_of: datetime,
+    purchase=None,
+) -> PointLot:
+    is_pending = available_at > as_of
+    lot = PointLot.objects.create(
+        member=member,
+        entry=entry,
+        purchase=purchase,
+        points=points,
+        remaining=points,
+        earned_at=earned_at,
+        available_at=available_at,
+        is_pending=is_pending,
+        expires_at=lot_expires_at(program=program, earned_at=earned_at),
+    )
+    _cache_lot_change(member, lot, points)
+    return lot
+
+
+def _cache_lot_change(member: Member, lot: PointLot, delta: int) -> None:
+    if lot.is_pending:
+        member.points_pending += delta
+    else:
+        member.points_available += delta
+
+
+def lots_open(member: Member) -> list[PointLot]:
+    """The member's lots with points left, in spending order (expires_at, earned_at, id);
+    lots that never expire come last."""
+    return list(
+        PointLot.objects.filter(member=member, remaining__gt=0).order_by(
+            F("expires_at").asc(nulls_last=True), "earned_at", "id"
+        )
+    )
+
+
+def lots_plan(lots: list[PointLot], points: int) -> list[tuple[PointLot, int]]:
+    """How many points to take from each lot, in the given order, to cover `points`
+    (or as many as the lots hold)."""
+    plan = []
+    for lot in lots:
+        if points <= 0:
+            break
+        take = min(lot.remaining, points)
+        if take > 0:
+            plan.append((lot, take))
+            points -= take
+    return plan
+
+
+def lots_move(member: Member, *, entry: LedgerEntry, plan: list[tuple[PointLot, int]], sign: int):
+    """Take (sign=-1) or return (sign=+1) points on lots, recording one movement each."""
+    if not plan:
+        return
+    for lot, points in plan:
+        lot.remaining += sign * points
+        _cache_lot_change(member, lot, sign * points)
+    PointLot.objects.bulk_update([lot for lot, _ in plan], ["remaining"])
+    LotMovement.objects.bulk_create(
+        LotMovement(entry=entry, lot=lot, points=sign * points) for lot, points in plan
+    )
+
+
+def entry_movements_undo(
+    member: Member, *, original: LedgerEntry, entry: LedgerEntry
+) -> int:
+    """Return to their original lots, with their original expiry, the points that
+    `original` took. Returns the points given back."""
+    taken = (
+        LotMovement.objects.filter(entry=original, points__lt=0)
+        .values("lot_id")
+        .annotate(points=Sum("points"))
+    )
+    points_by_lot = {row["lot_id"]: -row["points"] for row in taken}
+    lots = PointLot.objects.in_bulk(list(points_by_lot))
+    plan = [(lots[lot_id], points) for lot_id, points in sorted(points_by_lot.items())]
+    lots_move(member, entry=entry, plan=plan, sign=+1)
+    return sum(points for _, points in plan)
+
+
+def _is_due(lot: PointLot, as_of: datetime) -> bool:
+    return lot.expires_at is not None and lot.expires_at <= as_of
+
+
+def member_catch_up(member: Member, *, as_of: datetime, actor: Actor) -> list[PointLot]:
+    """Bring a locked member's points up to `as_of`: release stale holds, make pending
+    lots whose time has come available, expire due lots, then settle owed points.
+
+    Returns the member's open lots (unexpired, with points left) in spending order.
+    The nightly jobs run the same steps for every member; the write paths that spend
+    points run them first so no expired or pending point is ever spent.
+    """
+    if member.points_held:
+        for hold in Redemption.objects.filter(
+            member=member, status=Redemption.Status.HELD, hold_expires_at__lte=as_of
+        ):
+            hold_release(member, redemption=hold, as_of=as_of, actor=Actor.system(), expired=True)
+
+    lots = lots_open(member)
+
+    released = [lot for lot in lots if lot.is_pending and lot.available_at <= as_of]
+    for lot in released:
+        member.points_pending -= lot.remaining
+        member.points_available += lot.remaining
+        lot.is_pending = False
+    if released:
+        PointLot.objects.bulk_update(released, ["is_pending"])
+
+    due = [lot for lot in lots if _is_due(lot, as_of)]
+    if due:
+        total = sum(lot.remaining for lot in due)
+        entry = entry_write(
+            member,
+            kind=Kind.EXPIRE,
+            actor=actor,
+            as_of=as_of,
+            points=-total,
+            reason=_expiry_reason(due, total),
+            reference="expiry",
+        )
+        lots_move(member, entry=entry, plan=[(lot, lot.remaining) for lot in due], sign=-1)
+
+    if member.points_owed:
+        owed_settle(member, lots=spendable(lots), as_of=as_of, actor=actor)
+    return [lot for lot in lots if lot.remaining > 0]
+
+
+def spendable(lots: list[PointLot]) -> list[PointLot]:
+    return [lot for lot in lots if lot.remaining > 0 and not lot.is_pending]
+
+
+def _expiry_reason(due: list[PointLot], total: int) -> str:
+    first = min(lot.earned_at for lot in due)
+    last = max(lot.earned_at for lot in due)
+    span = (
+        first.date().isoformat()
+        if first.date() == last.date()
+        else f"{first.date().isoformat()} to {last.date().isoformat()}"
+    )
+    return f"{total} points earned {span} expired unspent."
+
+
+def owed_settle(member: Member, *, lots: list[PointLot], as_of: datetime, actor: Actor) -> int:
+    """Settle points owed from earlier refunds out of the given available lots, first."""
+    plan = lots_plan(lots, member.points_owed)
+    settled = sum(points for _, points in plan)
+    if settled:
+        entry = entry_write(
+            member,
+            kind=Kind.SETTLE,
+            actor=actor,
+            as_of=as_of,
+            points=-settled,
+            owed_change=-settled,
+            reason=f"{settled} points settled against points owed from an earlier refund.",
+            reference="owed",
+        )
+        lots_move(member, entry=entry, plan=plan, sign=-1)
+    return settled
+
+
+def hold_release(
+    member: Member, *, redemption: Redemption, as_of: datetime, actor: Actor, expired: bool
+) -> LedgerEntry:
+    """Give a hold's points back to their lots and close it as voided or expired."""
+    hold_entry = LedgerEntry.objects.get(redemption=redemption, kind=Kind.HOLD)
+    reason = (
+        f"Hold of {redemption.points} points expired unused; points returned."
+        if expired
+        else f"Hold of {redemption.points} points voided; points returned."
+    )
+    entry = entry_write(
+        member,
+        kind=Kind.RELEASE,
+        actor=actor,
+        as_of=as_of,
+        points=redemption.points,
+        held_change=-redemption.points,
+        reason=reason,
+        reference=f"redemption:{redemption.pk}",
+        redemption=redemption,
+    )
+    entry_movements_undo(member, original=hold_entry, entry=entry)
+    redemption.status = Redemption.Status.EXPIRED if expired else Redemption.Status.VOIDED
+    redemption.resolved_at = as_of
+    redemption.save(update_fields=["status", "resolved_at"])
+    return entry

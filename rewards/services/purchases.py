@@ -1,0 +1,288 @@
+"""Earning points on purchases and taking them back on refunds."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+
+from django.db import IntegrityError
+from django.utils import timezone
+
+from loyalty_engine.db import durable_write
+from members.models import Member, Shop
+from rewards.errors import (
+    CurrencyNotAccepted,
+    MemberNotActive,
+    PurchaseNotFound,
+    RefundExceedsPurchase,
+)
+from rewards.models import LedgerEntry, Purchase, PurchaseLine, Refund
+from rewards.selectors import program_get
+from rewards.services.earning import purchase_points_calculate
+from rewards.services.idempotency import WriteResult, replay_or_none
+from rewards.services.ledger import (
+    Actor,
+    balance_save,
+    entry_write,
+    lot_create,
+    lots_move,
+    lots_plan,
+    member_catch_up,
+    member_lock,
+    member_lock_by_external_id,
+    owed_settle,
+    spendable,
+)
+
+Kind = LedgerEntry.Kind
+
+
+@dataclass(frozen=True)
+class LineInput:
+    sku: str
+    category: str
+    quantity: Decimal
+    unit_price: Decimal
+
+
+def purchase_record(
+    *,
+    shop: Shop,
+    member_external_id: str,
+    order_id: str,
+    amount: Decimal,
+    currency: str,
+    occurred_at: datetime | None,
+    lines: list[LineInput],
+    request_hash: str,
+    as_of: datetime | None = None,
+) -> WriteResult:
+    """Record a purchase and earn its points, exactly once per (shop, order_id).
+
+    A replay with the same request hash returns the stored response and writes nothing;
+    another request under the same order id raises IdempotencyConflict. Points owed from
+    earlier refunds are settled first from the new points once they are available.
+    Raises CurrencyNotAccepted, MemberNotFound, MemberNotActive.
+    """
+    try:
+        return _purchase_record(
+            shop=shop,
+            member_external_id=member_external_id,
+            order_id=order_id,
+            amount=amount,
+            currency=currency,
+            occurred_at=occurred_at,
+            lines=lines,
+            request_hash=request_hash,
+            as_of=as_of,
+        )
+    except IntegrityError:
+        # A concurrent request with this order id committed first: replay it.
+        existing = Purchase.objects.filter(shop=shop, order_id=order_id).first()
+        result = replay_or_none(existing, request_hash)
+        if result is None:
+            raise
+        return result
+
+
+@durable_write
+def _purchase_record(
+    *, shop, member_external_id, order_id, amount, currency, occurred_at, lines, request_hash, as_of
+) -> WriteResult:
+    as_of = as_of or timezone.now()
+    occurred_at = occurred_at or as_of
+    program = program_get()
+    if currency != program.currency:
+        raise CurrencyNotAccepted(
+            f"The program accepts {program.currency} only.", extra={"currency": program.currency}
+        )
+    member = member_lock_by_external_id(member_external_id)
+    if member.status != Member.Status.ACTIVE:
+        replay = replay_or_none(Purchase.objects.filter(shop=shop, order_id=order_id).first(), request_hash)
+        if replay:
+            return replay
+        raise MemberNotActive()
+
+    calculation = purchase_points_calculate(program=program, amount=amount)
+    points = calculation.points
+    available_at = occurred_at + timedelta(days=program.pending_days)
+    is_pending = available_at > as_of
+    settles = 0 if is_pending else min(points, member.points_owed)
+    response = {
+        "order_id": order_id,
+        "points_earned": points,
+        "points_pending": points if is_pending else 0,
+        "balance": member.points_available + (0 if is_pending else points - settles),
+    }
+    purchase = Purchase.objects.create(
+        shop=shop,
+        member=member,
+        order_id=order_id,
+        amount=amount,
+        currency=currency,
+        occurred_at=occurred_at,
+        created_at=as_of,
+        points_earned=points,
+        request_hash=request_hash,
+        response=response,
+    )
+    if lines:
+        PurchaseLine.objects.bulk_create(
+            PurchaseLine(
+                purchase=purchase,
+                sku=line.sku,
+                category=line.category,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+            )
+            for line in lines
+        )
+    if points:
+        actor = Actor.for_shop(shop)
+        entry = entry_write(
+            member,
+            kind=Kind.EARN,
+            actor=actor,
+            as_of=as_of,
+            effective_at=occurred_at,
+            points=points,
+            reason=f"Earned {points} points on order {order_id} ({amount} {currency}).",
+            reference=f"order:{order_id}",
+            purchase=purchase,
+        )
+        lot = lot_create(
+            member,
+            entry=entry,
+            points=points,
+            program=program,
+            earned_at=occurred_at,
+            available_at=available_at,
+            as_of=as_of,
+            purchase=purchase,
+        )
+        member.lifetime_earned += points
+        if settles:
+            owed_settle(member, lots=[lot], as_of=as_of, actor=actor)
+        balance_save(member)
+    return WriteResult(record=purchase, replayed=False)
+
+
+def refund_record(
+    *,
+    shop: Shop,
+    order_id: str,
+    refund_id: str,
+    amount: Decimal,
+    request_hash: str,
+    as_of: datetime | None = None,
+) -> WriteResult:
+    """Refund part or all of a purchase and take back the points earned on that share.
+
+    Points reversed so far are floor(points_earned × refunded / amount), computed on the
+    running total so that refunds in parts reverse exactly what one full refund would.
+    They come first from the purchase's own lot, then from the member's other available
+    lots in spending order; what is already spent becomes points owed, settled from later
+    earnings. Idempotent by (shop, refund_id). Raises PurchaseNotFound,
+    RefundExceedsPurchase, IdempotencyConflict.
+    """
+    try:
+        return _refund_record(
+            shop=shop,
+            order_id=order_id,
+            refund_id=refund_id,
+            amount=amount,
+            request_hash=request_hash,
+            as_of=as_of,
+        )
+    except IntegrityError:
+        existing = Refund.objects.filter(shop=shop, refund_id=refund_id).first()
+        result = replay_or_none(existing, request_hash)
+        if result is None:
+            raise
+        return result
+
+
+@durable_write
+def _refund_record(*, shop, order_id, refund_id, amount, request_hash, as_of) -> WriteResult:
+    as_of = as_of or timezone.now()
+    member_id = (
+        Purchase.objects.filter(shop=shop, order_id=order_id)
+        .values_list("member_id", flat=True)
+        .first()
+    )
+    if member_id is None:
+        raise PurchaseNotFound()
+    member = member_lock(member_id=member_id)
+    replay = replay_or_none(Refund.objects.filter(shop=shop, refund_id=refund_id).first(), request_hash)
+    if replay:
+        return replay
+
+    purchase = Purchase.objects.get(shop=shop, order_id=order_id)
+    refundable = purchase.amount - purchase.refunded_amount
+    if amount > refundable:
+        raise RefundExceedsPurchase(
+            f"Only {refundable.normalize():f} {purchase.currency} of this purchase is left "
+            "to refund.",
+            extra={"refundable": f"{refundable.normalize():f}"},
+        )
+    refunded_total = purchase.refunded_amount + amount
+    reversed_total = int(
+        (purchase.points_earned * refunded_total / purchase.amount).to_integral_value(
+            rounding=ROUND_FLOOR
+        )
+    )
+    to_reverse = reversed_total - purchase.points_reversed
+
+    actor = Actor.for_shop(shop)
+    lots = member_catch_up(member, as_of=as_of, actor=actor) if to_reverse else []
+    own = [lot for lot in lots if lot.purchase_id == purchase.pk]
+    others = [lot for lot in spendable(lots) if lot.purchase_id != purchase.pk]
+    plan = lots_plan(own + others, to_reverse)
+    taken = sum(points for _, points in plan)
+    owed = to_reverse - taken
+
+    refund = Refund.objects.create(
+        shop=shop,
+        purchase=purchase,
+        refund_id=refund_id,
+        amount=amount,
+        points_reversed=to_reverse,
+        points_owed=owed,
+        created_at=as_of,
+        request_hash=request_hash,
+        response={},
+    )
+    if to_reverse:
+        reason = f"Reversed {to_reverse} points for a refund of {amount} {purchase.currency} "
+        reason += f"on order {order_id}."
+        if owed:
+            reason += f" {owed} of them were already spent and are owed."
+        entry = entry_write(
+            member,
+            kind=Kind.REFUND,
+            actor=actor,
+            as_of=as_of,
+            points=-taken,
+            owed_change=owed,
+            reason=reason,
+            reference=f"refund:{refund_id}",
+            purchase=purchase,
+            refund=refund,
+        )
+        lots_move(member, entry=entry, plan=plan, sign=-1)
+        member.lifetime_earned -= to_reverse
+        balance_save(member)
+
+    purchase.refunded_amount = refunded_total
+    purchase.points_reversed = reversed_total
+    purchase.save(update_fields=["refunded_amount", "points_reversed"])
+    refund.response = {
+        "refund_id": refund_id,
+        "order_id": order_id,
+        "amount": f"{amount:f}",
+        "points_reversed": to_reverse,
+        "points_owed": owed,
+        "balance": member.points_available,
+        "owed": member.points_owed,
+    }
+    refund.save(update_fields=["response"])
+    return WriteResult(record=refund, replayed=False)

@@ -1,0 +1,297 @@
+"""Spending points: direct redemptions and two-phase holds (capture, void, expiry), and
+cancelling a captured redemption."""
+
+import uuid
+from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+
+from django.db import IntegrityError
+from django.utils import timezone
+
+from loyalty_engine.db import durable_write
+from members.models import Member, Shop
+from rewards.currency import minor_units
+from rewards.errors import (
+    HoldAlreadyResolved,
+    HoldExpired,
+    InsufficientPoints,
+    MemberNotActive,
+    RedemptionNotCancellable,
+    RedemptionNotFound,
+)
+from rewards.models import LedgerEntry, Redemption
+from rewards.selectors import program_get
+from rewards.services.ledger import (
+    Actor,
+    balance_save,
+    entry_movements_undo,
+    entry_write,
+    hold_release,
+    lots_move,
+    lots_plan,
+    member_catch_up,
+    member_lock,
+    member_lock_by_external_id,
+    spendable,
+)
+from rewards.services.idempotency import WriteResult, replay_or_none
+
+Kind = LedgerEntry.Kind
+Status = Redemption.Status
+
+
+def redemption_response(redemption: Redemption, member: Member) -> dict:
+    return {
+        "redemption_id": str(redemption.pk),
+        "status": redemption.status,
+        "points": redemption.points,
+        "discount_amount": f"{redemption.discount_amount:f}",
+        "currency": redemption.currency,
+        "order_id": redemption.order_id,
+        "hold_expires_at": (
+            redemption.hold_expires_at.isoformat() if redemption.hold_expires_at else None
+        ),
+        "balance": member.points_available,
+    }
+
+
+def redemption_create(
+    *,
+    shop: Shop,
+    member_external_id: str,
+    points: int,
+    idempotency_key: str,
+    order_id: str = "",
+    hold: bool = False,
+    request_hash: str,
+    as_of: datetime | None = None,
+) -> WriteResult:
+    """Spend points now, or with `hold` reserve them until captured, voided or expired.
+
+    Lots are consumed in order (expires_at, earned_at, id), after expired and pending
+    points are settled, so no expired or pending point is ever spent. Exactly once per
+    (shop, Idempotency-Key). Raises MemberNotFound, MemberNotActive, InsufficientPoints
+    (with the available balance), IdempotencyConflict.
+    """
+    try:
+        return _redemption_create(
+            shop=shop,
+            member_external_id=member_external_id,
+            points=points,
+            idempotency_key=idempotency_key,
+            order_id=order_id,
+            hold=hold,
+            request_hash=request_hash,
+            as_of=as_of,
+        )
+    except IntegrityError:
+        existing = Redemption.objects.filter(shop=shop, idempotency_key=idempotency_key).first()
+        result = replay_or_none(existing, request_hash)
+        if result is None:
+            raise
+        return result
+
+
+@durable_write
+def _redemption_create(
+    *, shop, member_external_id, points, idempotency_key, order_id, hold, request_hash, as_of
+) -> WriteResult:
+    as_of = as_of or timezone.now()
+    program = program_get()
+    member = member_lock_by_external_id(member_external_id)
+    # Checked under the member lock: a concurrent twin has committed by now.
+    existing = Redemption.objects.filter(shop=shop, idempotency_key=idempotency_key).first()
+    replay = replay_or_none(existing, request_hash)
+    if replay:
+        return replay
+    if member.status != Member.Status.ACTIVE:
+        raise MemberNotActive()
+
+    actor = Actor.for_shop(shop)
+    lots = spendable(member_catch_up(member, as_of=as_of, actor=actor))
+    if member.points_available < points:
+        raise InsufficientPoints(
+            f"The member has {member.points_available} points available; "
+            f"{points} were asked for.",
+            extra={"available": member.points_available},
+        )
+    plan = lots_plan(lots, points)
+
+    exponent = Decimal(1).scaleb(-minor_units(program.currency))
+    discount = (points * program.point_value).quantize(exponent, rounding=ROUND_FLOOR)
+    redemption = Redemption(
+        id=uuid.uuid4(),
+        shop=shop,
+        member=member,
+        idempotency_key=idempotency_key,
+        points=points,
+        discount_amount=discount,
+        currency=program.currency,
+        order_id=order_id,
+        status=Status.HELD if hold else Status.CAPTURED,
+        hold_expires_at=as_of + timedelta(minutes=program.hold_ttl_minutes) if hold else None,
+        created_at=as_of,
+        resolved_at=None if hold else as_of,
+        request_hash=request_hash,
+    )
+    member.points_available -= points  # the response shows the balance after this write
+    redemption.response = redemption_response(redemption, member)
+    member.points_available += points
+    redemption.save(force_insert=True)
+
+    reference = f"redemption:{redemption.pk}"
+    if hold:
+        entry = entry_write(
+            member,
+            kind=Kind.HOLD,
+            actor=actor,
+            as_of=as_of,
+            points=-points,
+            held_change=points,
+            reason=f"Held {points} points for a redemption worth {discount} {program.currency}.",
+            reference=reference,
+            redemption=redemption,
+        )
+    else:
+        entry = entry_write(
+            member,
+            kind=Kind.REDEEM,
+            actor=actor,
+            as_of=as_of,
+            points=-points,
+            reason=f"Redeemed {points} points for {discount} {program.currency} off.",
+            reference=reference,
+            redemption=redemption,
+        )
+    lots_move(member, entry=entry, plan=plan, sign=-1)
+    balance_save(member)
+    return WriteResult(record=redemption, replayed=False)
+
+
+def _lock_redemption(*, shop: Shop, redemption_id: uuid.UUID) -> tuple[Member, Redemption]:
+    member_id = (
+        Redemption.objects.filter(shop=shop, pk=redemption_id)
+        .values_list("member_id", flat=True)
+        .first()
+    )
+    if member_id is None:
+        raise RedemptionNotFound()
+    member = member_lock(member_id=member_id)
+    # Re-read under the member lock: every change to the member's redemptions holds it.
+    return member, Redemption.objects.get(pk=redemption_id)
+
+
+def redemption_capture(
+    *, shop: Shop, redemption_id: uuid.UUID, as_of: datetime | None = None
+) -> tuple[dict, bool]:
+    """Turn a hold into a spent redemption, at most once. Capturing a captured hold
+    replays its result. Raises HoldExpired (after releasing the points, committed),
+    HoldAlreadyResolved, RedemptionNotFound."""
+    outcome, body, replayed = _redemption_capture(
+        shop=shop, redemption_id=redemption_id, as_of=as_of or timezone.now()
+    )
+    if outcome == "expired":
+        raise HoldExpired()
+    return body, replayed
+
+
+@durable_write
+def _redemption_capture(*, shop, redemption_id, as_of) -> tuple[str, dict, bool]:
+    member, redemption = _lock_redemption(shop=shop, redemption_id=redemption_id)
+    if redemption.status == Status.CAPTURED and redemption.hold_expires_at:
+        return "ok", redemption_response(redemption, member), True
+    if redemption.status != Status.HELD:
+        raise HoldAlreadyResolved()
+    if redemption.hold_expires_at <= as_of:
+        hold_release(member, redemption=redemption, as_of=as_of, actor=Actor.system(), expired=True)
+        balance_save(member)
+        return "expired", {}, False
+    entry_write(
+        member,
+        kind=Kind.CAPTURE,
+        actor=Actor.for_shop(shop),
+        as_of=as_of,
+        held_change=-redemption.points,
+        reason=f"Spent the {redemption.points} held points.",
+        reference=f"redemption:{redemption.pk}",
+        redemption=redemption,
+    )
+    redemption.status = Status.CAPTURED
+    redemption.resolved_at = as_of
+    redemption.save(update_fields=["status", "resolved_at"])
+    balance_save(member)
+    return "ok", redemption_response(redemption, member), False
+
+
+@durable_write
+def redemption_void(
+    *, shop: Shop, redemption_id: uuid.UUID, as_of: datetime | None = None
+) -> tuple[dict, bool]:
+    """Release a hold's points back to their lots. Voiding a voided or expired hold
+    replays its result. Raises HoldAlreadyResolved, RedemptionNotFound."""
+    as_of = as_of or timezone.now()
+    member, redemption = _lock_redemption(shop=shop, redemption_id=redemption_id)
+    if redemption.status in (Status.VOIDED, Status.EXPIRED):
+        return redemption_response(redemption, member), True
+    if redemption.status != Status.HELD:
+        raise HoldAlreadyResolved()
+    hold_release(member, redemption=redemption, as_of=as_of, actor=Actor.for_shop(shop), expired=False)
+    member_catch_up(member, as_of=as_of, actor=Actor.system())
+    balance_save(member)
+    return redemption_response(redemption, member), False
+
+
+@durable_write
+def redemption_cancel(
+    *, shop: Shop, redemption_id: uuid.UUID, as_of: datetime | None = None
+) -> tuple[dict, bool]:
+    """Give a captured redemption's points back to the lots they came from, with their
+    original expiry (points whose lot has expired since expire at once). Idempotent.
+    Raises RedemptionNotCancellable, RedemptionNotFound."""
+    as_of = as_of or timezone.now()
+    member, redemption = _lock_redemption(shop=shop, redemption_id=redemption_id)
+    if redemption.status == Status.CANCELLED:
+        return redemption_response(redemption, member), True
+    if redemption.status != Status.CAPTURED:
+        raise RedemptionNotCancellable()
+    spent = LedgerEntry.objects.get(redemption=redemption, kind__in=[Kind.REDEEM, Kind.HOLD])
+    entry = entry_write(
+        member,
+        kind=Kind.CANCEL,
+        actor=Actor.for_shop(shop),
+        as_of=as_of,
+        points=redemption.points,
+        reason=f"Redemption cancelled; {redemption.points} points returned.",
+        reference=f"redemption:{redemption.pk}",
+        redemption=redemption,
+    )
+    entry_movements_undo(member, original=spent, entry=entry)
+    member_catch_up(member, as_of=as_of, actor=Actor.system())
+    redemption.status = Status.CANCELLED
+    redemption.resolved_at = as_of
+    redemption.save(update_fields=["status", "resolved_at"])
+    balance_save(member)
+    return redemption_response(redemption, member), False
+
+
+def holds_release_stale(*, as_of: datetime | None = None) -> int:
+    """Release every hold past its time limit. Safe to run twice. Returns holds released."""
+    as_of = as_of or timezone.now()
+    member_ids = (
+        Redemption.objects.filter(status=Status.HELD, hold_expires_at__lte=as_of)
+        .values_list("member_id", flat=True)
+        .distinct()
+    )
+    released = 0
+    for member_id in list(member_ids):
+        released += _member_holds_release(member_id=member_id, as_of=as_of)
+    return released
+
+
+@durable_write
+def _member_holds_release(*, member_id: int, as_of: datetime) -> int:
+    member = member_lock(member_id=member_id)
+    before = member.points_held
+    member_catch_up(member, as_of=as_of, actor=Actor.system())
+    balance_save(member)
+    return int(before != member.points_held)

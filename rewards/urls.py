@@ -1,0 +1,28 @@
+from django.urls import path
+
+from rewards import apis
+
+urlpatterns = [
+    path("purchases", apis.PurchaseCreateApi.as_view(), name="purchase-create"),
+    path(
+        "purchases/<str:order_id>/refunds", apis.RefundCreateApi.as_view(), name="refund-create"
+    ),
+    path("redemptions", apis.RedemptionCreateApi.as_view(), name="redemption-create"),
+    path(
+        "redemptions/<uuid:redemption_id>/capture",
+        apis.RedemptionCaptureApi.as_view(),
+        name="redemption-capture",
+    ),
+    path(
+        "redemptions/<uuid:redemption_id>/void",
+        apis.RedemptionVoidApi.as_view(),
+        name="redemption-void",
+    ),
+    path(
+        "redemptions/<uuid:redemption_id>/cancel",
+        apis.RedemptionCancelApi.as_view(),
+        name="redemption-cancel",
+    ),
+    path("me/balance", apis.MeBalanceApi.as_view(), name="me-balance"),
+    path("me/transactions", apis.MeTransactionsApi.as_view(), name="me-transactions"),
+]

@@ -1,0 +1,67 @@
+import itertools
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from members.services import member_token_issue, shop_api_key_create
+from rewards.selectors import program_get
+from rewards.services.purchases import purchase_record
+from tests.factories import MemberFactory
+
+_orders = itertools.count(1)
+
+
+@pytest.fixture
+def program(db):
+    return program_get()
+
+
+@pytest.fixture
+def shop_and_key(db):
+    return shop_api_key_create(shop_name="Test shop")
+
+
+@pytest.fixture
+def shop(shop_and_key):
+    return shop_and_key[0]
+
+
+@pytest.fixture
+def shop_client(shop_and_key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {shop_and_key[1]}")
+    return client
+
+
+@pytest.fixture
+def member(db, program):
+    return MemberFactory()
+
+
+def member_client_for(member) -> APIClient:
+    token, _ = member_token_issue(member=member)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def member_client(member):
+    return member_client_for(member)
+
+
+def earn(shop, member, amount, *, order_id=None, **kwargs):
+    """Record a purchase through the service (no HTTP) and return the stored response."""
+    order_id = order_id or f"order-{next(_orders)}"
+    return purchase_record(
+        shop=shop,
+        member_external_id=member.external_id,
+        order_id=order_id,
+        amount=Decimal(amount),
+        currency=kwargs.pop("currency", "EUR"),
+        occurred_at=kwargs.pop("occurred_at", None),
+        lines=[],
+        request_hash=f"hash-{order_id}",
+        **kwargs,
+    ).response

@@ -1,0 +1,123 @@
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from rewards.models import LedgerEntry, PointLot, Purchase
+from tests.ledger_checks import assert_reconciles
+
+pytestmark = pytest.mark.django_db
+
+
+def purchase(shop_client, customer, **overrides):
+    body = {"member": customer.external_id, "order_id": "A-1", "amount": "25.90", "currency": "EUR"}
+    body.update(overrides)
+    return shop_client.post("/api/v1/purchases", body, format="json")
+
+
+def test_purchase_earns_points_rounded_down(shop_client, member):
+    response = purchase(shop_client, member)
+    assert response.status_code == 201
+    assert response.json() == {
+        "order_id": "A-1",
+        "points_earned": 25,
+        "points_pending": 0,
+        "balance": 25,
+    }
+    member.refresh_from_db()
+    assert member.points_available == 25
+    assert_reconciles(member)
+
+
+def test_points_per_unit_applies(shop_client, member, program):
+    program.points_per_unit = Decimal("2.5")
+    program.save()
+    assert purchase(shop_client, member, amount="10.10").json()["points_earned"] == 25
+
+
+def test_replay_returns_same_response_and_writes_nothing(shop_client, member):
+    first = purchase(shop_client, member)
+    again = purchase(shop_client, member)
+    assert again.status_code == 200
+    assert again["Idempotent-Replay"] == "true"
+    assert again.json() == first.json()
+    assert LedgerEntry.objects.filter(member=member).count() == 1
+    assert Purchase.objects.count() == 1
+
+
+def test_replay_with_equivalent_amount_spelling_is_a_replay(shop_client, member):
+    purchase(shop_client, member, amount="25.9")
+    assert purchase(shop_client, member, amount="25.90").status_code == 200
+
+
+def test_same_order_with_different_body_is_a_conflict(shop_client, member):
+    purchase(shop_client, member)
+    response = purchase(shop_client, member, amount="30.00")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_conflict"
+    assert LedgerEntry.objects.filter(member=member).count() == 1
+
+
+def test_pending_period_keeps_points_pending(shop_client, member, program):
+    program.pending_days = 14
+    program.save()
+    body = purchase(shop_client, member).json()
+    assert body["points_pending"] == 25 and body["balance"] == 0
+    member.refresh_from_db()
+    assert (member.points_pending, member.points_available) == (25, 0)
+    assert_reconciles(member)
+
+
+def test_historical_purchase_earns_with_expiry_from_its_date(shop_client, member):
+    response = purchase(shop_client, member, occurred_at="2026-03-15T10:00:00Z")
+    assert response.status_code == 201
+    lot = PointLot.objects.get(member=member)
+    # 12 months after March 2026, to the end of that month.
+    assert lot.expires_at == datetime(2027, 4, 1, tzinfo=UTC)
+
+
+def test_lines_are_stored(shop_client, member):
+    lines = [{"sku": "ESP", "category": "coffee", "quantity": "2", "unit_price": "2.50"}]
+    assert purchase(shop_client, member, amount="5.00", lines=lines).status_code == 201
+    assert Purchase.objects.get().lines.get().category == "coffee"
+
+
+def test_unknown_member_is_404(shop_client, member):
+    response = purchase(shop_client, member, member="nobody")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "member_not_found"
+
+
+def test_other_program_currency_is_refused(shop_client, member):
+    response = purchase(shop_client, member, currency="USD")
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "currency_not_accepted"
+    assert not Purchase.objects.exists()
+
+
+def test_suspended_member_cannot_earn(shop_client, member):
+    member.status = member.Status.SUSPENDED
+    member.save()
+    response = purchase(shop_client, member)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "member_not_active"
+
+
+def test_purchase_without_key_is_401(client, member):
+    response = client.post("/api/v1/purchases", {}, content_type="application/json")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_purchase_with_wrong_key_is_401(member):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Api-Key abc.def")
+    response = client.post("/api/v1/purchases", {}, format="json")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_member_token_cannot_call_shop_api(member_client, member):
+    response = member_client.post("/api/v1/purchases", {}, format="json")
+    assert response.status_code in (401, 403)
