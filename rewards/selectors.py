@@ -2,7 +2,6 @@ from collections import defaultdict
 from datetime import datetime
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from members.models import Member
 from rewards.errors import MemberNotFound
@@ -22,27 +21,30 @@ def member_get(*, external_id: str) -> Member:
         raise MemberNotFound() from None
 
 
-def member_expiring_list(*, member: Member, as_of: datetime | None = None) -> list[dict]:
+def member_expiring_list(*, member: Member) -> list[dict]:
     """Points still in the member's lots, grouped by expiry instant, soonest first.
-    Lots that never expire are left out."""
-    as_of = as_of or timezone.now()
+
+    Lots that never expire are left out. Points whose expiry has passed but that the
+    nightly expiry has not processed yet are listed too, with their (past) date, so the
+    groups always add up to the balance.
+    """
     by_expiry: dict[datetime, int] = defaultdict(int)
     lots = PointLot.objects.filter(
-        member=member, remaining__gt=0, expires_at__isnull=False, expires_at__gt=as_of
+        member=member, remaining__gt=0, expires_at__isnull=False
     ).values_list("expires_at", "remaining")
     for expires_at, remaining in lots:
         by_expiry[expires_at] += remaining
     return [{"points": points, "expires_at": at} for at, points in sorted(by_expiry.items())]
 
 
-def member_balance_get(*, member: Member, as_of: datetime | None = None) -> dict:
+def member_balance_get(*, member: Member) -> dict:
     return {
         "available": member.points_available,
         "pending": member.points_pending,
         "held": member.points_held,
         "owed": member.points_owed,
         "lifetime_earned": member.lifetime_earned,
-        "expiring": member_expiring_list(member=member, as_of=as_of),
+        "expiring": member_expiring_list(member=member),
     }
 
 
