@@ -8,7 +8,7 @@ and is what clients branch on. Services raise DomainError subclasses; DRF's own 
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -91,6 +91,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(
             error_body(exc.code, exc.message, **exc.extra), status=exc.status_code
         )
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            error_body("request_too_large", "The request body is too large."),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -115,6 +120,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             error_body(code, str(exc.detail)), status=exc.status_code, headers=headers
         )
     return None
+
+
+def json_400(request, exception=None) -> JsonResponse:
+    return JsonResponse(error_body("bad_request", "The request could not be read."), status=400)
 
 
 def json_404(request, exception=None) -> JsonResponse:

@@ -12,5 +12,6 @@ urlpatterns = [
     path("api/v1/", include("rewards.urls")),
 ]
 
+handler400 = "loyalty_engine.errors.json_400"
 handler404 = "loyalty_engine.errors.json_404"
 handler500 = "loyalty_engine.errors.json_500"

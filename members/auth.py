@@ -31,7 +31,7 @@ class ShopKeyAuthentication(authentication.BaseAuthentication):
         if scheme != self.keyword:
             return None
         key = key.strip()
-        if not key or len(key) > 200:
+        if not key or len(key) > 200 or not key.isprintable():
             raise exceptions.AuthenticationFailed("The API key is malformed.")
         try:
             api_key = ShopAPIKey.objects.get_from_key(key)

@@ -1,7 +1,7 @@
 import hashlib
 import json
 from decimal import Decimal
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from rest_framework.generics import ListAPIView
 from rest_framework.views import APIView
 
 from members.apis import BalanceSerializer, ExternalIdField, path_value, printable
@@ -27,6 +28,8 @@ from rewards.services.redemptions import (
 
 # Shops' clocks drift; an occurred_at up to this far ahead of ours is not "the future".
 CLOCK_SKEW = timedelta(minutes=5)
+# Older purchase dates are data errors, not history worth importing.
+EARLIEST_PURCHASE = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_POINTS = 1_000_000_000
 REPLAY_HEADER = "Idempotent-Replay"
 
@@ -91,6 +94,10 @@ class PurchaseCreateApi(ShopApi, APIView):
             if value and value > timezone.now() + CLOCK_SKEW:
                 raise serializers.ValidationError(
                     "A purchase cannot happen in the future.", code="future_date"
+                )
+            if value and value < EARLIEST_PURCHASE:
+                raise serializers.ValidationError(
+                    "A purchase date before 2000-01-01 is not accepted.", code="too_old"
                 )
             return value
 
@@ -275,7 +282,7 @@ class LedgerPagination(CursorPagination):
     page_size_query_param = "page_size"
 
 
-class MeTransactionsApi(MemberApi, APIView):
+class MeTransactionsApi(MemberApi, ListAPIView):
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         kind = serializers.CharField()
@@ -287,14 +294,12 @@ class MeTransactionsApi(MemberApi, APIView):
         occurred_at = serializers.DateTimeField(source="effective_at")
         recorded_at = serializers.DateTimeField(source="created_at")
 
-    @extend_schema(
-        responses=OutputSerializer(many=True),
-        summary="My points history, newest first",
-        tags=["me"],
-    )
-    def get(self, request):
-        paginator = LedgerPagination()
-        page = paginator.paginate_queryset(
-            ledger_entry_list(member=request.user.member), request, view=self
-        )
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+    serializer_class = OutputSerializer
+    pagination_class = LedgerPagination
+
+    def get_queryset(self):
+        return ledger_entry_list(member=self.request.user.member)
+
+    @extend_schema(summary="My points history, newest first", tags=["me"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

@@ -233,19 +233,7 @@ def member_catch_up(member: Member, *, as_of: datetime, actor: Actor) -> list[Po
     if released:
         PointLot.objects.bulk_update(released, ["is_pending"])
 
-    due = [lot for lot in lots if _is_due(lot, as_of)]
-    if due:
-        total = sum(lot.remaining for lot in due)
-        entry = entry_write(
-            member,
-            kind=Kind.EXPIRE,
-            actor=actor,
-            as_of=as_of,
-            points=-total,
-            reason=_expiry_reason(due, total),
-            reference="expiry",
-        )
-        lots_move(member, entry=entry, plan=[(lot, lot.remaining) for lot in due], sign=-1)
+    lots_expire(member, lots=[lot for lot in lots if _is_due(lot, as_of)], as_of=as_of, actor=actor)
 
     if member.points_owed:
         owed_settle(member, lots=spendable(lots), as_of=as_of, actor=actor)
@@ -254,6 +242,23 @@ def member_catch_up(member: Member, *, as_of: datetime, actor: Actor) -> list[Po
 
 def spendable(lots: list[PointLot]) -> list[PointLot]:
     return [lot for lot in lots if lot.remaining > 0 and not lot.is_pending]
+
+
+def lots_expire(member: Member, *, lots: list[PointLot], as_of: datetime, actor: Actor) -> int:
+    """Expire what is left of these lots in one entry that says which points expired."""
+    total = sum(lot.remaining for lot in lots)
+    if total:
+        entry = entry_write(
+            member,
+            kind=Kind.EXPIRE,
+            actor=actor,
+            as_of=as_of,
+            points=-total,
+            reason=_expiry_reason(lots, total),
+            reference="expiry",
+        )
+        lots_move(member, entry=entry, plan=[(lot, lot.remaining) for lot in lots], sign=-1)
+    return total
 
 
 def _expiry_reason(due: list[PointLot], total: int) -> str:

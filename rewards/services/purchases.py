@@ -24,6 +24,8 @@ from rewards.services.ledger import (
     balance_save,
     entry_write,
     lot_create,
+    lot_expires_at,
+    lots_expire,
     lots_move,
     lots_plan,
     member_catch_up,
@@ -105,13 +107,18 @@ def _purchase_record(
     calculation = purchase_points_calculate(program=program, amount=amount)
     points = calculation.points
     available_at = occurred_at + timedelta(days=program.pending_days)
-    is_pending = available_at > as_of
-    settles = 0 if is_pending else min(points, member.points_owed)
+    # A purchase imported from long ago may earn points that are already past expiry:
+    # they are earned and expired in this same transaction, never shown as spendable.
+    expires_at = lot_expires_at(program=program, earned_at=occurred_at)
+    already_expired = expires_at is not None and expires_at <= as_of
+    is_pending = available_at > as_of and not already_expired
+    spendable_now = 0 if is_pending or already_expired else points
+    settles = min(spendable_now, member.points_owed)
     response = {
         "order_id": order_id,
         "points_earned": points,
         "points_pending": points if is_pending else 0,
-        "balance": member.points_available + (0 if is_pending else points - settles),
+        "balance": member.points_available + spendable_now - settles,
     }
     purchase = Purchase.objects.create(
         shop=shop,
@@ -160,7 +167,9 @@ def _purchase_record(
             purchase=purchase,
         )
         member.lifetime_earned += points
-        if settles:
+        if already_expired:
+            lots_expire(member, lots=[lot], as_of=as_of, actor=actor)
+        elif settles:
             owed_settle(member, lots=[lot], as_of=as_of, actor=actor)
         balance_save(member)
     return WriteResult(record=purchase, replayed=False)

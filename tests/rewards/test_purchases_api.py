@@ -121,3 +121,14 @@ def test_purchase_with_wrong_key_is_401(member):
 def test_member_token_cannot_call_shop_api(member_client, member):
     response = member_client.post("/api/v1/purchases", {}, format="json")
     assert response.status_code in (401, 403)
+
+
+def test_purchase_older_than_its_expiry_earns_and_expires_at_once(shop_client, member):
+    response = purchase(shop_client, member, occurred_at="2023-01-10T10:00:00Z")
+    assert response.status_code == 201
+    assert response.json()["points_earned"] == 25
+    assert response.json()["balance"] == 0
+    member.refresh_from_db()
+    assert (member.points_available, member.lifetime_earned) == (0, 25)
+    assert LedgerEntry.objects.get(member=member, kind="expire").points == -25
+    assert_reconciles(member)

@@ -1,0 +1,308 @@
+"""Seed a demo program for a newcomer: a shop with an API key, an admin user and a year of
+member history, written through the same services the API uses.
+
+`make run` runs this after migrate, so it must be safe to run on every start: once the demo
+members exist it writes no points again and only prints the login details, with a fresh
+API key (a key is shown once, when it is created, so an old one cannot be printed again).
+"""
+
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from members.models import Member, Shop
+from members.services import member_enroll, shop_api_key_create
+from rewards.errors import InsufficientPoints
+from rewards.models import Purchase, Redemption, Refund
+from rewards.selectors import program_get
+from rewards.services.purchases import LineInput, purchase_record, refund_record
+from rewards.services.redemptions import redemption_create
+from rewards.services.verification import ledger_problems, member_id_chunks
+
+DEMO_SHOP = "Demo shop"
+MEMBER_PREFIX = "demo-"
+ADMIN_USERNAME = "admin"
+ADMIN_URL = "http://127.0.0.1:8000/admin/"
+API_DOCS_URL = "http://127.0.0.1:8000/api/docs/"
+PROGRESS_EVERY = 50
+
+HISTORY = timedelta(days=365)
+# Members join during the first four months, so each has most of a year of history.
+ENROLMENT_WINDOW = timedelta(days=120)
+REFUND_SHARE = 0.07
+REDEMPTION_SIZES = [100, 200, 250, 500]
+
+FIRST_NAMES = [
+    "Ada", "Bruno", "Chiara", "Dmitri", "Elif", "Farah", "Gustav", "Hana", "Ines", "Jonas",
+    "Kofi", "Lena", "Mateo", "Nora", "Oskar", "Priya", "Quentin", "Rosa", "Sven", "Tariq",
+    "Uma", "Viktor", "Wen", "Yara", "Zoe",
+]  # fmt: skip
+LAST_NAMES = [
+    "Almeida", "Berger", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad",
+    "Ivanova", "Jansen", "Kowalski", "Lindqvist", "Moreau", "Novak", "Okafor", "Petrov",
+    "Rossi", "Schmidt", "Tanaka", "Varga", "Weber", "Yilmaz",
+]  # fmt: skip
+PRODUCTS = [
+    ("ESP-01", "coffee"), ("BEANS-1KG", "coffee"), ("TEA-GRN", "tea"), ("MUG-STD", "homeware"),
+    ("GRINDER", "equipment"), ("KETTLE", "equipment"), ("CAKE-SL", "bakery"),
+    ("GIFT-CARD", "gifts"),
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PlannedPurchase:
+    at: datetime
+    order_id: str
+    amount: Decimal
+    sku: str
+    category: str
+
+
+@dataclass(frozen=True)
+class PlannedRefund:
+    at: datetime
+    order_id: str
+    refund_id: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class PlannedRedemption:
+    at: datetime
+    idempotency_key: str
+    points: int
+
+
+PlannedEvent = PlannedPurchase | PlannedRefund | PlannedRedemption
+
+
+@dataclass(frozen=True)
+class MemberPlan:
+    external_id: str
+    name: str
+    email: str
+    birth_date: date
+    enrolled_at: datetime
+    events: list[PlannedEvent]
+
+
+def member_plan(rng: random.Random, *, number: int, now: datetime) -> MemberPlan:
+    """One member's fake data and history, in chronological order. Every value is drawn
+    from `rng` whatever happens later, so the same seed always gives the same plan."""
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    external_id = f"{MEMBER_PREFIX}{number:05d}"
+    enrolled_at = now - HISTORY + ENROLMENT_WINDOW * rng.random()
+    birth_date = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 55))
+    span = now - enrolled_at
+
+    events: list[PlannedEvent] = []
+    for index in range(1, rng.randint(3, 18) + 1):
+        order_id = f"DEMO-{number:05d}-{index:03d}"
+        at = enrolled_at + span * rng.random()
+        cents = rng.randint(500, 12_000)
+        sku, category = rng.choice(PRODUCTS)
+        events.append(PlannedPurchase(at, order_id, Decimal(cents) / 100, sku, category))
+
+        refunds = rng.random() < REFUND_SHARE
+        refund_at = at + timedelta(hours=rng.uniform(1, 24 * 14))
+        refund_cents = cents if rng.random() < 0.5 else rng.randint(1, cents - 1)
+        if refunds and refund_at < now:
+            events.append(
+                PlannedRefund(refund_at, order_id, f"{order_id}-R1", Decimal(refund_cents) / 100)
+            )
+
+    for index in range(1, rng.randint(0, 4) + 1):
+        at = enrolled_at + span * rng.uniform(0.2, 1.0)
+        key = f"demo-redemption-{number:05d}-{index}"
+        events.append(PlannedRedemption(at, key, rng.choice(REDEMPTION_SIZES)))
+
+    events.sort(key=lambda event: event.at)
+    return MemberPlan(
+        external_id=external_id,
+        name=f"{first} {last}",
+        email=f"{first}.{last}.{number}@example.com".lower(),
+        birth_date=birth_date,
+        enrolled_at=enrolled_at,
+        events=events,
+    )
+
+
+class Command(BaseCommand):
+    help = (
+        "Seed a demo shop, an admin user and a year of history for a few hundred members, "
+        "then print how to log in. Safe to run again: an already seeded database gets no "
+        "new points, only a fresh API key."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--members", type=int, default=300, help="Members to seed.")
+        parser.add_argument("--seed", type=int, default=42, help="Seed for the fake data.")
+        parser.add_argument(
+            "--reset-password",
+            action="store_true",
+            help=f"Give the {ADMIN_USERNAME!r} user a new random password and print it.",
+        )
+
+    def handle(self, *args, members: int, seed: int, reset_password: bool, **options):
+        if members < 1:
+            raise CommandError("--members must be at least 1.")
+        now = timezone.now()
+        program = program_get()
+        already_seeded = Member.objects.filter(external_id__startswith=MEMBER_PREFIX).exists()
+
+        key_name = f"demo-{now:%Y%m%dT%H%M%SZ}"
+        shop, api_key = shop_api_key_create(shop_name=DEMO_SHOP, key_name=key_name)
+        password = self.admin_ensure(reset_password=reset_password)
+
+        if already_seeded:
+            self.stdout.write("The demo data is already seeded; no points were written.")
+        else:
+            self.members_seed(
+                shop=shop,
+                count=members,
+                rng=random.Random(seed),
+                now=now,
+                currency=program.currency,
+            )
+            self.ledger_check()
+
+        self.summary_print(shop)
+        self.login_print(password=password, api_key=api_key, key_name=key_name)
+
+    def admin_ensure(self, *, reset_password: bool) -> str | None:
+        """The new password of the admin user, or None when it was left unchanged."""
+        User = get_user_model()
+        user = User.objects.filter(username=ADMIN_USERNAME).first()
+        if user is None:
+            password = secrets.token_urlsafe(12)
+            User.objects.create_superuser(
+                username=ADMIN_USERNAME, email="admin@example.com", password=password
+            )
+            return password
+        if not (user.is_staff and user.is_superuser):
+            self.stderr.write(
+                self.style.WARNING(
+                    f"The user {ADMIN_USERNAME!r} exists but is not a staff superuser; "
+                    "it was left as it is."
+                )
+            )
+        if not reset_password:
+            return None
+        password = secrets.token_urlsafe(12)
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        return password
+
+    def members_seed(
+        self, *, shop: Shop, count: int, rng: random.Random, now: datetime, currency: str
+    ) -> None:
+        for number in range(1, count + 1):
+            plan = member_plan(rng, number=number, now=now)
+            member = member_enroll(
+                external_id=plan.external_id,
+                email=plan.email,
+                name=plan.name,
+                birth_date=plan.birth_date,
+                enrolled_at=plan.enrolled_at,
+            )
+            for event in plan.events:
+                self.event_write(event, shop=shop, member=member, currency=currency)
+            if number % PROGRESS_EVERY == 0 or number == count:
+                self.stdout.write(f"Seeded {number}/{count} members")
+
+    def event_write(
+        self, event: PlannedEvent, *, shop: Shop, member: Member, currency: str
+    ) -> None:
+        if isinstance(event, PlannedPurchase):
+            # as_of is the purchase time, so its points are judged pending or not against
+            # that moment in the past rather than against today.
+            purchase_record(
+                shop=shop,
+                member_external_id=member.external_id,
+                order_id=event.order_id,
+                amount=event.amount,
+                currency=currency,
+                occurred_at=event.at,
+                lines=[LineInput(event.sku, event.category, Decimal(1), event.amount)],
+                request_hash=f"seed:{event.order_id}",
+                as_of=event.at,
+            )
+        elif isinstance(event, PlannedRefund):
+            refund_record(
+                shop=shop,
+                order_id=event.order_id,
+                refund_id=event.refund_id,
+                amount=event.amount,
+                request_hash=f"seed:{event.refund_id}",
+                as_of=event.at,
+            )
+        else:
+            member.refresh_from_db(fields=["points_available"])
+            if member.points_available < event.points:
+                return
+            try:
+                redemption_create(
+                    shop=shop,
+                    member_external_id=member.external_id,
+                    points=event.points,
+                    idempotency_key=event.idempotency_key,
+                    request_hash=f"seed:{event.idempotency_key}",
+                    as_of=event.at,
+                )
+            except InsufficientPoints:
+                # The cached balance is as of the last write; catching up to this moment
+                # (expiry, owed points) can leave less. A shop would be refused too.
+                return
+
+    def ledger_check(self) -> None:
+        checked = drifting = 0
+        for ids in member_id_chunks():
+            checked += len(ids)
+            drifting += len(ledger_problems(ids))
+        if drifting:
+            raise CommandError(
+                f"{drifting} of {checked} members do not reconcile after seeding; "
+                "run `manage.py verify_ledger` to see why."
+            )
+
+    def summary_print(self, shop: Shop) -> None:
+        demo_members = Member.objects.filter(external_id__startswith=MEMBER_PREFIX)
+        outstanding = demo_members.aggregate(
+            points=Sum(F("points_available") + F("points_pending"))
+        )["points"]
+        self.stdout.write(
+            f"{demo_members.count()} members, "
+            f"{Purchase.objects.filter(shop=shop).count()} purchases, "
+            f"{Refund.objects.filter(shop=shop).count()} refunds, "
+            f"{Redemption.objects.filter(shop=shop).count()} redemptions, "
+            f"{outstanding or 0} points outstanding (available + pending)."
+        )
+
+    def login_print(self, *, password: str | None, api_key: str, key_name: str) -> None:
+        if password is None:
+            password = "(unchanged; run `manage.py seed_demo --reset-password` for a new one)"
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    self.style.SUCCESS("The demo program is ready."),
+                    f"  Admin:     {ADMIN_URL}",
+                    f"  Username:  {ADMIN_USERNAME}",
+                    f"  Password:  {password}",
+                    f"  API key:   {api_key}",
+                    f"             (shop {DEMO_SHOP!r}, key {key_name!r}; a key is shown only "
+                    "when it is created, so every run of seed_demo creates and prints a fresh "
+                    "one)",
+                    f"  API docs:  {API_DOCS_URL}",
+                    f"  Try it:    curl -H 'Authorization: Api-Key {api_key}' "
+                    f"http://127.0.0.1:8000/api/v1/members/{MEMBER_PREFIX}00001",
+                ]
+            )
+        )

@@ -1,0 +1,82 @@
+import io
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from members.models import Member
+from rewards.models import LedgerEntry, Purchase, Redemption
+from rewards.services.verification import ledger_problems, member_id_chunks
+
+pytestmark = pytest.mark.django_db
+
+
+def seed_demo(*args: str) -> str:
+    stdout = io.StringIO()
+    call_command("seed_demo", "--members", "20", *args, stdout=stdout, stderr=io.StringIO())
+    return stdout.getvalue()
+
+
+def printed(label: str, output: str) -> str:
+    match = re.search(rf"^\s*{label}:\s+(\S+)", output, re.MULTILINE)
+    assert match, f"no {label!r} line in:\n{output}"
+    return match.group(1)
+
+
+def get_member(api_key: str, external_id: str):
+    client = APIClient()
+    return client.get(f"/api/v1/members/{external_id}", HTTP_AUTHORIZATION=f"Api-Key {api_key}")
+
+
+def test_seed_demo_writes_members_with_a_history_that_reconciles():
+    output = seed_demo()
+
+    assert Member.objects.count() == 20
+    assert Purchase.objects.exists()
+    assert Redemption.objects.exists()
+    assert "Seeded 20/20 members" in output
+    for ids in member_id_chunks():
+        assert ledger_problems(ids) == {}
+
+
+def test_printed_api_key_authenticates():
+    output = seed_demo()
+
+    external_id = Member.objects.order_by("pk").first().external_id
+    response = get_member(printed("API key", output), external_id)
+    assert response.status_code == 200
+    assert response.json()["external_id"] == external_id
+
+
+def test_printed_password_logs_the_admin_in():
+    output = seed_demo()
+
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_staff and admin.is_superuser
+    assert admin.check_password(printed("Password", output))
+
+
+def test_second_run_writes_no_points_and_prints_a_fresh_key():
+    first = seed_demo()
+    counts = (Member.objects.count(), Purchase.objects.count(), LedgerEntry.objects.count())
+
+    second = seed_demo()
+
+    assert (Member.objects.count(), Purchase.objects.count(), LedgerEntry.objects.count()) == counts
+    assert "already seeded" in second
+    assert printed("API key", second) != printed("API key", first)
+    assert get_member(printed("API key", second), "demo-00001").status_code == 200
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.check_password(printed("Password", first))
+
+
+def test_reset_password_gives_the_admin_a_new_password():
+    first = seed_demo()
+
+    second = seed_demo("--reset-password")
+
+    new_password = printed("Password", second)
+    assert new_password != printed("Password", first)
+    assert get_user_model().objects.get(username="admin").check_password(new_password)
