@@ -88,9 +88,7 @@ def _field_errors(detail: Any) -> dict:
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
-        return Response(
-            error_body(exc.code, exc.message, **exc.extra), status=exc.status_code
-        )
+        return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):
         return Response(
             error_body("request_too_large", "The request body is too large."),
@@ -116,9 +114,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             headers["WWW-Authenticate"] = exc.auth_header
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))
-        return Response(
-            error_body(code, str(exc.detail)), status=exc.status_code, headers=headers
-        )
+        return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
     return None
 
 

@@ -36,7 +36,7 @@ class ShopKeyScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Api-Key <key>`, from `manage.py create_api_key \"<shop>\"`.",
+            "description": '`Api-Key <key>`, from `manage.py create_api_key "<shop>"`.',
         }
 
 

@@ -66,8 +66,12 @@ class Member(models.Model):
             models.CheckConstraint(
                 condition=Q(points_pending__gte=0), name="member_pending_not_negative"
             ),
-            models.CheckConstraint(condition=Q(points_held__gte=0), name="member_held_not_negative"),
-            models.CheckConstraint(condition=Q(points_owed__gte=0), name="member_owed_not_negative"),
+            models.CheckConstraint(
+                condition=Q(points_held__gte=0), name="member_held_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(points_owed__gte=0), name="member_owed_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,15 +1,15 @@
 import hashlib
 import json
-from decimal import Decimal
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
-from rest_framework.generics import ListAPIView
 from rest_framework.views import APIView
 
 from members.apis import BalanceSerializer, ExternalIdField, path_value, printable
@@ -175,9 +175,7 @@ class RefundCreateApi(ShopApi, APIView):
 
 class RedemptionOutputSerializer(serializers.Serializer):
     redemption_id = serializers.UUIDField()
-    status = serializers.ChoiceField(
-        choices=["held", "captured", "voided", "expired", "cancelled"]
-    )
+    status = serializers.ChoiceField(choices=["held", "captured", "voided", "expired", "cancelled"])
     points = serializers.IntegerField()
     discount_amount = serializers.DecimalField(max_digits=18, decimal_places=4)
     currency = serializers.CharField()

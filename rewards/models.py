@@ -64,8 +64,12 @@ class Program(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(id=1), name="program_is_singleton"),
-            models.CheckConstraint(condition=Q(points_per_unit__gt=0), name="program_rate_positive"),
-            models.CheckConstraint(condition=Q(point_value__gte=0), name="program_value_not_negative"),
+            models.CheckConstraint(
+                condition=Q(points_per_unit__gt=0), name="program_rate_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(point_value__gte=0), name="program_value_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -125,6 +129,9 @@ class PurchaseLine(models.Model):
     quantity = models.DecimalField(max_digits=12, decimal_places=3)
     unit_price = models.DecimalField(max_digits=18, decimal_places=4)
 
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku or self.category}"
+
 
 class Refund(IdempotentRecord):
     shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="refunds")
@@ -140,6 +147,9 @@ class Refund(IdempotentRecord):
             models.UniqueConstraint(fields=["shop", "refund_id"], name="refund_id_unique"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
         ]
+
+    def __str__(self) -> str:
+        return f"refund {self.refund_id}"
 
 
 class Redemption(IdempotentRecord):
@@ -263,7 +273,9 @@ class PointLot(models.Model):
                 name="lot_open_spend_order",
                 condition=Q(remaining__gt=0),
             ),
-            models.Index(fields=["expires_at"], name="lot_open_expiry", condition=Q(remaining__gt=0)),
+            models.Index(
+                fields=["expires_at"], name="lot_open_expiry", condition=Q(remaining__gt=0)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -281,3 +293,6 @@ class LotMovement(models.Model):
         constraints = [
             models.CheckConstraint(condition=~Q(points=0), name="movement_not_zero"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.points:+d} on lot {self.lot_id}"

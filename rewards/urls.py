@@ -4,9 +4,7 @@ from rewards import apis
 
 urlpatterns = [
     path("purchases", apis.PurchaseCreateApi.as_view(), name="purchase-create"),
-    path(
-        "purchases/<str:order_id>/refunds", apis.RefundCreateApi.as_view(), name="refund-create"
-    ),
+    path("purchases/<str:order_id>/refunds", apis.RefundCreateApi.as_view(), name="refund-create"),
     path("redemptions", apis.RedemptionCreateApi.as_view(), name="redemption-create"),
     path(
         "redemptions/<uuid:redemption_id>/capture",

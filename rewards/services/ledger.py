@@ -188,9 +188,7 @@ def lots_move(member: Member, *, entry: LedgerEntry, plan: list[tuple[PointLot, 
     )
 
 
-def entry_movements_undo(
-    member: Member, *, original: LedgerEntry, entry: LedgerEntry
-) -> int:
+def entry_movements_undo(member: Member, *, original: LedgerEntry, entry: LedgerEntry) -> int:
     """Return to their original lots, with their original expiry, the points that
     `original` took. Returns the points given back."""
     taken = (

@@ -99,7 +99,9 @@ def _purchase_record(
         )
     member = member_lock_by_external_id(member_external_id)
     if member.status != Member.Status.ACTIVE:
-        replay = replay_or_none(Purchase.objects.filter(shop=shop, order_id=order_id).first(), request_hash)
+        replay = replay_or_none(
+            Purchase.objects.filter(shop=shop, order_id=order_id).first(), request_hash
+        )
         if replay:
             return replay
         raise MemberNotActive()
@@ -221,7 +223,9 @@ def _refund_record(*, shop, order_id, refund_id, amount, request_hash, as_of) ->
     if member_id is None:
         raise PurchaseNotFound()
     member = member_lock(member_id=member_id)
-    replay = replay_or_none(Refund.objects.filter(shop=shop, refund_id=refund_id).first(), request_hash)
+    replay = replay_or_none(
+        Refund.objects.filter(shop=shop, refund_id=refund_id).first(), request_hash
+    )
     if replay:
         return replay
 

@@ -21,6 +21,7 @@ from rewards.errors import (
 )
 from rewards.models import LedgerEntry, Redemption
 from rewards.selectors import program_get
+from rewards.services.idempotency import WriteResult, replay_or_none
 from rewards.services.ledger import (
     Actor,
     balance_save,
@@ -34,7 +35,6 @@ from rewards.services.ledger import (
     member_lock_by_external_id,
     spendable,
 )
-from rewards.services.idempotency import WriteResult, replay_or_none
 
 Kind = LedgerEntry.Kind
 Status = Redemption.Status
@@ -111,8 +111,7 @@ def _redemption_create(
     lots = spendable(member_catch_up(member, as_of=as_of, actor=actor))
     if member.points_available < points:
         raise InsufficientPoints(
-            f"The member has {member.points_available} points available; "
-            f"{points} were asked for.",
+            f"The member has {member.points_available} points available; {points} were asked for.",
             extra={"available": member.points_available},
         )
     plan = lots_plan(lots, points)
@@ -235,7 +234,9 @@ def redemption_void(
         return redemption_response(redemption, member), True
     if redemption.status != Status.HELD:
         raise HoldAlreadyResolved()
-    hold_release(member, redemption=redemption, as_of=as_of, actor=Actor.for_shop(shop), expired=False)
+    hold_release(
+        member, redemption=redemption, as_of=as_of, actor=Actor.for_shop(shop), expired=False
+    )
     member_catch_up(member, as_of=as_of, actor=Actor.system())
     balance_save(member)
     return redemption_response(redemption, member), False

@@ -16,7 +16,6 @@ from rewards.models import LedgerEntry, LotMovement, PointLot, Redemption
 Kind = LedgerEntry.Kind
 
 
-
 def _sums(queryset, group: str, **sums) -> dict[int, dict[str, int]]:
     rows = queryset.values(group).annotate(**{k: Coalesce(v, Value(0)) for k, v in sums.items()})
     return {row[group]: row for row in rows}
@@ -54,7 +53,9 @@ def ledger_problems(member_ids: list[int]) -> dict[int, list[str]]:
         sum_points=Sum("points"),
     )
     moved_by_lot = _sums(
-        LotMovement.objects.filter(lot__member_id__in=member_ids), "lot_id", sum_points=Sum("points")
+        LotMovement.objects.filter(lot__member_id__in=member_ids),
+        "lot_id",
+        sum_points=Sum("points"),
     )
     moved_by_entry = _sums(
         LotMovement.objects.filter(entry__member_id__in=member_ids),
@@ -96,7 +97,9 @@ def ledger_problems(member_ids: list[int]) -> dict[int, list[str]]:
         "pk", "member_id", "points"
     )
     for entry_id, member_id, points in entry_rows:
-        traced = created_by_entry.get(entry_id, 0) + moved_by_entry.get(entry_id, empty)["sum_points"]
+        traced = (
+            created_by_entry.get(entry_id, 0) + moved_by_entry.get(entry_id, empty)["sum_points"]
+        )
         if points != traced:
             problems[member_id].append(
                 f"entry {entry_id} moves {points} points but its lots show {traced}."
@@ -113,9 +116,9 @@ def member_id_chunks(chunk_size: int = 2000) -> Iterator[list[int]]:
     last = 0
     while True:
         ids = list(
-            Member.objects.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[
-                :chunk_size
-            ]
+            Member.objects.filter(pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:chunk_size]
         )
         if not ids:
             return

@@ -12,7 +12,12 @@ pytestmark = pytest.mark.django_db
 def test_enroll_returns_the_member_with_an_empty_balance(shop_client, program):
     response = shop_client.post(
         "/api/v1/members",
-        {"external_id": "c-1", "email": "ann@example.com", "name": "Ann", "birth_date": "1990-02-28"},
+        {
+            "external_id": "c-1",
+            "email": "ann@example.com",
+            "name": "Ann",
+            "birth_date": "1990-02-28",
+        },
         format="json",
     )
     assert response.status_code == 201
@@ -20,12 +25,18 @@ def test_enroll_returns_the_member_with_an_empty_balance(shop_client, program):
     assert body["external_id"] == "c-1" and body["status"] == "active"
     assert body["tier"] is None
     assert body["balance"] == {
-        "available": 0, "pending": 0, "held": 0, "owed": 0, "lifetime_earned": 0
+        "available": 0,
+        "pending": 0,
+        "held": 0,
+        "owed": 0,
+        "lifetime_earned": 0,
     }
 
 
 def test_enrolling_an_existing_external_id_is_409(shop_client, member):
-    response = shop_client.post("/api/v1/members", {"external_id": member.external_id}, format="json")
+    response = shop_client.post(
+        "/api/v1/members", {"external_id": member.external_id}, format="json"
+    )
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "member_exists"
     assert Member.objects.count() == 1

@@ -124,8 +124,12 @@ def test_concurrent_earns_and_redeems_on_one_member_stay_exact(shop_key):
         if index % 2:
             response = client.post(
                 "/api/v1/purchases",
-                {"member": member.external_id, "order_id": f"o-{index}", "amount": "5.00",
-                 "currency": "EUR"},
+                {
+                    "member": member.external_id,
+                    "order_id": f"o-{index}",
+                    "amount": "5.00",
+                    "currency": "EUR",
+                },
                 format="json",
             )
         else:
@@ -152,11 +156,15 @@ def test_concurrent_refunds_of_one_purchase_never_exceed_it(shop_key):
     earn(shop, member, "10.00", order_id="A-1")
 
     def refund(index):
-        return client_for(key).post(
-            "/api/v1/purchases/A-1/refunds",
-            {"refund_id": f"R-{index}", "amount": "3.00"},
-            format="json",
-        ).status_code
+        return (
+            client_for(key)
+            .post(
+                "/api/v1/purchases/A-1/refunds",
+                {"refund_id": f"R-{index}", "amount": "3.00"},
+                format="json",
+            )
+            .status_code
+        )
 
     results = run_concurrently(8, refund)
     assert Counter(results) == {201: 3, 422: 5}

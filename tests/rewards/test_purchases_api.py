@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+
 from rewards.models import LedgerEntry, PointLot, Purchase
 from tests.ledger_checks import assert_reconciles
 

@@ -61,9 +61,7 @@ def test_refund_is_idempotent_by_refund_id(shop_client, shop, member):
     assert LedgerEntry.objects.filter(kind="refund").count() == 1
 
 
-def test_spent_points_become_owed_and_are_settled_from_later_earnings(
-    shop_client, shop, member
-):
+def test_spent_points_become_owed_and_are_settled_from_later_earnings(shop_client, shop, member):
     earn(shop, member, "100.00", order_id="A-1")
     redeemed = shop_client.post(
         "/api/v1/redemptions",
@@ -94,9 +92,7 @@ def test_spent_points_become_owed_and_are_settled_from_later_earnings(
     assert_reconciles(member)
 
 
-def test_refund_takes_pending_points_of_its_own_purchase_first(
-    shop_client, shop, member, program
-):
+def test_refund_takes_pending_points_of_its_own_purchase_first(shop_client, shop, member, program):
     earn(shop, member, "30.00", order_id="OLD")
     program.pending_days = 14
     program.save()
