@@ -101,8 +101,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
     if isinstance(exc, exceptions.ValidationError):
         fields = _field_errors(exc.detail)
-        first = next(iter(fields.items()))
-        message = f"{first[0]}: {first[1][0]['message']}" if fields else "Invalid input."
+        first = next(iter(fields.items()), None)
+        message = f"{first[0]}: {first[1][0]['message']}" if first else "Invalid input."
         return Response(
             error_body("validation_error", message, fields), status=status.HTTP_400_BAD_REQUEST
         )
