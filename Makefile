@@ -17,7 +17,11 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+# Local development settings for plain `manage.py` use; never committed, never in images.
+.env:
+	printf 'DJANGO_DEBUG=true\n' > $@
+
+install: $(VENV)/.installed .env
 
 migrate: install
 	$(PY) manage.py migrate --noinput

@@ -12,6 +12,12 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+# A local, untracked .env (written by `make install` with DJANGO_DEBUG=true) lets plain
+# `manage.py` commands run on a developer's machine. Real environment variables win;
+# production has no .env and keeps every guard below.
+# https://django-environ.readthedocs.io/en/latest/quickstart.html
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 

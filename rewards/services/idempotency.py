@@ -5,8 +5,10 @@ key, in the transaction of the effect. A repeat with the same hash gets the stor
 response back; a different request under the same key is a conflict.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.db import IntegrityError
 from django.db.models import Model
 
 from loyalty_engine.errors import IdempotencyConflict
@@ -32,3 +34,20 @@ def replay_or_none(record: Model | None, request_hash: str) -> WriteResult | Non
     if record.request_hash != request_hash:
         raise IdempotencyConflict()
     return WriteResult(record=record, replayed=True)
+
+
+def write_or_replay(
+    write: Callable[[], WriteResult],
+    *,
+    find_existing: Callable[[], Model | None],
+    request_hash: str,
+) -> WriteResult:
+    """Run a write; if it lost a race on its unique key to a concurrent twin that has
+    committed, replay that twin's stored response instead (or raise IdempotencyConflict)."""
+    try:
+        return write()
+    except IntegrityError:
+        result = replay_or_none(find_existing(), request_hash)
+        if result is None:
+            raise
+        return result

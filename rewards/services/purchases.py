@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
-from django.db import IntegrityError
 from django.utils import timezone
 
 from loyalty_engine.db import durable_write
@@ -18,7 +17,7 @@ from rewards.errors import (
 from rewards.models import LedgerEntry, Purchase, PurchaseLine, Refund
 from rewards.selectors import program_get
 from rewards.services.earning import purchase_points_calculate
-from rewards.services.idempotency import WriteResult, replay_or_none
+from rewards.services.idempotency import WriteResult, replay_or_none, write_or_replay
 from rewards.services.ledger import (
     Actor,
     balance_save,
@@ -65,8 +64,8 @@ def purchase_record(
     earlier refunds are settled first from the new points once they are available.
     Raises CurrencyNotAccepted, MemberNotFound, MemberNotActive.
     """
-    try:
-        return _purchase_record(
+    return write_or_replay(
+        lambda: _purchase_record(
             shop=shop,
             member_external_id=member_external_id,
             order_id=order_id,
@@ -76,14 +75,10 @@ def purchase_record(
             lines=lines,
             request_hash=request_hash,
             as_of=as_of,
-        )
-    except IntegrityError:
-        # A concurrent request with this order id committed first: replay it.
-        existing = Purchase.objects.filter(shop=shop, order_id=order_id).first()
-        result = replay_or_none(existing, request_hash)
-        if result is None:
-            raise
-        return result
+        ),
+        find_existing=lambda: Purchase.objects.filter(shop=shop, order_id=order_id).first(),
+        request_hash=request_hash,
+    )
 
 
 @durable_write
@@ -195,21 +190,18 @@ def refund_record(
     earnings. Idempotent by (shop, refund_id). Raises PurchaseNotFound,
     RefundExceedsPurchase, IdempotencyConflict.
     """
-    try:
-        return _refund_record(
+    return write_or_replay(
+        lambda: _refund_record(
             shop=shop,
             order_id=order_id,
             refund_id=refund_id,
             amount=amount,
             request_hash=request_hash,
             as_of=as_of,
-        )
-    except IntegrityError:
-        existing = Refund.objects.filter(shop=shop, refund_id=refund_id).first()
-        result = replay_or_none(existing, request_hash)
-        if result is None:
-            raise
-        return result
+        ),
+        find_existing=lambda: Refund.objects.filter(shop=shop, refund_id=refund_id).first(),
+        request_hash=request_hash,
+    )
 
 
 @durable_write

@@ -5,7 +5,6 @@ import uuid
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
-from django.db import IntegrityError
 from django.utils import timezone
 
 from loyalty_engine.db import durable_write
@@ -21,7 +20,7 @@ from rewards.errors import (
 )
 from rewards.models import LedgerEntry, Redemption
 from rewards.selectors import program_get
-from rewards.services.idempotency import WriteResult, replay_or_none
+from rewards.services.idempotency import WriteResult, replay_or_none, write_or_replay
 from rewards.services.ledger import (
     Actor,
     balance_save,
@@ -73,8 +72,8 @@ def redemption_create(
     (shop, Idempotency-Key). Raises MemberNotFound, MemberNotActive, InsufficientPoints
     (with the available balance), IdempotencyConflict.
     """
-    try:
-        return _redemption_create(
+    return write_or_replay(
+        lambda: _redemption_create(
             shop=shop,
             member_external_id=member_external_id,
             points=points,
@@ -83,13 +82,12 @@ def redemption_create(
             hold=hold,
             request_hash=request_hash,
             as_of=as_of,
-        )
-    except IntegrityError:
-        existing = Redemption.objects.filter(shop=shop, idempotency_key=idempotency_key).first()
-        result = replay_or_none(existing, request_hash)
-        if result is None:
-            raise
-        return result
+        ),
+        find_existing=lambda: Redemption.objects.filter(
+            shop=shop, idempotency_key=idempotency_key
+        ).first(),
+        request_hash=request_hash,
+    )
 
 
 @durable_write
