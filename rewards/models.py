@@ -21,6 +21,11 @@ from django.db.models import F, Q
 from members.models import Member, Shop
 
 
+class TierBasis(models.TextChoices):
+    POINTS = "points", "Points earned"
+    SPEND = "spend", "Money spent"
+
+
 class Program(models.Model):
     """The program's settings. One program per deployment: the row with id 1."""
 
@@ -60,6 +65,23 @@ class Program(models.Model):
         default=settings.TIME_ZONE,
         help_text="The program's time zone: month ends, birthdays and nightly jobs follow it.",
     )
+    tier_basis = models.CharField(
+        max_length=8,
+        choices=TierBasis,
+        default=TierBasis.POINTS,
+        help_text="What tiers qualify on: points earned on purchases, or money spent, "
+        "net of refunds, within the tier window. Never the balance.",
+    )
+    tier_window_months = models.PositiveSmallIntegerField(
+        default=12,
+        validators=[MinValueValidator(1)],
+        help_text="The rolling window, in months, that tier qualification counts.",
+    )
+    tier_grace_days = models.PositiveSmallIntegerField(
+        default=30,
+        help_text="Days a member keeps a tier after falling below its threshold, before the "
+        "nightly evaluation moves them down one tier.",
+    )
 
     class Meta:
         constraints = [
@@ -69,6 +91,9 @@ class Program(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(point_value__gte=0), name="program_value_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(tier_window_months__gte=1), name="program_tier_window_positive"
             ),
         ]
 
@@ -169,6 +194,9 @@ class Redemption(IdempotentRecord):
     discount_amount = models.DecimalField(max_digits=18, decimal_places=4)
     currency = models.CharField(max_length=3)
     order_id = models.CharField(max_length=64, blank=True)
+    reward = models.ForeignKey(
+        "Reward", null=True, blank=True, on_delete=models.PROTECT, related_name="redemptions"
+    )
     status = models.CharField(max_length=16, choices=Status)
     hold_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
@@ -209,6 +237,7 @@ class LedgerEntry(models.Model):
         SETTLE = "settle", "Owed points settled"
         EXPIRE = "expire", "Expiry"
         ADJUST = "adjust", "Manual adjustment"
+        BONUS = "bonus", "Bonus"
 
     class Actor(models.TextChoices):
         SHOP = "shop", "Shop"
@@ -296,3 +325,426 @@ class LotMovement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.points:+d} on lot {self.lot_id}"
+
+
+# Program configuration: tiers, earn rules, milestones and the reward catalog. Staff edit
+# these in the admin; `rewards.services.rules` turns them into points and plain words.
+
+
+class Tier(models.Model):
+    """A level of the program. Tiers are ordered by `rank`, and their thresholds rise with it.
+
+    A member qualifies for the highest tier whose threshold their points earned (or money
+    spent, by `Program.tier_basis`) within the tier window reaches.
+    """
+
+    name = models.CharField(max_length=50, unique=True)
+    rank = models.PositiveSmallIntegerField(
+        unique=True, help_text="Order of the tiers: 1 is the entry tier, higher ranks are better."
+    )
+    threshold = models.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        default=Decimal(0),
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Points earned (whole points) or money spent within the tier window to "
+        "qualify. 0 makes this the tier every member starts in.",
+    )
+    earn_multiplier = models.DecimalField(
+        max_digits=6,
+        decimal_places=3,
+        default=Decimal(1),
+        validators=[MinValueValidator(Decimal(1))],
+        help_text="Purchase base points are multiplied by this: 1.5 adds half the base points.",
+    )
+    benefits = models.TextField(blank=True, help_text="One benefit per line, shown to members.")
+
+    class Meta:
+        ordering = ["rank"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(threshold__gte=0), name="tier_threshold_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(earn_multiplier__gte=1), name="tier_multiplier_at_least_one"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def benefit_list(self) -> list[str]:
+        return [line.strip() for line in self.benefits.splitlines() if line.strip()]
+
+
+class MemberTier(models.Model):
+    """A member's tier and the state of its nightly evaluation.
+
+    `tier` moves up at once when a purchase qualifies the member for a higher tier; it moves
+    down only in the nightly evaluation, one tier at a time, once the member has been below
+    its threshold for the program's grace period (counted from `below_since`). `floor` is a
+    tier staff pinned: the member never goes below it.
+    """
+
+    member = models.OneToOneField(
+        Member, primary_key=True, on_delete=models.PROTECT, related_name="tier_state"
+    )
+    tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    floor = models.ForeignKey(
+        Tier,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Staff-pinned minimum tier.",
+    )
+    below_since = models.DateTimeField(null=True, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.tier or 'no tier'}"
+
+
+class TierChange(models.Model):
+    """Every change of a member's tier, with why and when."""
+
+    class Reason(models.TextChoices):
+        QUALIFIED = "qualified", "Qualified"
+        DOWNGRADE = "downgrade", "Fell below the threshold after the grace period"
+        PINNED = "pinned", "Pinned by staff"
+        UNPINNED = "unpinned", "Pin removed by staff"
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="tier_changes")
+    from_tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    to_tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(max_length=16, choices=Reason)
+    detail = models.CharField(max_length=300)
+    qualifying_value = models.DecimalField(max_digits=18, decimal_places=2)
+    changed_at = models.DateTimeField()
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "-changed_at"], name="tier_change_member_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.from_tier} → {self.to_tier}"
+
+
+class Window(models.Model):
+    """An optional [starts_at, ends_at) window: start inclusive, end exclusive."""
+
+    starts_at = models.DateTimeField(null=True, blank=True, help_text="Empty: from the start.")
+    ends_at = models.DateTimeField(
+        null=True, blank=True, help_text="Empty: open-ended. The end itself is outside."
+    )
+
+    class Meta:
+        abstract = True
+
+    def is_open_at(self, moment) -> bool:
+        return (self.starts_at is None or self.starts_at <= moment) and (
+            self.ends_at is None or moment < self.ends_at
+        )
+
+
+def window_ordered(name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(starts_at__isnull=True)
+        | Q(ends_at__isnull=True)
+        | Q(ends_at__gt=F("starts_at")),
+        name=name,
+    )
+
+
+class EarnRule(Window):
+    """A way to earn points beyond the base rate. See `rewards.services.rules` for how
+    rules combine."""
+
+    class Kind(models.TextChoices):
+        CATEGORY_MULTIPLIER = "category", "Category multiplier"
+        SKU_MULTIPLIER = "sku", "SKU multiplier"
+        CAMPAIGN_MULTIPLIER = "campaign", "Campaign multiplier"
+        MIN_SPEND_BONUS = "min_spend", "Bonus above a minimum spend"
+        FIRST_PURCHASE_BONUS = "first_purchase", "First-purchase bonus"
+        SIGNUP_BONUS = "signup", "Sign-up bonus"
+        BIRTHDAY_BONUS = "birthday", "Birthday bonus"
+
+    MULTIPLIER_KINDS = {Kind.CATEGORY_MULTIPLIER, Kind.SKU_MULTIPLIER, Kind.CAMPAIGN_MULTIPLIER}
+    PURCHASE_KINDS = MULTIPLIER_KINDS | {Kind.MIN_SPEND_BONUS, Kind.FIRST_PURCHASE_BONUS}
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(
+        max_length=300, blank=True, help_text="Shown to members next to the generated rule text."
+    )
+    kind = models.CharField(max_length=16, choices=Kind)
+    is_active = models.BooleanField(default=True)
+    priority = models.IntegerField(
+        default=0,
+        help_text="When several rules of the same kind match, the highest priority applies "
+        "(then the larger reward).",
+    )
+    multiplier = models.DecimalField(
+        max_digits=6,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(1))],
+        help_text="Multiplier kinds: 2 doubles the base points of what matches.",
+    )
+    bonus_points = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Bonus kinds: points awarded."
+    )
+    min_amount = models.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Minimum-spend bonus: purchases of at least this amount qualify.",
+    )
+    targets = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Category or SKU multiplier: the categories or SKUs, comma-separated.",
+    )
+    shops = models.ManyToManyField(
+        Shop, blank=True, related_name="+", help_text="Empty: purchases at every shop."
+    )
+    tiers = models.ManyToManyField(
+        Tier, blank=True, related_name="+", help_text="Empty: members of every tier."
+    )
+    cap_per_day = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most points this rule gives a member in a day."
+    )
+    cap_per_month = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most points this rule gives a member in a month."
+    )
+    cap_total = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most points this rule gives a member, ever."
+    )
+
+    class Meta:
+        ordering = ["kind", "-priority", "id"]
+        constraints = [
+            window_ordered("earn_rule_window_ordered"),
+            models.CheckConstraint(
+                condition=Q(multiplier__isnull=True) | Q(multiplier__gte=1),
+                name="earn_rule_multiplier_at_least_one",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def target_list(self) -> list[str]:
+        return [t.strip() for t in self.targets.split(",") if t.strip()]
+
+
+class EarnAward(models.Model):
+    """One itemized line of points: which rule gave how many points to which member, for
+    which purchase and in which ledger entry. Caps, usage counts and the once-a-year
+    birthday bonus are counted from these rows."""
+
+    class Source(models.TextChoices):
+        BASE = "base", "Base rate"
+        TIER = "tier", "Tier multiplier"
+        RULE = "rule", "Earn rule"
+        MILESTONE = "milestone", "Milestone"
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="earn_awards")
+    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="awards")
+    purchase = models.ForeignKey(
+        Purchase, null=True, blank=True, on_delete=models.PROTECT, related_name="awards"
+    )
+    source = models.CharField(max_length=16, choices=Source)
+    rule = models.ForeignKey(
+        EarnRule, null=True, blank=True, on_delete=models.PROTECT, related_name="awards"
+    )
+    tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    milestone = models.ForeignKey(
+        "Milestone", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    description = models.CharField(max_length=300)
+    points = models.BigIntegerField()
+    awarded_at = models.DateTimeField()
+    local_date = models.DateField(help_text="The day of the award in the program's time zone.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["member", "rule", "local_date"], name="award_rule_usage"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points} points: {self.description}"
+
+
+class Reward(Window):
+    """An item of the catalog that members redeem points for, as a voucher."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    image_url = models.URLField(blank=True)
+    points_cost = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    is_active = models.BooleanField(default=True)
+    stock = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Vouchers left to issue. Empty: unlimited."
+    )
+    per_member_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most vouchers of this reward one member may hold (cancelled ones don't count).",
+    )
+    tiers = models.ManyToManyField(
+        Tier, blank=True, related_name="+", help_text="Empty: members of every tier."
+    )
+    voucher_valid_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Days a voucher can be used after it is issued. Empty: no limit.",
+    )
+
+    class Meta:
+        ordering = ["points_cost", "name"]
+        constraints = [
+            window_ordered("reward_window_ordered"),
+            models.CheckConstraint(condition=Q(points_cost__gt=0), name="reward_cost_positive"),
+            models.CheckConstraint(
+                condition=Q(stock__isnull=True) | Q(stock__gte=0), name="reward_stock_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Voucher(models.Model):
+    """Proof of a reward, used once at a till. Issued by a redemption or a milestone."""
+
+    class Status(models.TextChoices):
+        ISSUED = "issued", "Issued"
+        USED = "used", "Used"
+        CANCELLED = "cancelled", "Cancelled"
+
+    code = models.CharField(max_length=32, unique=True)
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="vouchers")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="vouchers")
+    redemption = models.OneToOneField(
+        Redemption, null=True, blank=True, on_delete=models.PROTECT, related_name="voucher"
+    )
+    status = models.CharField(max_length=16, choices=Status, default=Status.ISSUED)
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        Shop, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "-issued_at"], name="voucher_member_newest")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="used") | Q(used_at__isnull=False, used_by__isnull=False),
+                name="voucher_used_has_when_and_where",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Milestone(Window):
+    """A goal that awards bonus points and/or a catalog reward once, or once per period."""
+
+    class Kind(models.TextChoices):
+        PURCHASE_COUNT = "purchases", "Number of purchases"
+        LIFETIME_POINTS = "lifetime_points", "Lifetime points earned"
+        SPEND = "spend", "Money spent"
+
+    class Period(models.TextChoices):
+        EVER = "ever", "Once"
+        YEAR = "year", "Once per calendar year"
+        MONTH = "month", "Once per calendar month"
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind)
+    target = models.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="Purchases (whole number), lifetime points (whole number) or money spent.",
+    )
+    period = models.CharField(
+        max_length=8,
+        choices=Period,
+        default=Period.EVER,
+        help_text="Purchases and spend count within the period; lifetime points only once.",
+    )
+    bonus_points = models.PositiveIntegerField(null=True, blank=True)
+    reward = models.ForeignKey(
+        Reward,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="milestones",
+        help_text="A voucher for this reward is issued, free, when the milestone is reached.",
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["kind", "target"]
+        constraints = [
+            window_ordered("milestone_window_ordered"),
+            models.CheckConstraint(condition=Q(target__gt=0), name="milestone_target_positive"),
+            models.CheckConstraint(
+                condition=Q(bonus_points__gt=0) | Q(reward__isnull=False),
+                name="milestone_awards_something",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MilestoneAward(models.Model):
+    """A milestone reached by a member, once per period: the unique key makes a second
+    award impossible even if two purchases race."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="milestone_awards")
+    milestone = models.ForeignKey(Milestone, on_delete=models.PROTECT, related_name="awards")
+    period_key = models.CharField(
+        max_length=8, help_text="'ever', a year '2026' or a month '2026-03'."
+    )
+    awarded_at = models.DateTimeField()
+    entry = models.ForeignKey(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    voucher = models.OneToOneField(
+        Voucher, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "milestone", "period_key"], name="milestone_award_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.milestone} ({self.period_key}) for {self.member_id}"

@@ -34,7 +34,7 @@ def ledger_problems(member_ids: list[int]) -> dict[int, list[str]]:
         sum_owed=Sum("owed_change"),
         sum_earned=Sum(
             Case(
-                When(kind=Kind.EARN, then=F("points")),
+                When(kind__in=[Kind.EARN, Kind.BONUS], then=F("points")),
                 When(kind=Kind.REFUND, then=F("points") - F("owed_change")),
                 default=Value(0),
                 output_field=IntegerField(),
