@@ -2,42 +2,33 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core import signing
-from django.db import IntegrityError
 from django.utils import timezone
 
 from loyalty_engine.db import durable_write
-from members.errors import MemberExists, MemberNotActive
+from members.errors import MemberNotActive
 from members.models import Member, Shop, ShopAPIKey
 
 MEMBER_TOKEN_SALT = "members.token"
 
 
-def member_enroll(
+def member_create(
     *,
     external_id: str,
     email: str = "",
     name: str = "",
     birth_date=None,
-    enrolled_at: datetime | None = None,
+    enrolled_at: datetime,
 ) -> Member:
-    """Enroll a member. Raises MemberExists if the external id is taken."""
-    try:
-        return _member_create(
-            external_id=external_id,
-            email=email,
-            name=name,
-            birth_date=birth_date,
-            enrolled_at=enrolled_at or timezone.now(),
-        )
-    except IntegrityError:
-        if Member.objects.filter(external_id=external_id).exists():
-            raise MemberExists() from None
-        raise
-
-
-@durable_write
-def _member_create(**fields) -> Member:
-    return Member.objects.create(**fields)
+    """Insert a member inside the caller's transaction. Enrollment with its sign-up bonus
+    is `rewards.services.enrollment.member_enroll`; an external id already taken raises
+    IntegrityError here."""
+    return Member.objects.create(
+        external_id=external_id,
+        email=email,
+        name=name,
+        birth_date=birth_date,
+        enrolled_at=enrolled_at,
+    )
 
 
 def member_token_issue(*, member: Member, now: datetime | None = None) -> tuple[str, datetime]:

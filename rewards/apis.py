@@ -1,6 +1,6 @@
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
@@ -9,22 +9,39 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from members.apis import BalanceSerializer, ExternalIdField, path_value, printable
+from members.apis import (
+    BalanceSerializer,
+    ExternalIdField,
+    member_by_external_id,
+    path_value,
+    printable,
+)
 from members.auth import MemberApi, ShopApi
+from members.models import Member
 from rewards.currency import decimal_places, is_known_currency, minor_units
 from rewards.errors import IdempotencyKeyRequired
-from rewards.selectors import ledger_entry_list, member_balance_get
+from rewards.explain import program_explain
+from rewards.selectors import ledger_entry_list, member_balance_get, program_get
+from rewards.services.enrollment import member_enroll
 from rewards.services.idempotency import WriteResult
-from rewards.services.purchases import LineInput, purchase_record, refund_record
+from rewards.services.milestones import milestones_progress
+from rewards.services.purchases import (
+    LineInput,
+    purchase_preview,
+    purchase_record,
+    refund_record,
+)
 from rewards.services.redemptions import (
     redemption_cancel,
     redemption_capture,
     redemption_create,
     redemption_void,
 )
+from rewards.services.tiers import member_tier_get, tier_progress_get
 
 # Shops' clocks drift; an occurred_at up to this far ahead of ours is not "the future".
 CLOCK_SKEW = timedelta(minutes=5)
@@ -60,6 +77,84 @@ def check_minor_units(value, currency: str, field: str) -> None:
             {field: [f"{currency} has at most {minor_units(currency)} decimal places."]},
             code="too_many_decimals",
         )
+
+
+class MemberOutputSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    email = serializers.EmailField()
+    name = serializers.CharField()
+    birth_date = serializers.DateField(allow_null=True)
+    status = serializers.ChoiceField(choices=Member.Status.choices)
+    enrolled_at = serializers.DateTimeField()
+    tier = serializers.CharField(allow_null=True, help_text="Null while no tier is configured.")
+    balance = BalanceSerializer()
+
+    def to_representation(self, member: Member) -> dict:
+        return {
+            "external_id": member.external_id,
+            "email": member.email,
+            "name": member.name,
+            "birth_date": member.birth_date.isoformat() if member.birth_date else None,
+            "status": member.status,
+            "enrolled_at": serializers.DateTimeField().to_representation(member.enrolled_at),
+            "tier": getattr(member_tier_get(member=member), "name", None),
+            "balance": {
+                "available": member.points_available,
+                "pending": member.points_pending,
+                "held": member.points_held,
+                "owed": member.points_owed,
+                "lifetime_earned": member.lifetime_earned,
+            },
+        }
+
+
+class MemberCreateApi(ShopApi, APIView):
+    class InputSerializer(serializers.Serializer):
+        external_id = ExternalIdField()
+        email = serializers.EmailField(required=False, default="", allow_blank=True)
+        name = serializers.CharField(
+            required=False, default="", allow_blank=True, max_length=200, validators=[printable]
+        )
+        birth_date = serializers.DateField(required=False, allow_null=True, default=None)
+
+        def validate_birth_date(self, value: date | None) -> date | None:
+            if value and not date(1900, 1, 1) <= value <= timezone.localdate():
+                raise serializers.ValidationError(
+                    "A birth date lies between 1900-01-01 and today.", code="out_of_range"
+                )
+            return value
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: MemberOutputSerializer},
+        summary="Enroll a member",
+        tags=["members"],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        member = member_enroll(**serializer.validated_data, shop=request.user.shop)
+        return Response(MemberOutputSerializer(member).data, status=status.HTTP_201_CREATED)
+
+
+class MemberDetailApi(ShopApi, APIView):
+    @extend_schema(responses=MemberOutputSerializer, summary="Get a member", tags=["members"])
+    def get(self, request, external_id: str):
+        return Response(MemberOutputSerializer(member_by_external_id(external_id)).data)
+
+
+class MeApi(MemberApi, APIView):
+    @extend_schema(responses=MemberOutputSerializer, summary="My profile", tags=["me"])
+    def get(self, request):
+        return Response(MemberOutputSerializer(request.user.member).data)
+
+
+class EarnItemSerializer(serializers.Serializer):
+    source = serializers.ChoiceField(choices=["base", "tier", "rule"])
+    rule_id = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+    description = serializers.CharField()
+    points = serializers.IntegerField()
 
 
 class PurchaseCreateApi(ShopApi, APIView):
@@ -111,7 +206,11 @@ class PurchaseCreateApi(ShopApi, APIView):
         order_id = serializers.CharField()
         points_earned = serializers.IntegerField()
         points_pending = serializers.IntegerField()
+        items = EarnItemSerializer(many=True, help_text="Which rule gave how many points.")
         balance = serializers.IntegerField(help_text="Available points after this purchase.")
+        tier = serializers.CharField(allow_null=True, help_text="The member's tier after it.")
+        tier_changed = serializers.BooleanField()
+        milestones_reached = serializers.ListField(child=serializers.CharField())
 
     @extend_schema(
         request=InputSerializer,
@@ -134,6 +233,34 @@ class PurchaseCreateApi(ShopApi, APIView):
             request_hash=request_hash(data),
         )
         return write_response(result)
+
+
+class PurchasePreviewApi(ShopApi, APIView):
+    class OutputSerializer(serializers.Serializer):
+        points_earned = serializers.IntegerField()
+        points_pending = serializers.IntegerField()
+        items = EarnItemSerializer(many=True)
+        tier = serializers.CharField(allow_null=True)
+
+    @extend_schema(
+        request=PurchaseCreateApi.InputSerializer,
+        responses=OutputSerializer,
+        summary="Preview the points a purchase would earn (writes nothing)",
+        tags=["purchases"],
+    )
+    def post(self, request):
+        serializer = PurchaseCreateApi.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        preview = purchase_preview(
+            shop=request.user.shop,
+            member_external_id=data["member"],
+            amount=data["amount"],
+            currency=data["currency"],
+            occurred_at=data["occurred_at"],
+            lines=[LineInput(**line) for line in data["lines"]],
+        )
+        return Response(self.OutputSerializer(preview).data)
 
 
 class RefundCreateApi(ShopApi, APIView):
@@ -301,3 +428,114 @@ class MeTransactionsApi(MemberApi, ListAPIView):
     @extend_schema(summary="My points history, newest first", tags=["me"])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+class TierSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    rank = serializers.IntegerField()
+    threshold = serializers.DecimalField(max_digits=18, decimal_places=2)
+    earn_multiplier = serializers.DecimalField(max_digits=6, decimal_places=3)
+    benefits = serializers.ListField(child=serializers.CharField(), source="benefit_list")
+
+
+class MeTierApi(MemberApi, APIView):
+    class OutputSerializer(serializers.Serializer):
+        class KeepSerializer(serializers.Serializer):
+            threshold = serializers.DecimalField(max_digits=18, decimal_places=2)
+            shortfall = serializers.DecimalField(
+                max_digits=18, decimal_places=2, help_text="How far below the threshold now."
+            )
+            drops_below_on = serializers.DateTimeField(
+                allow_null=True,
+                help_text="When old purchases leaving the window take you below the "
+                "threshold, if you buy nothing more.",
+            )
+            grace_ends_at = serializers.DateTimeField(
+                allow_null=True, help_text="Below the threshold: when you move down."
+            )
+            moves_down_to = serializers.CharField(allow_null=True, source="moves_down_to.name")
+
+        class ChangeSerializer(serializers.Serializer):
+            from_tier = serializers.CharField(allow_null=True, source="from_tier.name")
+            to_tier = serializers.CharField(allow_null=True, source="to_tier.name")
+            reason = serializers.CharField()
+            detail = serializers.CharField()
+            changed_at = serializers.DateTimeField()
+
+        basis = serializers.ChoiceField(choices=["points", "spend"])
+        window_months = serializers.IntegerField()
+        window_start = serializers.DateTimeField()
+        qualifying_value = serializers.DecimalField(
+            max_digits=18,
+            decimal_places=2,
+            help_text="Points earned or money spent on purchases in the window, net of refunds.",
+        )
+        tier = TierSerializer(allow_null=True)
+        floor = TierSerializer(allow_null=True, help_text="A tier staff pinned as your minimum.")
+        next_tier = TierSerializer(allow_null=True)
+        next_needed = serializers.DecimalField(
+            max_digits=18, decimal_places=2, allow_null=True, help_text="Still needed for it."
+        )
+        keep = KeepSerializer(allow_null=True)
+        history = ChangeSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer, summary="My tier and my progress", tags=["me"])
+    def get(self, request):
+        progress = tier_progress_get(
+            member=request.user.member, program=program_get(), as_of=timezone.now()
+        )
+        return Response(self.OutputSerializer(progress).data)
+
+
+class MeMilestonesApi(MemberApi, APIView):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField(source="milestone.pk")
+        name = serializers.CharField(source="milestone.name")
+        description = serializers.CharField(source="milestone.description")
+        kind = serializers.CharField(source="milestone.kind")
+        period = serializers.CharField(source="milestone.period")
+        period_key = serializers.CharField()
+        target = serializers.DecimalField(
+            max_digits=18, decimal_places=2, source="milestone.target"
+        )
+        progress = serializers.DecimalField(max_digits=18, decimal_places=2, source="value")
+        remaining = serializers.DecimalField(max_digits=18, decimal_places=2)
+        reached = serializers.BooleanField(help_text="Reached in the current period.")
+        bonus_points = serializers.IntegerField(allow_null=True, source="milestone.bonus_points")
+        reward = serializers.CharField(allow_null=True, source="milestone.reward.name")
+
+    @extend_schema(
+        responses=OutputSerializer(many=True),
+        summary="My progress toward each milestone",
+        tags=["me"],
+    )
+    def get(self, request):
+        progress = milestones_progress(
+            member=request.user.member, program=program_get(), moment=timezone.now()
+        )
+        return Response(self.OutputSerializer(progress, many=True).data)
+
+
+class ProgramApi(APIView):
+    """Public: the program's rules in plain words, generated from its configuration."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        name = serializers.CharField()
+        currency = serializers.CharField()
+        earning = serializers.DictField()
+        tiers = serializers.DictField()
+        milestones = serializers.ListField(child=serializers.DictField())
+        expiry = serializers.DictField()
+        redeeming = serializers.DictField()
+
+    @extend_schema(
+        responses=OutputSerializer,
+        summary="The program's rules in plain words",
+        tags=["program"],
+        auth=[],
+    )
+    def get(self, request):
+        return Response(program_explain(program=program_get()))

@@ -3,7 +3,12 @@ from django.urls import path
 from rewards import apis
 
 urlpatterns = [
+    path("members", apis.MemberCreateApi.as_view(), name="member-create"),
+    path("members/<str:external_id>", apis.MemberDetailApi.as_view(), name="member-detail"),
+    path("me", apis.MeApi.as_view(), name="me"),
+    path("program", apis.ProgramApi.as_view(), name="program"),
     path("purchases", apis.PurchaseCreateApi.as_view(), name="purchase-create"),
+    path("purchases/preview", apis.PurchasePreviewApi.as_view(), name="purchase-preview"),
     path("purchases/<str:order_id>/refunds", apis.RefundCreateApi.as_view(), name="refund-create"),
     path("redemptions", apis.RedemptionCreateApi.as_view(), name="redemption-create"),
     path(
@@ -23,4 +28,6 @@ urlpatterns = [
     ),
     path("me/balance", apis.MeBalanceApi.as_view(), name="me-balance"),
     path("me/transactions", apis.MeTransactionsApi.as_view(), name="me-transactions"),
+    path("me/tier", apis.MeTierApi.as_view(), name="me-tier"),
+    path("me/milestones", apis.MeMilestonesApi.as_view(), name="me-milestones"),
 ]

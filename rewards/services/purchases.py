@@ -14,9 +14,9 @@ from rewards.errors import (
     PurchaseNotFound,
     RefundExceedsPurchase,
 )
-from rewards.models import LedgerEntry, Purchase, PurchaseLine, Refund
-from rewards.selectors import program_get
-from rewards.services.earning import purchase_points_calculate
+from rewards.models import EarnAward, LedgerEntry, Purchase, PurchaseLine, Refund
+from rewards.selectors import member_get, program_get
+from rewards.services.earning import member_purchase_points_calculate
 from rewards.services.idempotency import WriteResult, replay_or_none, write_or_replay
 from rewards.services.ledger import (
     Actor,
@@ -33,6 +33,8 @@ from rewards.services.ledger import (
     owed_settle,
     spendable,
 )
+from rewards.services.milestones import milestones_award
+from rewards.services.tiers import member_tier_get, tier_upgrade_check
 
 Kind = LedgerEntry.Kind
 
@@ -101,7 +103,16 @@ def _purchase_record(
             return replay
         raise MemberNotActive()
 
-    calculation = purchase_points_calculate(program=program, amount=amount)
+    tier = member_tier_get(member=member)
+    calculation = member_purchase_points_calculate(
+        program=program,
+        member=member,
+        shop=shop,
+        tier=tier,
+        amount=amount,
+        lines=lines,
+        occurred_at=occurred_at,
+    )
     points = calculation.points
     available_at = occurred_at + timedelta(days=program.pending_days)
     # A purchase imported from long ago may earn points that are already past expiry:
@@ -109,14 +120,6 @@ def _purchase_record(
     expires_at = lot_expires_at(program=program, earned_at=occurred_at)
     already_expired = expires_at is not None and expires_at <= as_of
     is_pending = available_at > as_of and not already_expired
-    spendable_now = 0 if is_pending or already_expired else points
-    settles = min(spendable_now, member.points_owed)
-    response = {
-        "order_id": order_id,
-        "points_earned": points,
-        "points_pending": points if is_pending else 0,
-        "balance": member.points_available + spendable_now - settles,
-    }
     purchase = Purchase.objects.create(
         shop=shop,
         member=member,
@@ -127,7 +130,7 @@ def _purchase_record(
         created_at=as_of,
         points_earned=points,
         request_hash=request_hash,
-        response=response,
+        response={},
     )
     if lines:
         PurchaseLine.objects.bulk_create(
@@ -140,8 +143,8 @@ def _purchase_record(
             )
             for line in lines
         )
+    actor = Actor.for_shop(shop)
     if points:
-        actor = Actor.for_shop(shop)
         entry = entry_write(
             member,
             kind=Kind.EARN,
@@ -164,12 +167,88 @@ def _purchase_record(
             purchase=purchase,
         )
         member.lifetime_earned += points
+        local_date = occurred_at.astimezone(program.tz).date()
+        EarnAward.objects.bulk_create(
+            EarnAward(
+                member=member,
+                entry=entry,
+                purchase=purchase,
+                source=item.source,
+                rule=item.rule,
+                tier=item.tier,
+                description=item.description,
+                points=item.points,
+                awarded_at=as_of,
+                local_date=local_date,
+            )
+            for item in calculation.items
+            if item.points
+        )
         if already_expired:
             lots_expire(member, lots=[lot], as_of=as_of, actor=actor)
-        elif settles:
+        elif member.points_owed and not is_pending:
             owed_settle(member, lots=[lot], as_of=as_of, actor=actor)
-        balance_save(member)
+    tier_outcome = tier_upgrade_check(member, program=program, as_of=as_of)
+    milestones = milestones_award(
+        member, program=program, moment=occurred_at, as_of=as_of, actor=actor
+    )
+    balance_save(member)
+    purchase.response = {
+        "order_id": order_id,
+        "points_earned": points,
+        "points_pending": points if is_pending else 0,
+        "items": [item.as_dict() for item in calculation.items],
+        "balance": member.points_available,
+        "tier": tier_outcome.tier.name if tier_outcome.tier else None,
+        "tier_changed": tier_outcome.change is not None,
+        "milestones_reached": [award.milestone.name for award in milestones],
+    }
+    Purchase.objects.filter(pk=purchase.pk).update(response=purchase.response)
     return WriteResult(record=purchase, replayed=False)
+
+
+def purchase_preview(
+    *,
+    shop: Shop,
+    member_external_id: str,
+    amount: Decimal,
+    currency: str,
+    occurred_at: datetime | None,
+    lines: list[LineInput],
+    as_of: datetime | None = None,
+) -> dict:
+    """The itemized points this purchase would earn if it were recorded now. Writes
+    nothing. Computed by the same function as `purchase_record` on the same data, so the
+    two agree. Raises CurrencyNotAccepted, MemberNotFound, MemberNotActive."""
+    as_of = as_of or timezone.now()
+    occurred_at = occurred_at or as_of
+    program = program_get()
+    if currency != program.currency:
+        raise CurrencyNotAccepted(
+            f"The program accepts {program.currency} only.", extra={"currency": program.currency}
+        )
+    member = member_get(external_id=member_external_id)
+    if member.status != Member.Status.ACTIVE:
+        raise MemberNotActive()
+    tier = member_tier_get(member=member)
+    calculation = member_purchase_points_calculate(
+        program=program,
+        member=member,
+        shop=shop,
+        tier=tier,
+        amount=amount,
+        lines=lines,
+        occurred_at=occurred_at,
+    )
+    expires_at = lot_expires_at(program=program, earned_at=occurred_at)
+    already_expired = expires_at is not None and expires_at <= as_of
+    is_pending = occurred_at + timedelta(days=program.pending_days) > as_of and not already_expired
+    return {
+        "points_earned": calculation.points,
+        "points_pending": calculation.points if is_pending else 0,
+        "items": [item.as_dict() for item in calculation.items],
+        "tier": tier.name if tier else None,
+    }
 
 
 def refund_record(

@@ -22,7 +22,19 @@ def test_purchase_earns_points_rounded_down(shop_client, member):
         "order_id": "A-1",
         "points_earned": 25,
         "points_pending": 0,
+        "items": [
+            {
+                "source": "base",
+                "rule_id": None,
+                "name": "Base points",
+                "description": "1 point(s) per EUR on 25.9 EUR",
+                "points": 25,
+            }
+        ],
         "balance": 25,
+        "tier": None,
+        "tier_changed": False,
+        "milestones_reached": [],
     }
     member.refresh_from_db()
     assert member.points_available == 25

@@ -18,10 +18,11 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from members.models import Member, Shop
-from members.services import member_enroll, shop_api_key_create
+from members.services import shop_api_key_create
 from rewards.errors import InsufficientPoints
 from rewards.models import Purchase, Redemption, Refund
 from rewards.selectors import program_get
+from rewards.services.enrollment import member_enroll
 from rewards.services.purchases import LineInput, purchase_record, refund_record
 from rewards.services.redemptions import redemption_create
 from rewards.services.verification import ledger_problems, member_id_chunks
@@ -211,6 +212,7 @@ class Command(BaseCommand):
                 name=plan.name,
                 birth_date=plan.birth_date,
                 enrolled_at=plan.enrolled_at,
+                shop=shop,
             )
             for event in plan.events:
                 self.event_write(event, shop=shop, member=member, currency=currency)

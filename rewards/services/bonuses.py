@@ -1,0 +1,175 @@
+"""Bonus points outside purchases: sign-up, birthday and milestone bonuses.
+
+Each bonus is one `bonus` ledger entry with its own lot (available at once, expiring by the
+program's policy) and one `EarnAward` that names the rule or milestone that gave it.
+"""
+
+from datetime import date, datetime, timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from loyalty_engine.db import durable_write
+from members.models import Member, Shop
+from rewards.models import EarnAward, EarnRule, LedgerEntry, Milestone, Program, Tier
+from rewards.selectors import program_get
+from rewards.services.earning import rule_applies_to
+from rewards.services.ledger import (
+    Actor,
+    balance_save,
+    entry_write,
+    lot_create,
+    member_lock,
+    owed_settle,
+)
+
+# A birthday bonus missed by the nightly job (a night without a run) is still given up to
+# this many days after the birthday, never later.
+BIRTHDAY_CATCH_UP = timedelta(days=7)
+
+
+def bonus_award(
+    member: Member,
+    *,
+    program: Program,
+    points: int,
+    reason: str,
+    description: str,
+    reference: str,
+    as_of: datetime,
+    actor: Actor,
+    source: str,
+    rule: EarnRule | None = None,
+    milestone: Milestone | None = None,
+) -> LedgerEntry:
+    """Credit bonus points in a new lot, inside the caller's transaction with the member
+    locked. Points the member owes from refunds are settled from it first. The caller saves
+    the balance."""
+    entry = entry_write(
+        member,
+        kind=LedgerEntry.Kind.BONUS,
+        actor=actor,
+        as_of=as_of,
+        points=points,
+        reason=reason,
+        reference=reference,
+    )
+    lot = lot_create(
+        member,
+        entry=entry,
+        points=points,
+        program=program,
+        earned_at=as_of,
+        available_at=as_of,
+        as_of=as_of,
+    )
+    member.lifetime_earned += points
+    EarnAward.objects.create(
+        member=member,
+        entry=entry,
+        source=source,
+        rule=rule,
+        milestone=milestone,
+        description=description,
+        points=points,
+        awarded_at=as_of,
+        local_date=as_of.astimezone(program.tz).date(),
+    )
+    if member.points_owed:
+        owed_settle(member, lots=[lot], as_of=as_of, actor=actor)
+    return entry
+
+
+def rule_for_bonus(
+    kind: str, *, at: datetime, shop: Shop | None, tier: Tier | None
+) -> EarnRule | None:
+    """The one active rule of a bonus kind that applies: highest priority, then the larger
+    bonus, then the oldest."""
+    rules = [
+        rule
+        for rule in EarnRule.objects.filter(is_active=True, kind=kind)
+        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=at))
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
+        .prefetch_related("shops", "tiers")
+        if rule_applies_to(rule, shop=shop, tier=tier) and rule.bonus_points
+    ]
+    if not rules:
+        return None
+    return min(rules, key=lambda rule: (-rule.priority, -rule.bonus_points, rule.pk))
+
+
+def signup_bonus_award(
+    member: Member, *, program: Program, shop: Shop | None, tier: Tier | None, as_of: datetime
+) -> LedgerEntry | None:
+    rule = rule_for_bonus(EarnRule.Kind.SIGNUP_BONUS, at=as_of, shop=shop, tier=tier)
+    if rule is None:
+        return None
+    return bonus_award(
+        member,
+        program=program,
+        points=rule.bonus_points,
+        reason=f"Sign-up bonus: {rule.bonus_points} points ({rule.name}).",
+        description=f"+{rule.bonus_points} for joining",
+        reference=f"rule:{rule.pk}",
+        as_of=as_of,
+        actor=Actor.for_shop(shop) if shop else Actor.system(),
+        source=EarnAward.Source.RULE,
+        rule=rule,
+    )
+
+
+def birthday_in(year: int, birth_date: date) -> date:
+    """The birthday in a given year; 29 February falls on 28 February in other years."""
+    if birth_date.month == 2 and birth_date.day == 29:
+        try:
+            return date(year, 2, 29)
+        except ValueError:
+            return date(year, 2, 28)
+    return birth_date.replace(year=year)
+
+
+def birthday_bonus_award(*, member_id: int, as_of: datetime | None = None) -> LedgerEntry | None:
+    """The birthday bonus, once per member per calendar year of the program's time zone,
+    given on the birthday (or up to BIRTHDAY_CATCH_UP later, if a night was missed).
+    Idempotent: a second run the same year gives nothing."""
+    return _birthday_bonus_award(member_id=member_id, as_of=as_of or timezone.now())
+
+
+@durable_write
+def _birthday_bonus_award(*, member_id: int, as_of: datetime) -> LedgerEntry | None:
+    from rewards.services.milestones import milestones_award
+    from rewards.services.tiers import member_tier_get
+
+    member = member_lock(member_id=member_id)
+    if member.status != Member.Status.ACTIVE or member.birth_date is None:
+        return None
+    program = program_get()
+    today = as_of.astimezone(program.tz).date()
+    birthday = birthday_in(today.year, member.birth_date)
+    if not birthday <= today < birthday + BIRTHDAY_CATCH_UP:
+        return None
+    already = EarnAward.objects.filter(
+        member=member, rule__kind=EarnRule.Kind.BIRTHDAY_BONUS, local_date__year=today.year
+    ).exists()
+    if already:
+        return None
+    rule = rule_for_bonus(
+        EarnRule.Kind.BIRTHDAY_BONUS, at=as_of, shop=None, tier=member_tier_get(member=member)
+    )
+    if rule is None:
+        return None
+    entry = bonus_award(
+        member,
+        program=program,
+        points=rule.bonus_points,
+        reason=f"Happy birthday: {rule.bonus_points} bonus points ({rule.name}).",
+        description=f"+{rule.bonus_points} on your birthday",
+        reference=f"rule:{rule.pk}",
+        as_of=as_of,
+        actor=Actor.system(),
+        source=EarnAward.Source.RULE,
+        rule=rule,
+    )
+    milestones_award(member, program=program, moment=as_of, as_of=as_of, actor=Actor.system())
+    balance_save(member)
+    return entry

@@ -1,0 +1,348 @@
+"""Tiers: qualifying on purchases, moving up at once, moving down slowly.
+
+- A member's qualifying value is what their purchases in the rolling tier window earned
+  (points, by `Program.tier_basis`) or cost (spend), net of refunds. The balance never
+  counts, and neither do bonuses outside purchases (sign-up, birthday, milestones) nor
+  manual adjustments.
+- A purchase that lifts the qualifying value to a higher tier's threshold moves the member
+  up at once; that purchase itself still earns at the tier the member had before it.
+- Only the nightly evaluation moves a member down: once the member has been below their
+  tier's threshold for the grace period, one tier per evaluation, never below the tier
+  they qualify for nor below a tier staff pinned as their floor.
+- Every change is a `TierChange` with its reason and time.
+"""
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import DecimalField, F, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from loyalty_engine.db import durable_write
+from members.models import Member
+from rewards.models import MemberTier, Program, Purchase, Tier, TierBasis, TierChange
+from rewards.selectors import program_get
+from rewards.services.ledger import member_lock
+
+Reason = TierChange.Reason
+
+
+def months_shift(moment: datetime, months: int, tz) -> datetime:
+    """The same wall-clock time `months` later (or earlier, if negative) in `tz`, on the
+    last day of the month when the month is shorter."""
+    local = moment.astimezone(tz)
+    index = local.year * 12 + local.month - 1 + months
+    year, month = divmod(index, 12)
+    day = min(local.day, calendar.monthrange(year, month + 1)[1])
+    return local.replace(year=year, month=month + 1, day=day)
+
+
+def tier_window_start(*, program: Program, as_of: datetime) -> datetime:
+    return months_shift(as_of, -program.tier_window_months, program.tz)
+
+
+def qualifying_value_get(*, member: Member, program: Program, as_of: datetime) -> Decimal:
+    """Points earned or money spent on purchases in (as_of − window, as_of], net of refunds."""
+    purchases = Purchase.objects.filter(
+        member=member,
+        occurred_at__gt=tier_window_start(program=program, as_of=as_of),
+        occurred_at__lte=as_of,
+    )
+    if program.tier_basis == TierBasis.SPEND:
+        value = F("amount") - F("refunded_amount")
+    else:
+        value = F("points_earned") - F("points_reversed")
+    money = DecimalField(max_digits=18, decimal_places=4)
+    total = purchases.aggregate(total=Coalesce(Sum(value), Value(0), output_field=money))
+    return Decimal(total["total"])
+
+
+def tiers_list() -> list[Tier]:
+    return list(Tier.objects.order_by("rank"))
+
+
+def tier_for_value(tiers: list[Tier], value: Decimal) -> Tier | None:
+    """The highest tier whose threshold the value reaches."""
+    qualified = None
+    for tier in tiers:
+        if tier.threshold <= value:
+            qualified = tier
+    return qualified
+
+
+def _rank(tier: Tier | None) -> int:
+    return tier.rank if tier else 0
+
+
+def _higher(a: Tier | None, b: Tier | None) -> Tier | None:
+    return a if _rank(a) >= _rank(b) else b
+
+
+def member_tier_get(*, member: Member, tiers: list[Tier] | None = None) -> Tier | None:
+    """The member's tier: the stored one, or the entry tier (threshold 0) for a member the
+    engine has not placed yet."""
+    state = MemberTier.objects.filter(member=member).select_related("tier").first()
+    if state is not None:
+        return state.tier
+    tiers = tiers if tiers is not None else tiers_list()
+    return tier_for_value(tiers, Decimal(0))
+
+
+def _state_lock(member: Member, tiers: list[Tier]) -> MemberTier:
+    """The member's tier state, created with the entry tier on first use. Call with the
+    member row locked: the lock serializes every change to it."""
+    state = MemberTier.objects.filter(member=member).select_related("tier", "floor").first()
+    if state is None:
+        state = MemberTier.objects.create(member=member, tier=tier_for_value(tiers, Decimal(0)))
+    return state
+
+
+def _change(
+    state: MemberTier,
+    *,
+    to: Tier | None,
+    reason: str,
+    detail: str,
+    value: Decimal,
+    as_of: datetime,
+    user: AbstractBaseUser | None = None,
+) -> TierChange:
+    change = TierChange.objects.create(
+        member_id=state.member_id,
+        from_tier=state.tier,
+        to_tier=to,
+        reason=reason,
+        detail=detail,
+        qualifying_value=value,
+        changed_at=as_of,
+        actor_user=user,
+    )
+    state.tier = to
+    state.changed_at = as_of
+    return change
+
+
+@dataclass(frozen=True)
+class TierOutcome:
+    tier: Tier | None
+    change: TierChange | None
+
+
+def _describe(program: Program, value: Decimal) -> str:
+    if program.tier_basis == TierBasis.SPEND:
+        return f"{value.normalize():f} {program.currency} spent"
+    return f"{int(value)} points earned"
+
+
+def tier_upgrade_check(member: Member, *, program: Program, as_of: datetime) -> TierOutcome:
+    """After a purchase, inside its transaction with the member locked: move the member up
+    at once if they now qualify for a higher tier, and end any grace period they were in."""
+    tiers = tiers_list()
+    if not tiers:
+        return TierOutcome(None, None)
+    state = _state_lock(member, tiers)
+    value = qualifying_value_get(member=member, program=program, as_of=as_of)
+    qualified = tier_for_value(tiers, value)
+    change = None
+    if _rank(qualified) > _rank(state.tier):
+        window = f"in the last {program.tier_window_months} months"
+        change = _change(
+            state,
+            to=qualified,
+            reason=Reason.QUALIFIED,
+            detail=f"Reached {qualified.name} with {_describe(program, value)} {window}.",
+            value=value,
+            as_of=as_of,
+        )
+    if _rank(qualified) >= _rank(state.tier):
+        state.below_since = None
+    state.save()
+    return TierOutcome(state.tier, change)
+
+
+def member_tier_evaluate(*, member_id: int, as_of: datetime | None = None) -> TierOutcome:
+    """The nightly evaluation of one member. Idempotent per as-of: a member evaluated at or
+    after `as_of` is left alone, so a rerun of the same night changes nothing."""
+    return _member_tier_evaluate(member_id=member_id, as_of=as_of or timezone.now())
+
+
+@durable_write
+def _member_tier_evaluate(*, member_id: int, as_of: datetime) -> TierOutcome:
+    member = member_lock(member_id=member_id)
+    tiers = tiers_list()
+    if not tiers:
+        return TierOutcome(None, None)
+    state = _state_lock(member, tiers)
+    if state.evaluated_at is not None and state.evaluated_at >= as_of:
+        return TierOutcome(state.tier, None)
+    program = program_get()
+    value = qualifying_value_get(member=member, program=program, as_of=as_of)
+    qualified = tier_for_value(tiers, value)
+    keeps = _higher(qualified, state.floor)
+    change = None
+    if _rank(keeps) > _rank(state.tier):
+        pinned = state.floor is not None and keeps == state.floor and qualified != keeps
+        change = _change(
+            state,
+            to=keeps,
+            reason=Reason.PINNED if pinned else Reason.QUALIFIED,
+            detail=f"Placed in {keeps.name} with {_describe(program, value)}.",
+            value=value,
+            as_of=as_of,
+        )
+        state.below_since = None
+    elif _rank(keeps) == _rank(state.tier):
+        state.below_since = None
+    else:
+        state.below_since = state.below_since or as_of
+        grace_ends = state.below_since + timedelta(days=program.tier_grace_days)
+        if as_of >= grace_ends:
+            lower = [t for t in tiers if _rank(keeps) <= t.rank < _rank(state.tier)]
+            step = lower[-1] if lower else None
+            change = _change(
+                state,
+                to=step,
+                reason=Reason.DOWNGRADE,
+                detail=(
+                    f"Below the {state.tier.name} threshold since "
+                    f"{state.below_since.astimezone(program.tz).date().isoformat()} "
+                    f"({_describe(program, value)}); moved down one tier after "
+                    f"{program.tier_grace_days} days of grace."
+                ),
+                value=value,
+                as_of=as_of,
+            )
+            if _rank(keeps) >= _rank(step):
+                state.below_since = None
+    state.evaluated_at = as_of
+    state.save()
+    return TierOutcome(state.tier, change)
+
+
+@durable_write
+def member_tier_pin(
+    *,
+    member: Member,
+    floor: Tier | None,
+    staff_user: AbstractBaseUser | None = None,
+    as_of: datetime | None = None,
+) -> TierOutcome:
+    """Pin a tier as the member's floor (None removes the pin). A floor above the member's
+    tier lifts them to it at once; removing a pin lets the nightly evaluation, with its grace
+    period, move them down if they don't qualify."""
+    as_of = as_of or timezone.now()
+    member = member_lock(member_id=member.pk)
+    tiers = tiers_list()
+    state = _state_lock(member, tiers)
+    program = program_get()
+    value = qualifying_value_get(member=member, program=program, as_of=as_of)
+    previous = state.floor
+    state.floor = floor
+    change = None
+    if floor is not None and _rank(floor) > _rank(state.tier):
+        change = _change(
+            state,
+            to=floor,
+            reason=Reason.PINNED,
+            detail=f"Staff pinned {floor.name} as the lowest tier for this member.",
+            value=value,
+            as_of=as_of,
+            user=staff_user,
+        )
+        state.below_since = None
+    elif floor is None and previous is not None:
+        change = TierChange.objects.create(
+            member=member,
+            from_tier=state.tier,
+            to_tier=state.tier,
+            reason=Reason.UNPINNED,
+            detail=f"Staff removed the {previous.name} pin.",
+            qualifying_value=value,
+            changed_at=as_of,
+            actor_user=staff_user,
+        )
+    state.save()
+    return TierOutcome(state.tier, change)
+
+
+def tier_progress_get(*, member: Member, program: Program, as_of: datetime) -> dict:
+    """Where the member stands: their tier, what the next tier needs, and what keeping the
+    current one needs (how far below they are, the day old purchases leaving the window will
+    take them below if they buy nothing more, and when a running grace period ends)."""
+    tiers = tiers_list()
+    state = MemberTier.objects.filter(member=member).select_related("tier", "floor").first()
+    current = state.tier if state else tier_for_value(tiers, Decimal(0))
+    floor = state.floor if state else None
+    value = qualifying_value_get(member=member, program=program, as_of=as_of)
+    higher = [t for t in tiers if t.rank > _rank(current)]
+    next_tier = higher[0] if higher else None
+
+    keep = None
+    if current is not None and current.threshold > 0:
+        shortfall = max(current.threshold - value, Decimal(0))
+        drops_below_on = None
+        if not shortfall:
+            drops_below_on = _drops_below_on(
+                member=member,
+                program=program,
+                as_of=as_of,
+                value=value,
+                threshold=current.threshold,
+            )
+        grace_ends_at = moves_down_to = None
+        if shortfall and not (floor and floor.rank >= current.rank):
+            below_since = state.below_since if state and state.below_since else as_of
+            grace_ends_at = below_since + timedelta(days=program.tier_grace_days)
+            lower = [t for t in tiers if t.rank < current.rank]
+            moves_down_to = lower[-1] if lower else None
+        keep = {
+            "threshold": current.threshold,
+            "shortfall": shortfall,
+            "drops_below_on": drops_below_on,
+            "grace_ends_at": grace_ends_at,
+            "moves_down_to": moves_down_to,
+        }
+    return {
+        "basis": program.tier_basis,
+        "window_months": program.tier_window_months,
+        "window_start": tier_window_start(program=program, as_of=as_of),
+        "qualifying_value": value,
+        "tier": current,
+        "floor": floor,
+        "next_tier": next_tier,
+        "next_needed": max(next_tier.threshold - value, Decimal(0)) if next_tier else None,
+        "keep": keep,
+        "history": list(
+            TierChange.objects.filter(member=member)
+            .select_related("from_tier", "to_tier")
+            .order_by("-changed_at", "-id")[:20]
+        ),
+    }
+
+
+def _drops_below_on(
+    *, member: Member, program: Program, as_of: datetime, value: Decimal, threshold: Decimal
+) -> datetime | None:
+    """When the qualifying value falls below `threshold` if the member buys nothing more:
+    the moment the purchase that tips it leaves the rolling window."""
+    start = tier_window_start(program=program, as_of=as_of)
+    if program.tier_basis == TierBasis.SPEND:
+        amount = F("amount") - F("refunded_amount")
+    else:
+        amount = F("points_earned") - F("points_reversed")
+    purchases = (
+        Purchase.objects.filter(member=member, occurred_at__gt=start, occurred_at__lte=as_of)
+        .annotate(value=amount)
+        .order_by("occurred_at", "id")
+        .values_list("occurred_at", "value")
+    )
+    remaining = value
+    for occurred_at, purchase_value in purchases.iterator():
+        remaining -= Decimal(purchase_value)
+        if remaining < threshold:
+            return months_shift(occurred_at, program.tier_window_months, program.tz)
+    return None
