@@ -8,7 +8,15 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from members.services import shop_api_key_create
-from rewards.models import LedgerEntry, Purchase, Redemption
+from rewards.models import (
+    LedgerEntry,
+    Milestone,
+    MilestoneAward,
+    Purchase,
+    Redemption,
+    Tier,
+    TierChange,
+)
 from tests.conftest import earn
 from tests.factories import MemberFactory
 from tests.ledger_checks import assert_reconciles
@@ -170,4 +178,35 @@ def test_concurrent_refunds_of_one_purchase_never_exceed_it(shop_key):
     assert Counter(results) == {201: 3, 422: 5}
     purchase = Purchase.objects.get()
     assert purchase.refunded_amount == 9 and purchase.points_reversed == 9
+    assert_reconciles(member)
+
+
+def test_a_milestone_is_awarded_exactly_once_under_concurrent_purchases(shop_key):
+    shop, key = shop_key
+    Milestone.objects.create(name="Fifth", kind="purchases", target=5, bonus_points=50)
+    Milestone.objects.create(name="100 points", kind="lifetime_points", target=100, bonus_points=7)
+    Tier.objects.create(name="Base", rank=1, threshold=0)
+    Tier.objects.create(name="Silver", rank=2, threshold=60)
+    member = MemberFactory()
+
+    def buy(index):
+        return client_for(key).post(
+            "/api/v1/purchases",
+            {
+                "member": member.external_id,
+                "order_id": f"MS-{index}",
+                "amount": "20",
+                "currency": "EUR",
+            },
+            format="json",
+        )
+
+    responses = run_concurrently(12, buy)
+    assert Counter(r.status_code for r in responses) == {201: 12}
+    reached = [name for r in responses for name in r.json()["milestones_reached"]]
+    assert sorted(reached) == ["100 points", "Fifth"]
+    assert MilestoneAward.objects.filter(member=member).count() == 2
+    assert TierChange.objects.filter(member=member, to_tier__name="Silver").count() == 1
+    member.refresh_from_db()
+    assert member.points_available == 12 * 20 + 50 + 7
     assert_reconciles(member)
