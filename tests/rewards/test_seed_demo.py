@@ -7,7 +7,15 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from members.models import Member
-from rewards.models import LedgerEntry, Purchase, Redemption
+from rewards.models import (
+    EarnAward,
+    EarnRule,
+    LedgerEntry,
+    Purchase,
+    Redemption,
+    Tier,
+    TierChange,
+)
 from rewards.services.verification import ledger_problems, member_id_chunks
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +47,23 @@ def test_seed_demo_writes_members_with_a_history_that_reconciles():
     assert "Seeded 20/20 members" in output
     for ids in member_id_chunks():
         assert ledger_problems(ids) == {}
+
+
+def test_seed_demo_configures_a_program_that_earns_through_its_rules():
+    seed_demo()
+    assert list(Tier.objects.values_list("name", flat=True)) == ["Bronze", "Silver", "Gold"]
+    # Every seeded member joined with the welcome bonus, and rules gave itemized points.
+    assert EarnAward.objects.filter(rule__name="Welcome bonus").count() == 20
+    assert EarnAward.objects.filter(rule__name="Double points on coffee").exists()
+    assert TierChange.objects.filter(to_tier__name="Silver").exists()
+
+
+def test_seed_demo_keeps_a_program_staff_configured():
+    Tier.objects.create(name="Staff tier", rank=1, threshold=0)
+    output = seed_demo()
+    assert "kept them" in output
+    assert list(Tier.objects.values_list("name", flat=True)) == ["Staff tier"]
+    assert not EarnRule.objects.exists()
 
 
 def test_printed_api_key_authenticates():

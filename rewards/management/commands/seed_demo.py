@@ -20,7 +20,7 @@ from django.utils import timezone
 from members.models import Member, Shop
 from members.services import shop_api_key_create
 from rewards.errors import InsufficientPoints
-from rewards.models import Purchase, Redemption, Refund
+from rewards.models import EarnRule, Milestone, Purchase, Redemption, Refund, Tier
 from rewards.selectors import program_get
 from rewards.services.enrollment import member_enroll
 from rewards.services.purchases import LineInput, purchase_record, refund_record
@@ -165,6 +165,7 @@ class Command(BaseCommand):
         if already_seeded:
             self.stdout.write("The demo data is already seeded; no points were written.")
         else:
+            self.program_configure(now=now)
             self.members_seed(
                 shop=shop,
                 count=members,
@@ -176,6 +177,70 @@ class Command(BaseCommand):
 
         self.summary_print(shop)
         self.login_print(password=password, api_key=api_key, key_name=key_name)
+
+    def program_configure(self, *, now: datetime) -> None:
+        """Demo tiers, earn rules and milestones, unless staff have configured their own."""
+        if Tier.objects.exists() or EarnRule.objects.exists() or Milestone.objects.exists():
+            self.stdout.write("The program already has tiers, rules or milestones; kept them.")
+            return
+        Tier.objects.bulk_create(
+            [
+                Tier(name="Bronze", rank=1, threshold=0, benefits="Members' prices"),
+                Tier(
+                    name="Silver",
+                    rank=2,
+                    threshold=300,
+                    earn_multiplier=Decimal("1.25"),
+                    benefits="Members' prices\nFree delivery",
+                ),
+                Tier(
+                    name="Gold",
+                    rank=3,
+                    threshold=800,
+                    earn_multiplier=Decimal("1.5"),
+                    benefits="Members' prices\nFree delivery\nEarly access to sales",
+                ),
+            ]
+        )
+        Kind = EarnRule.Kind
+        EarnRule.objects.bulk_create(
+            [
+                EarnRule(
+                    name="Double points on coffee",
+                    kind=Kind.CATEGORY_MULTIPLIER,
+                    multiplier=Decimal(2),
+                    targets="coffee",
+                    cap_per_day=100,
+                ),
+                EarnRule(
+                    name="Big basket bonus",
+                    kind=Kind.MIN_SPEND_BONUS,
+                    bonus_points=25,
+                    min_amount=Decimal(60),
+                ),
+                EarnRule(name="Welcome bonus", kind=Kind.SIGNUP_BONUS, bonus_points=50),
+                EarnRule(name="First purchase", kind=Kind.FIRST_PURCHASE_BONUS, bonus_points=20),
+                EarnRule(name="Birthday treat", kind=Kind.BIRTHDAY_BONUS, bonus_points=100),
+            ]
+        )
+        Milestone.objects.bulk_create(
+            [
+                Milestone(
+                    name="Tenth purchase",
+                    kind=Milestone.Kind.PURCHASE_COUNT,
+                    target=10,
+                    bonus_points=100,
+                ),
+                Milestone(
+                    name="Big spender of the year",
+                    kind=Milestone.Kind.SPEND,
+                    target=500,
+                    period=Milestone.Period.YEAR,
+                    bonus_points=150,
+                ),
+            ]
+        )
+        self.stdout.write("Configured demo tiers, earn rules and milestones.")
 
     def admin_ensure(self, *, reset_password: bool) -> str | None:
         """The new password of the admin user, or None when it was left unchanged."""
