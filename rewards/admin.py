@@ -1,11 +1,40 @@
 from django.contrib import admin
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from rewards.models import LedgerEntry, PointLot, Program
+from rewards.forms import EarnRuleForm, MilestoneForm, ProgramForm, TierForm
+from rewards.models import (
+    EarnRule,
+    LedgerEntry,
+    MemberTier,
+    Milestone,
+    PointLot,
+    Program,
+    Tier,
+    TierChange,
+)
 
 
 @admin.register(Program)
 class ProgramAdmin(admin.ModelAdmin):
-    list_display = ("name", "currency", "points_per_unit", "expiry_months", "pending_days")
+    form = ProgramForm
+    list_display = (
+        "name",
+        "currency",
+        "points_per_unit",
+        "expiry_months",
+        "pending_days",
+        "tier_basis",
+        "tier_window_months",
+    )
+    fieldsets = (
+        (None, {"fields": ("name", "currency", "timezone")}),
+        ("Earning", {"fields": ("points_per_unit", "pending_days")}),
+        ("Expiry", {"fields": ("expiry_months", "expiry_at_month_end")}),
+        ("Redeeming", {"fields": ("point_value", "hold_ttl_minutes")}),
+        ("Tiers", {"fields": ("tier_basis", "tier_window_months", "tier_grace_days")}),
+    )
 
     def has_add_permission(self, request):
         return not Program.objects.exists()
@@ -15,7 +44,8 @@ class ProgramAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """The ledger is changed only by services, with a reason; the admin only shows it."""
+    """The ledger and the tier history are changed only by services, with a reason; the
+    admin only shows them."""
 
     def has_add_permission(self, request):
         return False
@@ -51,3 +81,198 @@ class PointLotAdmin(ReadOnlyAdmin):
     list_filter = ("is_pending",)
     search_fields = ("member__external_id",)
     list_select_related = ("member",)
+
+
+# Program configuration: tiers, earn rules and milestones. Their forms refuse contradictory
+# settings (rewards/forms.py). The reward catalog and vouchers have their own admins.
+
+
+def window_display(obj) -> str:
+    """A rule's or milestone's [start, end) window in the admin's time zone."""
+
+    def moment(value) -> str:
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+
+    if obj.starts_at and obj.ends_at:
+        return f"{moment(obj.starts_at)} – {moment(obj.ends_at)}"
+    if obj.starts_at:
+        return f"from {moment(obj.starts_at)}"
+    if obj.ends_at:
+        return f"until {moment(obj.ends_at)}"
+    return "always"
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    form = TierForm
+    list_display = ("rank", "name", "threshold", "earn_multiplier")
+    list_display_links = ("rank", "name")
+    ordering = ("rank",)
+    search_fields = ("name",)
+
+
+@admin.register(EarnRule)
+class EarnRuleAdmin(admin.ModelAdmin):
+    form = EarnRuleForm
+    list_display = (
+        "name",
+        "kind",
+        "is_active",
+        "window",
+        "priority",
+        "caps",
+        "members_used",
+        "points_given",
+    )
+    list_filter = ("kind", "is_active")
+    search_fields = ("name",)
+    filter_horizontal = ("shops", "tiers")
+    readonly_fields = ("members_used", "points_given")
+    fieldsets = (
+        (None, {"fields": ("name", "description", "kind", "is_active", "priority")}),
+        (
+            "What it gives",
+            {
+                "fields": ("multiplier", "bonus_points", "min_amount", "targets"),
+                "description": "Fill in only what the rule's kind uses: the form refuses the rest.",
+            },
+        ),
+        ("When and where", {"fields": ("starts_at", "ends_at", "shops", "tiers")}),
+        (
+            "Caps",
+            {
+                "fields": ("cap_per_day", "cap_per_month", "cap_total"),
+                "description": "Per member. Only for multipliers and minimum-spend bonuses.",
+            },
+        ),
+    )
+    usage_fieldset = (
+        "Usage",
+        {
+            "fields": ("members_used", "points_given"),
+            "description": "Counted from the itemized points this rule has given.",
+        },
+    )
+
+    def get_queryset(self, request):
+        # One query for the whole changelist: the usage is annotated, not counted per row.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                members_used=Count("awards__member", distinct=True),
+                points_given=Coalesce(Sum("awards__points"), 0),
+            )
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        return fieldsets if obj is None else (*fieldsets, self.usage_fieldset)
+
+    @admin.display(description="window")
+    def window(self, rule: EarnRule) -> str:
+        return window_display(rule)
+
+    @admin.display(description="caps")
+    def caps(self, rule: EarnRule) -> str | None:
+        caps = [
+            (rule.cap_per_day, "/day"),
+            (rule.cap_per_month, "/month"),
+            (rule.cap_total, " total"),
+        ]
+        return ", ".join(f"{cap}{unit}" for cap, unit in caps if cap is not None) or None
+
+    @admin.display(description="members who earned by it", ordering="members_used")
+    def members_used(self, rule: EarnRule) -> int:
+        return rule.members_used
+
+    @admin.display(description="points it gave", ordering="points_given")
+    def points_given(self, rule: EarnRule) -> int:
+        return rule.points_given
+
+
+@admin.register(Milestone)
+class MilestoneAdmin(admin.ModelAdmin):
+    form = MilestoneForm
+    list_display = (
+        "name",
+        "kind",
+        "target",
+        "period",
+        "bonus_points",
+        "reward",
+        "is_active",
+        "window",
+        "times_awarded",
+        "members_reached",
+    )
+    list_filter = ("kind", "period", "is_active")
+    search_fields = ("name",)
+    list_select_related = ("reward",)
+    readonly_fields = ("times_awarded", "members_reached")
+    fieldsets = (
+        (None, {"fields": ("name", "description", "is_active")}),
+        ("Goal", {"fields": ("kind", "target", "period")}),
+        ("What it gives", {"fields": ("bonus_points", "reward")}),
+        ("When", {"fields": ("starts_at", "ends_at")}),
+    )
+    usage_fieldset = (
+        "Usage",
+        {
+            "fields": ("times_awarded", "members_reached"),
+            "description": "Counted from the awards of this milestone, every period included.",
+        },
+    )
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                times_awarded=Count("awards", distinct=True),
+                members_reached=Count("awards__member", distinct=True),
+            )
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        return fieldsets if obj is None else (*fieldsets, self.usage_fieldset)
+
+    @admin.display(description="window")
+    def window(self, milestone: Milestone) -> str:
+        return window_display(milestone)
+
+    @admin.display(description="times awarded", ordering="times_awarded")
+    def times_awarded(self, milestone: Milestone) -> int:
+        return milestone.times_awarded
+
+    @admin.display(description="members who reached it", ordering="members_reached")
+    def members_reached(self, milestone: Milestone) -> int:
+        return milestone.members_reached
+
+
+@admin.register(MemberTier)
+class MemberTierAdmin(ReadOnlyAdmin):
+    list_display = ("member", "tier", "floor", "below_since", "changed_at", "evaluated_at")
+    list_filter = ("tier", "floor")
+    search_fields = ("member__external_id",)
+    list_select_related = ("member", "tier", "floor")
+
+
+@admin.register(TierChange)
+class TierChangeAdmin(ReadOnlyAdmin):
+    list_display = (
+        "changed_at",
+        "member",
+        "from_tier",
+        "to_tier",
+        "reason",
+        "qualifying_value",
+        "detail",
+        "actor_user",
+    )
+    list_filter = ("reason", "to_tier")
+    search_fields = ("member__external_id",)
+    list_select_related = ("member", "from_tier", "to_tier", "actor_user")
+    ordering = ("-changed_at", "-id")
+    date_hierarchy = "changed_at"
