@@ -356,12 +356,13 @@ def award(rule, member, entry, points):
 @pytest.fixture
 def rule_usage(program, shop):
     """Three rules: coffee used twice by one member and once by another, tea never."""
-    coffee = EarnRule.objects.create(name="Coffee", kind="category", multiplier=2, targets="c")
-    tea = EarnRule.objects.create(name="Tea", kind="category", multiplier=2, targets="t")
-    weekend = EarnRule.objects.create(name="Weekend", kind="campaign", multiplier=3)
     ann, bob = MemberFactory(), MemberFactory()
     for member in (ann, ann, bob):
         earn(shop, member, "10.00")
+    # Created after the purchases, so the awards below are the only ones they have.
+    coffee = EarnRule.objects.create(name="Coffee", kind="category", multiplier=2, targets="c")
+    tea = EarnRule.objects.create(name="Tea", kind="category", multiplier=2, targets="t")
+    weekend = EarnRule.objects.create(name="Weekend", kind="campaign", multiplier=3)
     entries = list(LedgerEntry.objects.order_by("id"))
     award(coffee, ann, entries[0], 10)
     award(coffee, ann, entries[1], 15)
