@@ -14,6 +14,7 @@ from rewards.models import (
     Tier,
     TierChange,
 )
+from rewards.services.tiers import member_tier_pin
 
 
 @admin.register(Program)
@@ -252,11 +253,30 @@ class MilestoneAdmin(admin.ModelAdmin):
 
 
 @admin.register(MemberTier)
-class MemberTierAdmin(ReadOnlyAdmin):
+class MemberTierAdmin(admin.ModelAdmin):
+    """Member tiers. Staff change only the pinned floor, and through `member_tier_pin`, so a
+    pin lifts the member at once and leaves a TierChange saying who pinned it."""
+
     list_display = ("member", "tier", "floor", "below_since", "changed_at", "evaluated_at")
     list_filter = ("tier", "floor")
     search_fields = ("member__external_id",)
     list_select_related = ("member", "tier", "floor")
+    fields = ("member", "tier", "floor", "below_since", "changed_at", "evaluated_at")
+    readonly_fields = ("member", "tier", "below_since", "changed_at", "evaluated_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The admin wraps this view in its own transaction; the pin service owns a durable
+        # one (it locks the member row), which cannot nest. Saving does nothing else here.
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        member_tier_pin(member=obj.member, floor=obj.floor, staff_user=request.user)
 
 
 @admin.register(TierChange)

@@ -675,10 +675,24 @@ def test_history_admins_refuse_add_and_delete(staff_client, tier_history, shop, 
 def test_tier_history_cannot_be_changed_in_admin(staff_client, tier_history, tiers):
     state, change = tier_history
     staff_client.post(f"/admin/rewards/tierchange/{change.pk}/change/", {"to_tier": tiers[2].pk})
-    staff_client.post(f"/admin/rewards/membertier/{state.pk}/change/", {"floor": tiers[2].pk})
     change.refresh_from_db()
-    state.refresh_from_db()
-    assert (change.to_tier, state.floor) == (tiers[1], tiers[0])
+    assert change.to_tier == tiers[1]
     page = staff_client.get(f"/admin/rewards/tierchange/{change.pk}/change/")
     assert page.status_code == 200
     assert "Earned 500 points in 12 months." in page.content.decode()
+
+
+def test_staff_pin_a_floor_through_the_service_which_records_who_did_it(
+    staff_client, tier_history, tiers
+):
+    state, _ = tier_history
+    response = staff_client.post(
+        f"/admin/rewards/membertier/{state.pk}/change/",
+        {"floor": tiers[2].pk, "tier": tiers[0].pk},  # a posted tier is ignored: read-only
+    )
+    assert response.status_code == 302
+    state.refresh_from_db()
+    assert (state.floor, state.tier) == (tiers[2], tiers[2])
+    pinned = TierChange.objects.get(member=state.member, reason=TierChange.Reason.PINNED)
+    assert pinned.actor_user.username == response.wsgi_request.user.username
+    assert pinned.to_tier == tiers[2]
