@@ -21,6 +21,10 @@ urlpatterns = [
         apis.RedemptionCancelApi.as_view(),
         name="redemption-cancel",
     ),
+    path("vouchers/<str:code>", apis.VoucherDetailApi.as_view(), name="voucher-detail"),
+    path("vouchers/<str:code>/use", apis.VoucherUseApi.as_view(), name="voucher-use"),
     path("me/balance", apis.MeBalanceApi.as_view(), name="me-balance"),
     path("me/transactions", apis.MeTransactionsApi.as_view(), name="me-transactions"),
+    path("me/rewards", apis.MeRewardsApi.as_view(), name="me-rewards"),
+    path("me/vouchers", apis.MeVouchersApi.as_view(), name="me-vouchers"),
 ]
