@@ -511,3 +511,17 @@ def test_catalog_of_one_member_ignores_anothers_vouchers(shop, member):
     voucher_issue(MemberFactory(), reward=reward, as_of=timezone.now())
     items = by_name(catalog(member_client_for(member)))
     assert items["Once"]["available"] is True
+
+
+def test_reward_redemption_reads_and_writes_in_pinned_queries(
+    shop_client, shop, member, django_assert_num_queries
+):
+    earn(shop, member, "100.00")
+    reward = make_reward(points_cost=10, stock=5)
+    reward.tiers.add(Tier.objects.create(name="Gold", rank=3))
+    MemberTier.objects.create(member=member, tier=reward.tiers.get())
+    # Key; member lock; replay check; reward and tiers; member tier; vouchers held; lots;
+    # program; redemption, entry, lots, movement, balance; stock; voucher; response; and
+    # the transaction's and the voucher's savepoints.
+    with django_assert_num_queries(21):
+        assert redeem_reward(shop_client, member, reward).status_code == 201
