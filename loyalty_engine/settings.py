@@ -131,6 +131,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets shared by several components need a name of their own.
+    "ENUM_NAME_OVERRIDES": {"VoucherStatusEnum": "rewards.vouchers.DISPLAY_STATUSES"},
 }
 
 # Member tokens are signed with SECRET_KEY and expire after this many seconds.

@@ -11,10 +11,13 @@ from rewards.models import (
     Milestone,
     PointLot,
     Program,
+    Reward,
     Tier,
     TierChange,
+    Voucher,
 )
 from rewards.services.tiers import member_tier_pin
+from rewards.vouchers import voucher_code_normalize
 
 
 @admin.register(Program)
@@ -296,3 +299,68 @@ class TierChangeAdmin(ReadOnlyAdmin):
     list_select_related = ("member", "from_tier", "to_tier", "actor_user")
     ordering = ("-changed_at", "-id")
     date_hierarchy = "changed_at"
+
+
+# --- the reward catalog and vouchers ------------------------------------------------------
+
+
+@admin.register(Reward)
+class RewardAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "points_cost",
+        "stock",
+        "per_member_limit",
+        "starts_at",
+        "ends_at",
+        "is_active",
+    )
+    list_filter = ("is_active", "tiers")
+    search_fields = ("name", "description")
+    filter_horizontal = ("tiers",)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "image_url":
+            kwargs["assume_scheme"] = "https"
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "stock":
+            # The form posts back the stock it showed, so save_model can tell a stock
+            # staff typed from one that redemptions lowered while the form was open.
+            field.show_hidden_initial = True
+        return field
+
+    def save_model(self, request, obj, form, change):
+        if change and "stock" not in form.changed_data:
+            # Keep the stock redemptions left, not the form's stale copy; the lock holds
+            # it until this save commits.
+            obj.stock = (
+                Reward.objects.select_for_update().values_list("stock", flat=True).get(pk=obj.pk)
+            )
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Voucher)
+class VoucherAdmin(ReadOnlyAdmin):
+    """Vouchers change only through redemptions, tills and cancels."""
+
+    list_display = (
+        "code",
+        "reward",
+        "member",
+        "status",
+        "issued_at",
+        "expires_at",
+        "used_at",
+        "used_by",
+    )
+    list_filter = ("status", "reward")
+    search_fields = ("code", "member__external_id")
+    list_select_related = ("reward", "member", "used_by")
+    ordering = ("-issued_at",)
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        code = voucher_code_normalize(search_term)
+        if code:  # a code as the member read it out: any case, spaces, no hyphens
+            results |= queryset.filter(code=code)
+        return results, may_have_duplicates

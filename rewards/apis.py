@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
@@ -25,7 +25,16 @@ from members.models import Member
 from rewards.currency import decimal_places, is_known_currency, minor_units
 from rewards.errors import IdempotencyKeyRequired
 from rewards.explain import program_explain
-from rewards.selectors import ledger_entry_list, member_balance_get, program_get
+from rewards.models import Voucher
+from rewards.selectors import (
+    ledger_entry_list,
+    member_balance_get,
+    member_catalog_get,
+    program_get,
+    voucher_get,
+    voucher_list,
+)
+from rewards.services.catalog import voucher_use
 from rewards.services.enrollment import member_enroll
 from rewards.services.idempotency import WriteResult
 from rewards.services.milestones import milestones_progress
@@ -40,14 +49,17 @@ from rewards.services.redemptions import (
     redemption_capture,
     redemption_create,
     redemption_void,
+    reward_redeem,
 )
 from rewards.services.tiers import member_tier_get, tier_progress_get
+from rewards.vouchers import DISPLAY_STATUSES, voucher_status_at
 
 # Shops' clocks drift; an occurred_at up to this far ahead of ours is not "the future".
 CLOCK_SKEW = timedelta(minutes=5)
 # Older purchase dates are data errors, not history worth importing.
 EARLIEST_PURCHASE = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_POINTS = 1_000_000_000
+MAX_ID = 2**63 - 1
 REPLAY_HEADER = "Idempotent-Replay"
 
 
@@ -300,6 +312,19 @@ class RefundCreateApi(ShopApi, APIView):
         return write_response(result)
 
 
+class RewardRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class RedemptionVoucherSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Show it to the member: `ABCD-EFGH-JKMN-PQRS`.")
+    status = serializers.ChoiceField(choices=DISPLAY_STATUSES)
+    reward = RewardRefSerializer()
+    issued_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
 class RedemptionOutputSerializer(serializers.Serializer):
     redemption_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["held", "captured", "voided", "expired", "cancelled"])
@@ -309,6 +334,9 @@ class RedemptionOutputSerializer(serializers.Serializer):
     order_id = serializers.CharField()
     hold_expires_at = serializers.DateTimeField(allow_null=True)
     balance = serializers.IntegerField(help_text="Available points after this operation.")
+    voucher = RedemptionVoucherSerializer(
+        required=False, help_text="Only in the redemption of a reward: the voucher issued."
+    )
 
 
 IDEMPOTENCY_KEY = serializers.CharField(min_length=1, max_length=128, validators=[printable])
@@ -317,11 +345,39 @@ IDEMPOTENCY_KEY = serializers.CharField(min_length=1, max_length=128, validators
 class RedemptionCreateApi(ShopApi, APIView):
     class InputSerializer(serializers.Serializer):
         member = ExternalIdField()
-        points = serializers.IntegerField(min_value=1, max_value=MAX_POINTS)
+        points = serializers.IntegerField(
+            min_value=1, max_value=MAX_POINTS, required=False, help_text="Or reward_id."
+        )
+        reward_id = serializers.IntegerField(
+            min_value=1,
+            max_value=MAX_ID,
+            required=False,
+            help_text="Or points: redeem this catalog reward for its points cost and a voucher.",
+        )
         order_id = serializers.CharField(
             max_length=64, required=False, default="", allow_blank=True, validators=[printable]
         )
-        hold = serializers.BooleanField(required=False, default=False)
+        hold = serializers.BooleanField(
+            required=False, default=False, help_text="Points only: a reward is never held."
+        )
+
+        def validate(self, data):
+            if "points" in data and "reward_id" in data:
+                raise serializers.ValidationError(
+                    {"reward_id": ["Send either points or reward_id, not both."]},
+                    code="points_or_reward",
+                )
+            if "points" not in data and "reward_id" not in data:
+                raise serializers.ValidationError(
+                    {"points": ["Send points, or reward_id to redeem a reward."]},
+                    code="required",
+                )
+            if "reward_id" in data and data["hold"]:
+                raise serializers.ValidationError(
+                    {"hold": ["A reward is redeemed at once; it cannot be held."]},
+                    code="not_with_reward",
+                )
+            return data
 
     @extend_schema(
         request=InputSerializer,
@@ -335,7 +391,7 @@ class RedemptionCreateApi(ShopApi, APIView):
                 description="Unique per redemption; a retry with the same key is replayed.",
             )
         ],
-        summary="Redeem points, or hold them for a later capture",
+        summary="Redeem points or a catalog reward, or hold points for a later capture",
         tags=["redemptions"],
     )
     def post(self, request):
@@ -347,15 +403,25 @@ class RedemptionCreateApi(ShopApi, APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        result = redemption_create(
-            shop=request.user.shop,
-            member_external_id=data["member"],
-            points=data["points"],
-            order_id=data["order_id"],
-            hold=data["hold"],
-            idempotency_key=key,
-            request_hash=request_hash(data),
-        )
+        if "reward_id" in data:
+            result = reward_redeem(
+                shop=request.user.shop,
+                member_external_id=data["member"],
+                reward_id=data["reward_id"],
+                order_id=data["order_id"],
+                idempotency_key=key,
+                request_hash=request_hash(data),
+            )
+        else:
+            result = redemption_create(
+                shop=request.user.shop,
+                member_external_id=data["member"],
+                points=data["points"],
+                order_id=data["order_id"],
+                hold=data["hold"],
+                idempotency_key=key,
+                request_hash=request_hash(data),
+            )
         return write_response(result)
 
 
@@ -378,7 +444,8 @@ class RedemptionVoidApi(ShopApi, APIView):
 
 class RedemptionCancelApi(ShopApi, APIView):
     @extend_schema(
-        summary="Cancel a captured redemption; points return to their original lots",
+        summary="Cancel a captured redemption; points return to their original lots "
+        "(and a reward's unused voucher is cancelled)",
         **_action_schema,
     )
     def post(self, request, redemption_id):
@@ -539,3 +606,120 @@ class ProgramApi(APIView):
     )
     def get(self, request):
         return Response(program_explain(program=program_get()))
+
+
+# --- vouchers and the catalog -----------------------------------------------------------
+
+
+class VoucherOutputSerializer(serializers.Serializer):
+    class RewardSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        description = serializers.CharField()
+
+    code = serializers.CharField()
+    status = serializers.SerializerMethodField(
+        help_text="`expired`: issued but past expires_at, so it can no longer be used."
+    )
+    reward = RewardSerializer()
+    member = serializers.CharField(source="member.external_id")
+    issued_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    used_at = serializers.DateTimeField(allow_null=True)
+    used_by = serializers.CharField(
+        source="used_by.name", allow_null=True, help_text="The shop where it was used."
+    )
+
+    @extend_schema_field(serializers.ChoiceField(choices=DISPLAY_STATUSES))
+    def get_status(self, voucher: Voucher) -> str:
+        return voucher_status_at(voucher, self.context.get("as_of") or timezone.now())
+
+
+def voucher_code_path(code: str) -> str:
+    return path_value(code, field="code")
+
+
+class VoucherDetailApi(ShopApi, APIView):
+    @extend_schema(
+        responses=VoucherOutputSerializer,
+        summary="Check a voucher (any shop of the program); case, spaces and hyphens ignored",
+        tags=["vouchers"],
+    )
+    def get(self, request, code: str):
+        voucher = voucher_get(code=voucher_code_path(code))
+        return Response(VoucherOutputSerializer(voucher).data)
+
+
+class VoucherUseApi(ShopApi, APIView):
+    @extend_schema(
+        request=None,
+        responses=VoucherOutputSerializer,
+        summary="Use a voucher at the till, once only",
+        tags=["vouchers"],
+    )
+    def post(self, request, code: str):
+        voucher = voucher_use(shop=request.user.shop, code=voucher_code_path(code))
+        return Response(VoucherOutputSerializer(voucher).data)
+
+
+class MeRewardsApi(MemberApi, APIView):
+    class OutputSerializer(serializers.Serializer):
+        class ItemSerializer(serializers.Serializer):
+            class ReasonSerializer(serializers.Serializer):
+                code = serializers.CharField()
+                message = serializers.CharField()
+
+            id = serializers.IntegerField(source="reward.id")
+            name = serializers.CharField(source="reward.name")
+            description = serializers.CharField(source="reward.description")
+            image_url = serializers.CharField(source="reward.image_url")
+            points_cost = serializers.IntegerField(source="reward.points_cost")
+            stock = serializers.IntegerField(
+                source="reward.stock", allow_null=True, help_text="Left to issue; null: unlimited."
+            )
+            per_member_limit = serializers.IntegerField(
+                source="reward.per_member_limit", allow_null=True
+            )
+            voucher_valid_days = serializers.IntegerField(
+                source="reward.voucher_valid_days", allow_null=True
+            )
+            ends_at = serializers.DateTimeField(source="reward.ends_at", allow_null=True)
+            tiers = serializers.ListField(
+                child=serializers.CharField(), help_text="Empty: members of every tier."
+            )
+            affordable = serializers.BooleanField(help_text="Available points cover the cost.")
+            available = serializers.BooleanField(
+                help_text="The member may redeem it (points aside)."
+            )
+            unavailable_reason = ReasonSerializer(allow_null=True)
+
+        points_available = serializers.IntegerField()
+        rewards = ItemSerializer(many=True)
+
+    @extend_schema(
+        responses=OutputSerializer,
+        summary="The reward catalog as I see it: what I can afford, and why not",
+        tags=["me"],
+    )
+    def get(self, request):
+        catalog = member_catalog_get(member=request.user.member, as_of=timezone.now())
+        return Response(self.OutputSerializer(catalog).data)
+
+
+class VoucherPagination(CursorPagination):
+    ordering = ("-issued_at", "-id")
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+
+
+class MeVouchersApi(MemberApi, ListAPIView):
+    serializer_class = VoucherOutputSerializer
+    pagination_class = VoucherPagination
+
+    def get_queryset(self):
+        return voucher_list(member=self.request.user.member)
+
+    @extend_schema(summary="My vouchers, newest first", tags=["me"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

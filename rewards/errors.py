@@ -50,3 +50,59 @@ class IdempotencyKeyRequired(DomainError):
     code = "idempotency_key_required"
     status_code = status.HTTP_400_BAD_REQUEST
     message = "Send an Idempotency-Key header (1 to 128 printable characters) with a redemption."
+
+
+# The reward catalog and vouchers.
+
+
+class RewardNotFound(NotFound):
+    code = "reward_not_found"
+    message = "The catalog has no reward with this id."
+
+
+class RewardUnavailable(DomainError):
+    """Why a member cannot redeem a reward now. `reward_unavailable_reason` returns one of
+    these for the catalog; the redemption raises it."""
+
+    code = "reward_unavailable"
+    message = "This reward cannot be redeemed."
+
+
+class RewardNotAvailable(RewardUnavailable):
+    code = "reward_not_available"
+    message = "This reward is not offered at the moment."
+
+
+class RewardTierRequired(RewardUnavailable):
+    code = "reward_tier_required"
+    message = "This reward is for members of other tiers."
+
+
+class RewardLimitReached(RewardUnavailable):
+    code = "reward_limit_reached"
+    message = "The limit of vouchers of this reward per member is reached."
+
+
+class RewardOutOfStock(RewardUnavailable):
+    code = "reward_out_of_stock"
+    message = "This reward is out of stock."
+
+
+class VoucherNotFound(NotFound):
+    code = "voucher_not_found"
+    message = "No voucher has this code."
+
+
+class VoucherAlreadyUsed(Conflict):
+    code = "voucher_already_used"
+    message = "This voucher was already used."
+
+
+class VoucherCancelled(Conflict):
+    code = "voucher_cancelled"
+    message = "This voucher was cancelled with its redemption."
+
+
+class VoucherExpired(Conflict):
+    code = "voucher_expired"
+    message = "This voucher has passed its expiry date."

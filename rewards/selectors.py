@@ -1,11 +1,13 @@
 from collections import defaultdict
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from members.models import Member
-from rewards.errors import MemberNotFound
-from rewards.models import LedgerEntry, PointLot, Program
+from rewards.errors import MemberNotFound, RewardNotFound, VoucherNotFound
+from rewards.models import LedgerEntry, MemberTier, PointLot, Program, Reward, Voucher
+from rewards.services.catalog import reward_unavailable_reason
+from rewards.vouchers import voucher_code_normalize
 
 
 def program_get() -> Program:
@@ -51,3 +53,89 @@ def member_balance_get(*, member: Member) -> dict:
 def ledger_entry_list(*, member: Member) -> QuerySet[LedgerEntry]:
     """The member's ledger, newest first."""
     return LedgerEntry.objects.filter(member=member).order_by("-id")
+
+
+# The reward catalog and vouchers.
+
+
+def reward_get(*, reward_id: int) -> Reward:
+    reward = Reward.objects.prefetch_related("tiers").filter(pk=reward_id).first()
+    if reward is None:
+        raise RewardNotFound()
+    return reward
+
+
+def reward_list_open(*, as_of: datetime) -> QuerySet[Reward]:
+    """Active rewards whose [starts_at, ends_at) window contains `as_of`, cheapest first."""
+    return (
+        Reward.objects.filter(is_active=True)
+        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=as_of))
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=as_of))
+        .prefetch_related("tiers")
+        .order_by("points_cost", "name")
+    )
+
+
+def member_tier_id_get(*, member: Member) -> int | None:
+    return MemberTier.objects.filter(member=member).values_list("tier_id", flat=True).first()
+
+
+def member_vouchers_held(*, member: Member, reward_ids: list[int]) -> dict[int, int]:
+    """Vouchers of each reward the member holds, used or not; cancelled ones don't count."""
+    rows = (
+        Voucher.objects.filter(member=member, reward_id__in=reward_ids)
+        .exclude(status=Voucher.Status.CANCELLED)
+        .values("reward_id")
+        .annotate(held=Count("id"))
+    )
+    return {row["reward_id"]: row["held"] for row in rows}
+
+
+def member_catalog_get(*, member: Member, as_of: datetime) -> dict:
+    """The catalog as the member sees it: every reward on offer now, including those for
+    other tiers or out of stock, each with whether the member can redeem it and why not.
+    Four queries, however many rewards."""
+    rewards = list(reward_list_open(as_of=as_of))
+    tier_id = member_tier_id_get(member=member)
+    held = member_vouchers_held(member=member, reward_ids=[reward.pk for reward in rewards])
+    items = []
+    for reward in rewards:
+        reason = reward_unavailable_reason(
+            reward, member_tier_id=tier_id, vouchers_held=held.get(reward.pk, 0), as_of=as_of
+        )
+        items.append(
+            {
+                "reward": reward,
+                "tiers": [tier.name for tier in reward.tiers.all()],
+                "affordable": member.points_available >= reward.points_cost,
+                "available": reason is None,
+                "unavailable_reason": (
+                    {"code": reason.code, "message": reason.message} if reason else None
+                ),
+            }
+        )
+    return {"points_available": member.points_available, "rewards": items}
+
+
+def voucher_get(*, code: str) -> Voucher:
+    """The voucher with this code however it was typed (see `rewards.vouchers`)."""
+    normalized = voucher_code_normalize(code)
+    voucher = (
+        Voucher.objects.select_related("reward", "member", "used_by")
+        .filter(code=normalized)
+        .first()
+        if normalized
+        else None
+    )
+    if voucher is None:
+        raise VoucherNotFound()
+    return voucher
+
+
+def voucher_list(*, member: Member) -> QuerySet[Voucher]:
+    """The member's vouchers, newest first."""
+    return (
+        Voucher.objects.filter(member=member)
+        .select_related("reward", "member", "used_by")
+        .order_by("-issued_at", "-id")
+    )

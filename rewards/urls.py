@@ -26,8 +26,12 @@ urlpatterns = [
         apis.RedemptionCancelApi.as_view(),
         name="redemption-cancel",
     ),
+    path("vouchers/<str:code>", apis.VoucherDetailApi.as_view(), name="voucher-detail"),
+    path("vouchers/<str:code>/use", apis.VoucherUseApi.as_view(), name="voucher-use"),
     path("me/balance", apis.MeBalanceApi.as_view(), name="me-balance"),
     path("me/transactions", apis.MeTransactionsApi.as_view(), name="me-transactions"),
     path("me/tier", apis.MeTierApi.as_view(), name="me-tier"),
     path("me/milestones", apis.MeMilestonesApi.as_view(), name="me-milestones"),
+    path("me/rewards", apis.MeRewardsApi.as_view(), name="me-rewards"),
+    path("me/vouchers", apis.MeVouchersApi.as_view(), name="me-vouchers"),
 ]

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from members.models import Member
 from members.services import member_token_issue, shop_api_key_create
-from rewards.models import LedgerEntry, Purchase, Redemption, Refund
+from rewards.models import LedgerEntry, Purchase, Redemption, Refund, Reward, Voucher
 from rewards.services.redemptions import redemption_create
 from tests.conftest import earn, member_client_for
 from tests.factories import MemberFactory
@@ -41,7 +41,7 @@ def written() -> dict[str, int]:
     """Row counts of everything a request could write."""
     return {
         model.__name__: model.objects.count()
-        for model in (Member, Purchase, Refund, Redemption, LedgerEntry)
+        for model in (Member, Purchase, Refund, Redemption, LedgerEntry, Voucher)
     }
 
 
@@ -301,6 +301,18 @@ REDEMPTION_CASES = [
     ({"member": MISSING}, "member", "required"),
     ({"order_id": "x" * 65}, "order_id", "max_length"),
     ({"order_id": "A\x00-1"}, "order_id", "invalid_characters"),
+    # reward_id, instead of points
+    ({"points": MISSING, "reward_id": "abc"}, "reward_id", "invalid"),
+    ({"points": MISSING, "reward_id": 1.5}, "reward_id", "invalid"),
+    ({"points": MISSING, "reward_id": 0}, "reward_id", "min_value"),
+    ({"points": MISSING, "reward_id": -1}, "reward_id", "min_value"),
+    ({"points": MISSING, "reward_id": 2**63}, "reward_id", "max_value"),
+    ({"points": MISSING, "reward_id": 10**30}, "reward_id", "max_value"),
+    ({"points": MISSING, "reward_id": True}, "reward_id", "invalid"),
+    ({"points": MISSING, "reward_id": [1]}, "reward_id", "invalid"),
+    ({"points": MISSING, "reward_id": None}, "reward_id", "null"),
+    ({"reward_id": 1}, "reward_id", "points_or_reward"),
+    ({"points": MISSING, "reward_id": 1, "hold": True}, "hold", "not_with_reward"),
 ]
 
 
@@ -344,6 +356,13 @@ def test_redemption_for_unknown_member_is_404(shop_client, before):
     assert written() == before
 
 
+def test_redemption_of_unknown_reward_is_404(shop_client, funded, before):
+    body = {"member": funded.external_id, "reward_id": 2**63 - 1}
+    response = post_json(shop_client, "/api/v1/redemptions", body, HTTP_IDEMPOTENCY_KEY="K-1")
+    assert_error(response, 404, "reward_not_found")
+    assert written() == before
+
+
 @pytest.mark.parametrize("action", ["capture", "void", "cancel"])
 @pytest.mark.parametrize(
     ("redemption_id", "code"),
@@ -379,6 +398,32 @@ def test_action_on_another_shops_redemption_is_404(shop_client, funded, action):
     assert written() == before
     held.refresh_from_db()
     assert held.status == Redemption.Status.HELD
+
+
+# --- vouchers -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", ["", "/use"], ids=["check", "use"])
+@pytest.mark.parametrize(
+    ("code", "status", "error_code", "field"),
+    [
+        ("ab%00cd", 400, "validation_error", "code"),
+        ("ab%0Acd", 400, "validation_error", "code"),
+        ("x" * 65, 400, "validation_error", "code"),
+        ("ABCD-EFGH-JKMN-PQRS", 404, "voucher_not_found", None),
+        ("not-a-code", 404, "voucher_not_found", None),
+        ("%F0%9F%8E%81", 404, "voucher_not_found", None),
+        ("%ED%A0%80", 404, "voucher_not_found", None),
+    ],
+    ids=["nul", "newline", "oversize", "unknown", "malformed", "emoji", "bad-utf8"],
+)
+def test_bad_or_unknown_voucher_code_is_refused(
+    shop_client, before, action, code, status, error_code, field
+):
+    method = shop_client.post if action else shop_client.get
+    response = method(f"/api/v1/vouchers/{code}{action}")
+    assert_error(response, status, error_code, field)
+    assert written() == before
 
 
 # --- members --------------------------------------------------------------------------
@@ -558,6 +603,9 @@ def test_request_for_a_foreign_host_gets_a_json_400(shop_client, funded, before)
         ("get", "/api/v1/members"),
         ("get", f"/api/v1/redemptions/{UNKNOWN_REDEMPTION}/capture"),
         ("get", "/api/v1/members/x/token"),
+        ("get", "/api/v1/vouchers/ABCD-EFGH-JKMN-PQRS/use"),
+        ("post", "/api/v1/vouchers/ABCD-EFGH-JKMN-PQRS"),
+        ("delete", "/api/v1/vouchers/ABCD-EFGH-JKMN-PQRS"),
         ("delete", "/api/v1/members/x"),
         ("put", "/api/v1/purchases"),
         ("patch", "/api/v1/members/x"),
@@ -569,7 +617,16 @@ def test_wrong_method_is_405(shop_client, before, method, path):
 
 
 @pytest.mark.parametrize("method", ["post", "put", "delete"])
-@pytest.mark.parametrize("path", ["/api/v1/me", "/api/v1/me/balance", "/api/v1/me/transactions"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/me",
+        "/api/v1/me/balance",
+        "/api/v1/me/transactions",
+        "/api/v1/me/rewards",
+        "/api/v1/me/vouchers",
+    ],
+)
 def test_member_endpoints_are_read_only(member_client, method, path):
     assert_error(getattr(member_client, method)(path), 405, "method_not_allowed")
 
@@ -584,8 +641,16 @@ SHOP_ENDPOINTS = [
     ("post", "/api/v1/purchases/A-1/refunds"),
     ("post", "/api/v1/redemptions"),
     ("post", f"/api/v1/redemptions/{UNKNOWN_REDEMPTION}/capture"),
+    ("get", "/api/v1/vouchers/ABCD-EFGH-JKMN-PQRS"),
+    ("post", "/api/v1/vouchers/ABCD-EFGH-JKMN-PQRS/use"),
 ]
-MEMBER_ENDPOINTS = ["/api/v1/me", "/api/v1/me/balance", "/api/v1/me/transactions"]
+MEMBER_ENDPOINTS = [
+    "/api/v1/me",
+    "/api/v1/me/balance",
+    "/api/v1/me/transactions",
+    "/api/v1/me/rewards",
+    "/api/v1/me/vouchers",
+]
 
 
 @pytest.mark.parametrize(("method", "path"), SHOP_ENDPOINTS)
@@ -748,6 +813,7 @@ FIELD_NAMES = [
     "name",
     "birth_date",
     "refund_id",
+    "reward_id",
 ]
 SCALARS = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=80)
@@ -809,6 +875,11 @@ REDEMPTIONS = st.fixed_dictionaries(
     {"member": mostly(st.just(FUZZ_MEMBER)), "points": mostly(st.integers(1, 600))},
     optional={"order_id": mostly(printable(64)), "hold": mostly(st.booleans())},
 )
+REWARD_REDEMPTIONS = st.fixed_dictionaries(
+    {"member": mostly(st.just(FUZZ_MEMBER)), "reward_id": mostly(st.integers(-1, 4))},
+    optional={"order_id": mostly(printable(64)), "hold": mostly(st.booleans())},
+)
+VOUCHER_CODES = st.text(max_size=40) | st.text(alphabet="0123456789ABCDEFGHJKMNPQRSTVWXYZ- ")
 ENROLLMENTS = st.fixed_dictionaries(
     {"external_id": mostly(printable(64))},
     optional={
@@ -830,6 +901,8 @@ FUZZ_SETTINGS = settings(
 def fuzz_client(shop, shop_client, program):
     member = MemberFactory(external_id=FUZZ_MEMBER)
     earn(shop, member, "500.00", order_id="A-1")
+    Reward.objects.create(name="Fuzz mug", points_cost=20, stock=3, per_member_limit=2)
+    Reward.objects.create(name="Fuzz cake", points_cost=50)
     # A 500 comes back as a response so the assertion, not the exception, reports it.
     shop_client.raise_request_exception = False
     return shop_client
@@ -859,6 +932,20 @@ def test_fuzzed_enrollment_never_breaks_the_api(fuzz_client, body):
 def test_fuzzed_redemption_never_breaks_the_api(fuzz_client, body, key):
     headers = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
     assert_handled(post_json(fuzz_client, "/api/v1/redemptions", body, **headers))
+
+
+@FUZZ_SETTINGS
+@given(body=REWARD_REDEMPTIONS | WILD_BODIES, key=IDEMPOTENCY_KEYS)
+def test_fuzzed_reward_redemption_never_breaks_the_api(fuzz_client, body, key):
+    headers = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
+    assert_handled(post_json(fuzz_client, "/api/v1/redemptions", body, **headers))
+
+
+@FUZZ_SETTINGS
+@given(code=VOUCHER_CODES, use=st.booleans())
+def test_fuzzed_voucher_code_never_breaks_the_api(fuzz_client, code, use):
+    url = f"/api/v1/vouchers/{quote(code, safe='')}" + ("/use" if use else "")
+    assert_handled(fuzz_client.post(url) if use else fuzz_client.get(url))
 
 
 @FUZZ_SETTINGS

@@ -20,6 +20,10 @@ OPERATIONS = [
     ("get", "/api/v1/me"),
     ("get", "/api/v1/me/balance"),
     ("get", "/api/v1/me/transactions"),
+    ("get", "/api/v1/vouchers/{code}"),
+    ("post", "/api/v1/vouchers/{code}/use"),
+    ("get", "/api/v1/me/rewards"),
+    ("get", "/api/v1/me/vouchers"),
 ]
 
 
@@ -77,8 +81,9 @@ def test_every_operation_has_a_unique_operation_id(schema):
         ),
         (
             "/api/v1/redemptions",
-            {"member", "points", "order_id", "hold"},
-            {"member", "points"},
+            # points or reward_id, exactly one: the serializer checks, the schema can't say.
+            {"member", "points", "reward_id", "order_id", "hold"},
+            {"member"},
         ),
         (
             "/api/v1/members",
@@ -123,6 +128,14 @@ def test_purchase_lines_name_their_fields(schema):
         ("post", "/api/v1/redemptions", "201", {"redemption_id", "status", "points", "balance"}),
         ("post", "/api/v1/members", "201", {"external_id", "status", "balance"}),
         ("get", "/api/v1/me/balance", "200", {"available", "pending", "held", "expiring"}),
+        (
+            "get",
+            "/api/v1/vouchers/{code}",
+            "200",
+            {"code", "status", "reward", "member", "issued_at", "expires_at", "used_at", "used_by"},
+        ),
+        ("post", "/api/v1/vouchers/{code}/use", "200", {"code", "status", "used_at", "used_by"}),
+        ("get", "/api/v1/me/rewards", "200", {"points_available", "rewards"}),
     ],
 )
 def test_response_body_names_the_output_fields(schema, method, path, status, fields):
@@ -137,6 +150,38 @@ def test_transactions_response_is_a_cursor_page(schema):
     assert {"next", "previous", "results"} <= set(page.get("properties", {})), page
     entry = resolve(schema, page["properties"]["results"]["items"])
     assert {"id", "kind", "points", "description", "occurred_at"} <= set(entry["properties"])
+
+
+def test_redemption_response_documents_the_optional_voucher(schema):
+    responses = schema["paths"]["/api/v1/redemptions"]["post"]["responses"]
+    body = json_body_schema(schema, responses["201"])
+    assert "voucher" not in body.get("required", [])
+    # A described $ref is wrapped in allOf.
+    voucher = resolve(schema, body["properties"]["voucher"]["allOf"][0])
+    assert {"code", "status", "reward", "expires_at"} <= set(voucher["properties"])
+
+
+def test_catalog_items_name_their_fields(schema):
+    responses = schema["paths"]["/api/v1/me/rewards"]["get"]["responses"]
+    body = json_body_schema(schema, responses["200"])
+    item = resolve(schema, body["properties"]["rewards"]["items"])
+    assert {
+        "id",
+        "name",
+        "points_cost",
+        "stock",
+        "affordable",
+        "available",
+        "unavailable_reason",
+    } <= set(item["properties"])
+
+
+def test_vouchers_response_is_a_cursor_page(schema):
+    responses = schema["paths"]["/api/v1/me/vouchers"]["get"]["responses"]
+    page = json_body_schema(schema, responses["200"])
+    assert {"next", "previous", "results"} <= set(page.get("properties", {})), page
+    voucher = resolve(schema, page["properties"]["results"]["items"])
+    assert {"code", "status", "reward", "expires_at"} <= set(voucher["properties"])
 
 
 def test_redemption_documents_the_idempotency_key_header(schema):

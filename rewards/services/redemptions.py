@@ -1,5 +1,5 @@
-"""Spending points: direct redemptions and two-phase holds (capture, void, expiry), and
-cancelling a captured redemption."""
+"""Spending points: direct redemptions, redemptions of a catalog reward for a voucher,
+two-phase holds (capture, void, expiry), and cancelling a captured redemption."""
 
 import uuid
 from datetime import datetime, timedelta
@@ -18,8 +18,14 @@ from rewards.errors import (
     RedemptionNotCancellable,
     RedemptionNotFound,
 )
-from rewards.models import LedgerEntry, Redemption
-from rewards.selectors import program_get
+from rewards.models import LedgerEntry, PointLot, Redemption, Voucher
+from rewards.selectors import member_tier_id_get, member_vouchers_held, program_get, reward_get
+from rewards.services.catalog import (
+    reward_unavailable_reason,
+    voucher_cancel,
+    voucher_issue,
+    voucher_response,
+)
 from rewards.services.idempotency import WriteResult, replay_or_none, write_or_replay
 from rewards.services.ledger import (
     Actor,
@@ -39,8 +45,12 @@ Kind = LedgerEntry.Kind
 Status = Redemption.Status
 
 
-def redemption_response(redemption: Redemption, member: Member) -> dict:
-    return {
+def redemption_response(
+    redemption: Redemption, member: Member, *, voucher: Voucher | None = None
+) -> dict:
+    """What a redemption call returns. A reward redemption adds its voucher (read here
+    unless given)."""
+    body = {
         "redemption_id": str(redemption.pk),
         "status": redemption.status,
         "points": redemption.points,
@@ -52,6 +62,24 @@ def redemption_response(redemption: Redemption, member: Member) -> dict:
         ),
         "balance": member.points_available,
     }
+    if redemption.reward_id:
+        voucher = voucher or Voucher.objects.select_related("reward").get(redemption=redemption)
+        body["voucher"] = voucher_response(voucher, as_of=redemption.resolved_at)
+    return body
+
+
+def _points_plan(
+    member: Member, *, points: int, as_of: datetime, actor: Actor
+) -> list[tuple[PointLot, int]]:
+    """Which lots pay `points`, after bringing the locked member up to `as_of`, so no
+    expired or pending point is ever spent. Raises InsufficientPoints."""
+    lots = spendable(member_catch_up(member, as_of=as_of, actor=actor))
+    if member.points_available < points:
+        raise InsufficientPoints(
+            f"The member has {member.points_available} points available; {points} were asked for.",
+            extra={"available": member.points_available},
+        )
+    return lots_plan(lots, points)
 
 
 def redemption_create(
@@ -106,13 +134,7 @@ def _redemption_create(
         raise MemberNotActive()
 
     actor = Actor.for_shop(shop)
-    lots = spendable(member_catch_up(member, as_of=as_of, actor=actor))
-    if member.points_available < points:
-        raise InsufficientPoints(
-            f"The member has {member.points_available} points available; {points} were asked for.",
-            extra={"available": member.points_available},
-        )
-    plan = lots_plan(lots, points)
+    plan = _points_plan(member, points=points, as_of=as_of, actor=actor)
 
     exponent = Decimal(1).scaleb(-minor_units(program.currency))
     discount = (points * program.point_value).quantize(exponent, rounding=ROUND_FLOOR)
@@ -162,6 +184,106 @@ def _redemption_create(
         )
     lots_move(member, entry=entry, plan=plan, sign=-1)
     balance_save(member)
+    return WriteResult(record=redemption, replayed=False)
+
+
+def reward_redeem(
+    *,
+    shop: Shop,
+    member_external_id: str,
+    reward_id: int,
+    idempotency_key: str,
+    order_id: str = "",
+    request_hash: str,
+    as_of: datetime | None = None,
+) -> WriteResult:
+    """Spend a catalog reward's points_cost and issue the member a voucher for it.
+
+    Under the member lock: the reward must be redeemable by this member now
+    (`reward_unavailable_reason`), the points come from the lots as for any redemption (one
+    `redeem` entry naming the reward), and `voucher_issue` takes one unit of stock with a
+    conditional update, locking the reward row after the member row. The stored response
+    includes the voucher. Exactly once per (shop, Idempotency-Key). Raises MemberNotFound,
+    MemberNotActive, RewardNotFound, RewardNotAvailable, RewardTierRequired,
+    RewardLimitReached, RewardOutOfStock, InsufficientPoints, IdempotencyConflict.
+    """
+    return write_or_replay(
+        lambda: _reward_redeem(
+            shop=shop,
+            member_external_id=member_external_id,
+            reward_id=reward_id,
+            idempotency_key=idempotency_key,
+            order_id=order_id,
+            request_hash=request_hash,
+            as_of=as_of,
+        ),
+        find_existing=lambda: Redemption.objects.filter(
+            shop=shop, idempotency_key=idempotency_key
+        ).first(),
+        request_hash=request_hash,
+    )
+
+
+@durable_write
+def _reward_redeem(
+    *, shop, member_external_id, reward_id, idempotency_key, order_id, request_hash, as_of
+) -> WriteResult:
+    as_of = as_of or timezone.now()
+    member = member_lock_by_external_id(member_external_id)
+    existing = Redemption.objects.filter(shop=shop, idempotency_key=idempotency_key).first()
+    replay = replay_or_none(existing, request_hash)
+    if replay:
+        return replay
+    if member.status != Member.Status.ACTIVE:
+        raise MemberNotActive()
+
+    reward = reward_get(reward_id=reward_id)
+    refusal = reward_unavailable_reason(
+        reward,
+        member_tier_id=member_tier_id_get(member=member),
+        vouchers_held=member_vouchers_held(member=member, reward_ids=[reward.pk]).get(reward.pk, 0),
+        as_of=as_of,
+    )
+    if refusal:
+        raise refusal
+    actor = Actor.for_shop(shop)
+    points = reward.points_cost
+    plan = _points_plan(member, points=points, as_of=as_of, actor=actor)
+
+    program = program_get()
+    redemption = Redemption.objects.create(
+        id=uuid.uuid4(),
+        shop=shop,
+        member=member,
+        idempotency_key=idempotency_key,
+        points=points,
+        # A reward is handed over, not taken off the bill.
+        discount_amount=Decimal(0).quantize(Decimal(1).scaleb(-minor_units(program.currency))),
+        currency=program.currency,
+        order_id=order_id,
+        reward=reward,
+        status=Status.CAPTURED,
+        created_at=as_of,
+        resolved_at=as_of,
+        request_hash=request_hash,
+        response={},
+    )
+    entry = entry_write(
+        member,
+        kind=Kind.REDEEM,
+        actor=actor,
+        as_of=as_of,
+        points=-points,
+        reason=f'Redeemed {points} points for the reward "{reward.name}".',
+        reference=f"redemption:{redemption.pk}",
+        redemption=redemption,
+    )
+    lots_move(member, entry=entry, plan=plan, sign=-1)
+    balance_save(member)
+    # Last, so the reward row stays locked only for the end of the transaction.
+    voucher = voucher_issue(member, reward=reward, as_of=as_of, redemption=redemption)
+    redemption.response = redemption_response(redemption, member, voucher=voucher)
+    redemption.save(update_fields=["response"])
     return WriteResult(record=redemption, replayed=False)
 
 
@@ -245,14 +367,27 @@ def redemption_cancel(
     *, shop: Shop, redemption_id: uuid.UUID, as_of: datetime | None = None
 ) -> tuple[dict, bool]:
     """Give a captured redemption's points back to the lots they came from, with their
-    original expiry (points whose lot has expired since expire at once). Idempotent.
-    Raises RedemptionNotCancellable, RedemptionNotFound."""
+    original expiry (points whose lot has expired since expire at once). A reward
+    redemption's voucher is cancelled and its unit returns to stock; if the voucher was
+    used, nothing changes. Idempotent. Raises RedemptionNotCancellable, RedemptionNotFound,
+    VoucherAlreadyUsed."""
     as_of = as_of or timezone.now()
     member, redemption = _lock_redemption(shop=shop, redemption_id=redemption_id)
     if redemption.status == Status.CANCELLED:
         return redemption_response(redemption, member), True
     if redemption.status != Status.CAPTURED:
         raise RedemptionNotCancellable()
+    reason = f"Redemption cancelled; {redemption.points} points returned."
+    voucher = None
+    if redemption.reward_id:
+        # First: a voucher used at a till refuses the cancel before anything is written.
+        voucher = voucher_cancel(
+            Voucher.objects.select_related("reward").get(redemption=redemption), as_of=as_of
+        )
+        reason = (
+            f'Voucher {voucher.code} for the reward "{voucher.reward.name}" cancelled; '
+            f"{redemption.points} points returned."
+        )
     spent = LedgerEntry.objects.get(redemption=redemption, kind__in=[Kind.REDEEM, Kind.HOLD])
     entry = entry_write(
         member,
@@ -260,7 +395,7 @@ def redemption_cancel(
         actor=Actor.for_shop(shop),
         as_of=as_of,
         points=redemption.points,
-        reason=f"Redemption cancelled; {redemption.points} points returned.",
+        reason=reason,
         reference=f"redemption:{redemption.pk}",
         redemption=redemption,
     )
@@ -270,7 +405,7 @@ def redemption_cancel(
     redemption.resolved_at = as_of
     redemption.save(update_fields=["status", "resolved_at"])
     balance_save(member)
-    return redemption_response(redemption, member), False
+    return redemption_response(redemption, member, voucher=voucher), False
 
 
 def holds_release_stale(*, as_of: datetime | None = None) -> int:
