@@ -5,7 +5,7 @@ from django.db.models import Count, Q, QuerySet
 
 from members.models import Member
 from rewards.errors import MemberNotFound, RewardNotFound, VoucherNotFound
-from rewards.models import LedgerEntry, MemberTier, PointLot, Program, Reward, Voucher
+from rewards.models import LedgerEntry, MemberTier, PointLot, Program, Reward, Tier, Voucher
 from rewards.services.catalog import reward_unavailable_reason
 from rewards.vouchers import voucher_code_normalize
 
@@ -77,7 +77,13 @@ def reward_list_open(*, as_of: datetime) -> QuerySet[Reward]:
 
 
 def member_tier_id_get(*, member: Member) -> int | None:
-    return MemberTier.objects.filter(member=member).values_list("tier_id", flat=True).first()
+    """The member's tier id: the stored one, or the entry tier's (threshold 0) for a member
+    the engine has not placed yet (as `rewards.services.tiers.member_tier_get`)."""
+    state = MemberTier.objects.filter(member=member).values_list("tier_id", flat=True)
+    if state:
+        return state[0]
+    entry = Tier.objects.filter(threshold=0).order_by("-rank").values_list("pk", flat=True)
+    return entry.first()
 
 
 def member_vouchers_held(*, member: Member, reward_ids: list[int]) -> dict[int, int]:

@@ -8,6 +8,7 @@ unique key on (member, milestone, period) makes a second award impossible even i
 purchases race. Reaching a milestone is never taken back by a later refund.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,9 +17,13 @@ from django.db.models import Count, DecimalField, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
 from members.models import Member
+from rewards.errors import RewardOutOfStock
 from rewards.models import EarnAward, Milestone, MilestoneAward, Program, Purchase
 from rewards.services.bonuses import bonus_award
+from rewards.services.catalog import voucher_issue
 from rewards.services.ledger import Actor
+
+logger = logging.getLogger(__name__)
 
 Kind = Milestone.Kind
 Period = Milestone.Period
@@ -149,10 +154,19 @@ def _award(
             source=EarnAward.Source.MILESTONE,
             milestone=milestone,
         )
+    voucher = None
+    if milestone.reward_id:
+        try:
+            voucher = voucher_issue(member, reward=milestone.reward, as_of=as_of)
+        except RewardOutOfStock:
+            # The milestone is still reached (and its bonus given); the award records that
+            # no voucher could be issued, for staff to make good.
+            logger.warning("Milestone %s reached with %s out of stock", milestone, milestone.reward)
     return MilestoneAward.objects.create(
         member=member,
         milestone=milestone,
         period_key=progress.period_key,
         awarded_at=as_of,
         entry=entry,
+        voucher=voucher,
     )

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from rewards.models import EarnAward, LedgerEntry, Milestone, MilestoneAward, Purchase
+from rewards.models import EarnAward, LedgerEntry, Milestone, MilestoneAward, Purchase, Reward
 from rewards.services.purchases import purchase_record, refund_record
 from tests.conftest import member_client_for
 from tests.factories import MemberFactory
@@ -108,3 +108,28 @@ def test_me_milestones_shows_progress(shop, program):
     assert by_name["10th"]["description"] == "Ten visits"
     assert by_name["Monthly 500"]["progress"] == "120.00"
     assert by_name["Monthly 500"]["period_key"] == now.strftime("%Y-%m")
+
+
+def test_a_milestone_reward_issues_a_free_voucher_from_stock(shop, member):
+    mug = Reward.objects.create(name="Mug", points_cost=500, stock=1)
+    milestone(Kind.PURCHASE_COUNT, 2, name="Second visit", reward=mug)
+    buy(shop, member, "10")
+    response = buy(shop, member, "10")
+    assert response["milestones_reached"] == ["Second visit"]
+    assert response["balance"] == 20  # the voucher cost no points
+    award = MilestoneAward.objects.get(member=member)
+    assert award.voucher.reward == mug
+    assert award.voucher.redemption is None
+    mug.refresh_from_db()
+    assert mug.stock == 0
+    vouchers = member_client_for(member).get("/api/v1/me/vouchers").json()["results"]
+    assert [v["code"] for v in vouchers] == [award.voucher.code]
+
+
+def test_a_milestone_reached_with_its_reward_out_of_stock_still_counts(shop, member):
+    mug = Reward.objects.create(name="Mug", points_cost=500, stock=0)
+    milestone(Kind.PURCHASE_COUNT, 1, name="First visit", reward=mug, bonus_points=5)
+    assert buy(shop, member, "10")["milestones_reached"] == ["First visit"]
+    award = MilestoneAward.objects.get(member=member)
+    assert award.voucher is None
+    assert award.entry.points == 5

@@ -15,6 +15,7 @@ from rewards.models import (
     Redemption,
     Tier,
     TierChange,
+    Voucher,
 )
 from rewards.services.verification import ledger_problems, member_id_chunks
 
@@ -56,6 +57,7 @@ def test_seed_demo_configures_a_program_that_earns_through_its_rules():
     assert EarnAward.objects.filter(rule__name="Welcome bonus").count() == 20
     assert EarnAward.objects.filter(rule__name="Double points on coffee").exists()
     assert TierChange.objects.filter(to_tier__name="Silver").exists()
+    assert Voucher.objects.filter(reward__name="Free coffee", redemption=None).exists()
 
 
 def test_seed_demo_keeps_a_program_staff_configured():

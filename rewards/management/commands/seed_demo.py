@@ -20,7 +20,7 @@ from django.utils import timezone
 from members.models import Member, Shop
 from members.services import shop_api_key_create
 from rewards.errors import InsufficientPoints
-from rewards.models import EarnRule, Milestone, Purchase, Redemption, Refund, Tier
+from rewards.models import EarnRule, Milestone, Purchase, Redemption, Refund, Reward, Tier
 from rewards.selectors import program_get
 from rewards.services.enrollment import member_enroll
 from rewards.services.purchases import LineInput, purchase_record, refund_record
@@ -180,8 +180,11 @@ class Command(BaseCommand):
 
     def program_configure(self, *, now: datetime) -> None:
         """Demo tiers, earn rules and milestones, unless staff have configured their own."""
-        if Tier.objects.exists() or EarnRule.objects.exists() or Milestone.objects.exists():
-            self.stdout.write("The program already has tiers, rules or milestones; kept them.")
+        configured = (Tier, EarnRule, Milestone, Reward)
+        if any(model.objects.exists() for model in configured):
+            self.stdout.write(
+                "The program already has tiers, rules, milestones or rewards; kept them."
+            )
             return
         Tier.objects.bulk_create(
             [
@@ -223,6 +226,22 @@ class Command(BaseCommand):
                 EarnRule(name="Birthday treat", kind=Kind.BIRTHDAY_BONUS, bonus_points=100),
             ]
         )
+        coffee = Reward.objects.create(
+            name="Free coffee",
+            description="Any coffee from the bar.",
+            points_cost=150,
+            voucher_valid_days=30,
+        )
+        Reward.objects.create(
+            name="Travel mug", description="Our steel mug.", points_cost=400, stock=50
+        )
+        Reward.objects.create(
+            name="Coffee tasting",
+            description="An evening of tasting with our roaster.",
+            points_cost=900,
+            stock=12,
+            per_member_limit=1,
+        ).tiers.set(Tier.objects.filter(name="Gold"))
         Milestone.objects.bulk_create(
             [
                 Milestone(
@@ -230,6 +249,7 @@ class Command(BaseCommand):
                     kind=Milestone.Kind.PURCHASE_COUNT,
                     target=10,
                     bonus_points=100,
+                    reward=coffee,
                 ),
                 Milestone(
                     name="Big spender of the year",
@@ -240,7 +260,7 @@ class Command(BaseCommand):
                 ),
             ]
         )
-        self.stdout.write("Configured demo tiers, earn rules and milestones.")
+        self.stdout.write("Configured demo tiers, earn rules, rewards and milestones.")
 
     def admin_ensure(self, *, reset_password: bool) -> str | None:
         """The new password of the admin user, or None when it was left unchanged."""
