@@ -463,7 +463,7 @@ def test_catalog_says_what_the_member_can_afford(shop, member_client, member):
 
 def test_catalog_explains_why_a_reward_is_unavailable(shop, member_client, member):
     earn(shop, member, "100.00")
-    gold = Tier.objects.create(name="Gold", rank=3)
+    gold = Tier.objects.create(name="Gold", rank=3, threshold=1000)
     make_reward("Gold only").tiers.add(gold)
     make_reward("Sold out", stock=0)
     limited = make_reward("Once", per_member_limit=1, stock=3)
@@ -488,16 +488,17 @@ def test_catalog_explains_why_a_reward_is_unavailable(shop, member_client, membe
 
 
 def test_catalog_reads_in_constant_queries(shop, member_client, member, django_assert_num_queries):
-    gold = Tier.objects.create(name="Gold", rank=3)
+    gold = Tier.objects.create(name="Gold", rank=3, threshold=1000)
     for index in range(3):
         make_reward(f"Reward {index}", stock=5).tiers.add(gold)
     voucher_issue(member, reward=Reward.objects.first(), as_of=timezone.now())
-    # Token check, rewards, their tiers, the member's tier, their vouchers held.
-    with django_assert_num_queries(5):
+    # Token check, rewards, their tiers, the member's tier (then the entry tier, as this
+    # member has not been placed yet), their vouchers held.
+    with django_assert_num_queries(6):
         catalog(member_client)
     for index in range(3, 10):
         make_reward(f"Reward {index}")
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         assert len(catalog(member_client)["rewards"]) == 10
 
 
