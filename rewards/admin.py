@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from rewards.models import LedgerEntry, PointLot, Program
+from rewards.models import JobRun, LedgerEntry, PointLot, Program
 
 
 @admin.register(Program)
@@ -51,3 +51,25 @@ class PointLotAdmin(ReadOnlyAdmin):
     list_filter = ("is_pending",)
     search_fields = ("member__external_id",)
     list_select_related = ("member",)
+
+
+@admin.register(JobRun)
+class JobRunAdmin(ReadOnlyAdmin):
+    """The nightly jobs' run log, written by the jobs alone. Their schedules are under
+    Periodic tasks (django-celery-beat)."""
+
+    list_display = (
+        "id",
+        "job",
+        "as_of",
+        "status",
+        "via",
+        "started_at",
+        "finished_at",
+        "chunks_done",
+        "chunks_total",
+        "items_processed",
+    )
+    list_filter = ("job", "status", "via")
+    date_hierarchy = "started_at"
+    ordering = ("-started_at", "-id")

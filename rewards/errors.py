@@ -50,3 +50,8 @@ class IdempotencyKeyRequired(DomainError):
     code = "idempotency_key_required"
     status_code = status.HTTP_400_BAD_REQUEST
     message = "Send an Idempotency-Key header (1 to 128 printable characters) with a redemption."
+
+
+class NightlyJobUnknown(NotFound):
+    code = "nightly_job_unknown"
+    message = "There is no nightly job with this name."
