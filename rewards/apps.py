@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.apps import apps as django_apps
 from django.db.models.signals import post_migrate
 
 
@@ -14,9 +15,10 @@ class RewardsConfig(AppConfig):
         post_migrate.connect(nightly_schedules_install_on_migrate, sender=self)
 
 
-def nightly_schedules_install_on_migrate(sender, using, apps, **kwargs):
+def nightly_schedules_install_on_migrate(sender, using, apps=None, **kwargs):
+    # `flush` (between transactional tests) sends post_migrate without `apps`.
     try:
-        apps.get_model("django_celery_beat", "PeriodicTask")
+        (apps or django_apps).get_model("django_celery_beat", "PeriodicTask")
     except LookupError:
         return  # django-celery-beat's tables are not migrated in this database (yet)
     from rewards.services.nightly import nightly_schedules_install

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from rewards.models import JobRun
 from rewards.services.nightly import (
+    CHUNK_SIZE,
     job_chunk_run,
     job_run_fail,
     job_run_finish,
@@ -44,11 +45,13 @@ def _as_of(value: str) -> datetime:
 
 
 @shared_task(**RETRY_OPTIONS, **START_LIMITS)
-def nightly_job_start(*, job: str, as_of: str | None = None) -> int:
+def nightly_job_start(*, job: str, as_of: str | None = None, chunk_size: int = CHUNK_SIZE) -> int:
     """Plan a run of `job` as of `as_of` (ISO 8601 with offset; default: now, as when beat
     starts it) and fan its chunks out. Returns the run's id."""
     at = _as_of(as_of) if as_of else timezone.now()
-    run, chunks = job_run_start(job_name=job, as_of=at, via=JobRun.Via.CELERY)
+    run, chunks = job_run_start(
+        job_name=job, as_of=at, via=JobRun.Via.CELERY, chunk_size=chunk_size
+    )
     if not chunks:
         job_run_finish(run_id=run.pk)
         return run.pk
