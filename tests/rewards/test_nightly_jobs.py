@@ -4,15 +4,20 @@ Celery workers run (the workers themselves: test_nightly_worker.py)."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from members.models import Member
 from rewards.jobs import nightly_job_list
 from rewards.models import JobRun, LedgerEntry, PointLot, Redemption
 from rewards.services.catch_up import member_nightly_catch_up
-from rewards.services.nightly import job_chunks_plan, job_run_inline
-from rewards.tasks import nightly_job_start
+from rewards.services.nightly import (
+    job_chunks_plan,
+    job_run_finish,
+    job_run_inline,
+    job_run_start,
+)
+from rewards.tasks import nightly_job_start, nightly_run_fail
 from tests.factories import MemberFactory
 from tests.ledger_checks import assert_reconciles
 from tests.nightly_helpers import earn_at, ledger_snapshot, redeem_at, refund_at
@@ -243,3 +248,31 @@ def test_the_start_task_runs_the_chunks_and_closes_the_run(shop, settings):
     assert (run.status, run.via, run.items_processed) == ("succeeded", "celery", 3)
     assert run.finished_at is not None
     assert PointLot.objects.filter(remaining__gt=0).count() == 0
+
+
+def test_release_chunks_cover_members_with_pending_points_or_stale_holds(shop, program):
+    program.pending_days = 14
+    program.save()
+    pending = MemberFactory.create_batch(4)
+    for member in pending:
+        earn_at(shop, member, "10.00", AS_OF - timedelta(days=20))
+    job = next(job for job in nightly_job_list() if job.name == "release")
+
+    chunks = list(job_chunks_plan(job=job, as_of=AS_OF, chunk_size=3))
+    run = job_run_inline(job_name="release", as_of=AS_OF, chunk_size=3)
+
+    assert [chunk.members for chunk in chunks] == [3, 1]
+    assert (run.chunks_total, run.items_processed) == (2, 4)
+    assert run.totals == {"points_no_longer_pending": 40}
+
+
+def test_a_chunk_that_fails_for_good_closes_the_run_as_failed(shop):
+    run, _ = job_run_start(job_name="expire", as_of=AS_OF, via=JobRun.Via.CELERY)
+
+    # What the chord calls when a chunk task has exhausted its retries.
+    nightly_run_fail.run(None, OperationalError("connection lost"), None, run_id=run.pk)
+    job_run_finish(run_id=run.pk)  # a late callback leaves it failed
+
+    run.refresh_from_db()
+    assert (run.status, run.error) == ("failed", "OperationalError: connection lost")
+    assert run.finished_at is not None
