@@ -7,9 +7,11 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/loyalty
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The broker for `make worker` (the web app itself runs tasks inline without REDIS_URL).
+REDIS_URL ?= redis://127.0.0.1:6379/0
 export DJANGO_DEBUG ?= true
 
-.PHONY: install run migrate seed test test-postgres test-sqlite lint check-postgres clean
+.PHONY: install run migrate seed nightly worker test test-postgres test-sqlite lint check-postgres clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +31,19 @@ migrate: install
 seed: migrate
 	$(PY) manage.py seed_demo
 
-run: seed
+# The nightly jobs, now, in-process: the seed's oldest points are past their expiry.
+nightly: seed
+	$(PY) manage.py run_nightly
+
+run: nightly
 	@echo "Serving http://$(HOST):$(PORT)/  (API docs /api/docs/, admin /admin/)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# A Celery worker with beat embedded (-B), reading the nightly schedules from the database
+# (django-celery-beat; edit them in the admin under Periodic tasks).
+worker: migrate
+	REDIS_URL=$(REDIS_URL) $(VENV)/bin/celery -A loyalty_engine worker -B -l info \
+		--scheduler django_celery_beat.schedulers:DatabaseScheduler
 
 test: install test-postgres test-sqlite
 

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_api_key",
     "drf_spectacular",
+    "django_celery_beat",
     "members",
     "rewards",
     "metrics",
@@ -146,6 +147,14 @@ CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task is redelivered when its worker has not acknowledged it within the visibility
+# timeout; it must outlast the longest hard time limit (nightly tasks: rewards/tasks.py).
+# https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Periodic schedules live in the database (editable in the admin); the nightly jobs install
+# their defaults on migrate (rewards/jobs.py).
+# https://django-celery-beat.readthedocs.io/en/latest/#using-custom-scheduler-classes
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 if not DEBUG:
     # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/

@@ -6,6 +6,7 @@ from django.utils import timezone
 from rewards.forms import EarnRuleForm, MilestoneForm, ProgramForm, TierForm
 from rewards.models import (
     EarnRule,
+    JobRun,
     LedgerEntry,
     MemberTier,
     Milestone,
@@ -364,3 +365,25 @@ class VoucherAdmin(ReadOnlyAdmin):
         if code:  # a code as the member read it out: any case, spaces, no hyphens
             results |= queryset.filter(code=code)
         return results, may_have_duplicates
+
+
+@admin.register(JobRun)
+class JobRunAdmin(ReadOnlyAdmin):
+    """The nightly jobs' run log, written by the jobs alone. Their schedules are under
+    Periodic tasks (django-celery-beat)."""
+
+    list_display = (
+        "id",
+        "job",
+        "as_of",
+        "status",
+        "via",
+        "started_at",
+        "finished_at",
+        "chunks_done",
+        "chunks_total",
+        "items_processed",
+    )
+    list_filter = ("job", "status", "via")
+    date_hierarchy = "started_at"
+    ordering = ("-started_at", "-id")

@@ -106,3 +106,8 @@ class VoucherCancelled(Conflict):
 class VoucherExpired(Conflict):
     code = "voucher_expired"
     message = "This voucher has passed its expiry date."
+
+
+class NightlyJobUnknown(NotFound):
+    code = "nightly_job_unknown"
+    message = "There is no nightly job with this name."

@@ -1,11 +1,21 @@
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Min, Q, QuerySet, Sum
 
 from members.models import Member
 from rewards.errors import MemberNotFound, RewardNotFound, VoucherNotFound
-from rewards.models import LedgerEntry, MemberTier, PointLot, Program, Reward, Tier, Voucher
+from rewards.models import (
+    JobRun,
+    LedgerEntry,
+    MemberTier,
+    PointLot,
+    Program,
+    Redemption,
+    Reward,
+    Tier,
+    Voucher,
+)
 from rewards.services.catalog import reward_unavailable_reason
 from rewards.vouchers import voucher_code_normalize
 
@@ -145,3 +155,81 @@ def voucher_list(*, member: Member) -> QuerySet[Voucher]:
         .select_related("reward", "member", "used_by")
         .order_by("-issued_at", "-id")
     )
+
+
+def expiry_due_member_id_list(
+    *, as_of: datetime, after: int = 0, upto: int | None = None
+) -> QuerySet[int]:
+    """Ids of members with points left in lots whose expiry is at or before `as_of`, within
+    `after < id <= upto`, distinct and ascending (index lot_open_spend_order)."""
+    lots = PointLot.objects.filter(remaining__gt=0, expires_at__lte=as_of, member_id__gt=after)
+    if upto is not None:
+        lots = lots.filter(member_id__lte=upto)
+    return lots.values_list("member_id", flat=True).distinct().order_by("member_id")
+
+
+def release_due_member_id_list(
+    *, as_of: datetime, after: int = 0, upto: int | None = None
+) -> QuerySet[int]:
+    """Ids of members with pending points whose returns window has passed by `as_of`, or
+    with holds past their time limit, within `after < id <= upto`, distinct and ascending
+    (indexes lot_pending_release and redemption_open_holds)."""
+    lots = PointLot.objects.filter(
+        is_pending=True, remaining__gt=0, available_at__lte=as_of, member_id__gt=after
+    )
+    holds = Redemption.objects.filter(
+        status=Redemption.Status.HELD, hold_expires_at__lte=as_of, member_id__gt=after
+    )
+    if upto is not None:
+        lots = lots.filter(member_id__lte=upto)
+        holds = holds.filter(member_id__lte=upto)
+    # UNION (not UNION ALL) removes the duplicates.
+    return (
+        lots.values_list("member_id", flat=True)
+        .union(holds.values_list("member_id", flat=True))
+        .order_by("member_id")
+    )
+
+
+EXPIRING_SOON_DAYS = 30
+
+
+def expiring_soon_member_list(*, as_of: datetime, days: int = EXPIRING_SOON_DAYS) -> QuerySet:
+    """Members with points that expire after `as_of` and within `days` of it: one row per
+    member with `member_id`, `external_id`, `email`, `points` and `first_expiry`, soonest
+    first. Points held for an open redemption are not in any lot, so not listed."""
+    return (
+        PointLot.objects.filter(
+            remaining__gt=0,
+            expires_at__gt=as_of,
+            expires_at__lte=as_of + timedelta(days=days),
+        )
+        .values("member_id")
+        .annotate(
+            external_id=F("member__external_id"),
+            email=F("member__email"),
+            points=Sum("remaining"),
+            first_expiry=Min("expires_at"),
+        )
+        .order_by("first_expiry", "member_id")
+    )
+
+
+def expiring_soon_totals(*, as_of: datetime, days: int = EXPIRING_SOON_DAYS) -> dict:
+    """How many members and points expire in the `days` after `as_of`."""
+    totals = PointLot.objects.filter(
+        remaining__gt=0,
+        expires_at__gt=as_of,
+        expires_at__lte=as_of + timedelta(days=days),
+    ).aggregate(members=Count("member_id", distinct=True), points=Sum("remaining"))
+    return {
+        "expiring_soon_days": days,
+        "expiring_soon_members": totals["members"],
+        "expiring_soon_points": totals["points"] or 0,
+    }
+
+
+def job_run_list(*, job: str | None = None) -> QuerySet[JobRun]:
+    """Runs of the nightly jobs, newest first."""
+    runs = JobRun.objects.order_by("-started_at", "-id")
+    return runs.filter(job=job) if job else runs

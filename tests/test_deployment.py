@@ -109,6 +109,26 @@ def test_compose_app_services_take_the_secret_key_from_the_operator_environment(
         }, name
 
 
+def test_compose_beat_reads_the_nightly_schedules_from_the_database(empty_env_file):
+    result = _compose(
+        empty_env_file,
+        "config",
+        DJANGO_SECRET_KEY="compose-test-secret",
+        POSTGRES_PASSWORD="compose-test-password",
+    )
+
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+
+    def command(name: str) -> str:
+        value = services[name]["command"]
+        return value if isinstance(value, str) else " ".join(value)
+
+    assert "beat" in command("beat").split()
+    assert "--scheduler django_celery_beat.schedulers:DatabaseScheduler" in command("beat")
+    assert "worker" in command("worker").split() and "-B" not in command("worker").split()
+
+
 @pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "POSTGRES_PASSWORD"])
 def test_compose_refuses_to_run_without_a_required_secret(empty_env_file, missing):
     secrets = {"DJANGO_SECRET_KEY": "compose-test-secret", "POSTGRES_PASSWORD": "pw"}

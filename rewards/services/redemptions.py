@@ -406,26 +406,3 @@ def redemption_cancel(
     redemption.save(update_fields=["status", "resolved_at"])
     balance_save(member)
     return redemption_response(redemption, member, voucher=voucher), False
-
-
-def holds_release_stale(*, as_of: datetime | None = None) -> int:
-    """Release every hold past its time limit. Safe to run twice. Returns holds released."""
-    as_of = as_of or timezone.now()
-    member_ids = (
-        Redemption.objects.filter(status=Status.HELD, hold_expires_at__lte=as_of)
-        .values_list("member_id", flat=True)
-        .distinct()
-    )
-    released = 0
-    for member_id in list(member_ids):
-        released += _member_holds_release(member_id=member_id, as_of=as_of)
-    return released
-
-
-@durable_write
-def _member_holds_release(*, member_id: int, as_of: datetime) -> int:
-    member = member_lock(member_id=member_id)
-    before = member.points_held
-    member_catch_up(member, as_of=as_of, actor=Actor.system())
-    balance_save(member)
-    return int(before != member.points_held)

@@ -5,7 +5,8 @@ import pytest
 from django.utils import timezone
 
 from rewards.models import LedgerEntry, PointLot, Redemption
-from rewards.services.redemptions import holds_release_stale, redemption_capture
+from rewards.services.nightly import job_run_inline
+from rewards.services.redemptions import redemption_capture
 from tests.conftest import earn
 from tests.ledger_checks import assert_reconciles
 
@@ -133,8 +134,10 @@ def test_stale_hold_sweep_releases_and_is_safe_to_run_twice(shop_client, shop, m
     earn(shop, member, "100.00")
     redeem(shop_client, member, 30, hold=True)
     later = timezone.now() + timedelta(minutes=program.hold_ttl_minutes + 1)
-    assert holds_release_stale(as_of=later) == 1
-    assert holds_release_stale(as_of=later) == 0
+    first = job_run_inline(job_name="release", as_of=later)
+    second = job_run_inline(job_name="release", as_of=later)
+    assert (first.items_processed, first.totals["points_from_stale_holds"]) == (1, 30)
+    assert (second.items_processed, second.totals) == (0, {})
     member.refresh_from_db()
     assert (member.points_available, member.points_held) == (100, 0)
     assert_reconciles(member)

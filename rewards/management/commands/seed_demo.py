@@ -1,4 +1,4 @@
-"""Seed a demo program for a newcomer: a shop with an API key, an admin user and a year of
+"""Seed a demo program for a newcomer: a shop with an API key, an admin user and 18 months of
 member history, written through the same services the API uses.
 
 `make run` runs this after migrate, so it must be safe to run on every start: once the demo
@@ -34,8 +34,10 @@ ADMIN_URL = "http://127.0.0.1:8000/admin/"
 API_DOCS_URL = "http://127.0.0.1:8000/api/docs/"
 PROGRESS_EVERY = 50
 
-HISTORY = timedelta(days=365)
-# Members join during the first four months, so each has most of a year of history.
+# Longer than the default 12 months of expiry (to the end of the month), so the oldest
+# points are already due and `manage.py run_nightly` (run by `make run`) expires them.
+HISTORY = timedelta(days=540)
+# Members join during the first four months, so each has more than a year of history.
 ENROLMENT_WINDOW = timedelta(days=120)
 REFUND_SHARE = 0.07
 REDEMPTION_SIZES = [100, 200, 250, 500]
@@ -137,7 +139,7 @@ def member_plan(rng: random.Random, *, number: int, now: datetime) -> MemberPlan
 
 class Command(BaseCommand):
     help = (
-        "Seed a demo shop, an admin user and a year of history for a few hundred members, "
+        "Seed a demo shop, an admin user and 18 months of history for a few hundred members, "
         "then print how to log in. Safe to run again: an already seeded database gets no "
         "new points, only a fresh API key."
     )

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('members', '0001_initial'),
-        ('rewards', '0002_ledger_append_only'),
+        ('rewards', '0003_jobrun'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
