@@ -1,11 +1,14 @@
+import calendar
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.db.models import Count, F, Min, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum
 
 from members.models import Member
 from rewards.errors import MemberNotFound, RewardNotFound, VoucherNotFound
 from rewards.models import (
+    EarnAward,
+    EarnRule,
     JobRun,
     LedgerEntry,
     MemberTier,
@@ -154,6 +157,55 @@ def voucher_list(*, member: Member) -> QuerySet[Voucher]:
         Voucher.objects.filter(member=member)
         .select_related("reward", "member", "used_by")
         .order_by("-issued_at", "-id")
+    )
+
+
+def tier_evaluation_due_member_id_list(
+    *, as_of: datetime, after: int = 0, upto: int | None = None
+) -> QuerySet[int]:
+    """Ids of active members not yet evaluated for tiers as of `as_of` (none while no tier
+    is configured), within `after < id <= upto`, ascending. A member evaluated at or after
+    `as_of` drops out, so a rerun of the same night only finds the members left over."""
+    members = Member.objects.filter(status=Member.Status.ACTIVE, pk__gt=after)
+    if upto is not None:
+        members = members.filter(pk__lte=upto)
+    if not Tier.objects.exists():
+        return members.none().values_list("pk", flat=True)
+    due = Q(tier_state__isnull=True) | Q(tier_state__evaluated_at__isnull=True)
+    due |= Q(tier_state__evaluated_at__lt=as_of)
+    return members.filter(due).values_list("pk", flat=True).order_by("pk")
+
+
+def birthday_due_member_id_list(
+    *, as_of: datetime, after: int = 0, upto: int | None = None
+) -> QuerySet[int]:
+    """Ids of active members whose birthday falls in the catch-up days up to `as_of`'s date
+    in the program's time zone (29 February counting on 28 February in common years) and
+    who have had no birthday bonus this year, within `after < id <= upto`, ascending. Empty
+    while no birthday rule is active."""
+    from rewards.services.bonuses import BIRTHDAY_CATCH_UP
+
+    members = Member.objects.filter(status=Member.Status.ACTIVE, pk__gt=after)
+    if upto is not None:
+        members = members.filter(pk__lte=upto)
+    if not EarnRule.objects.filter(is_active=True, kind=EarnRule.Kind.BIRTHDAY_BONUS).exists():
+        return members.none().values_list("pk", flat=True)
+    today = as_of.astimezone(program_get().tz).date()
+    days = [today - timedelta(days=back) for back in range(BIRTHDAY_CATCH_UP.days)]
+    born_on = Q(pk__in=[])
+    for day in days:
+        if day.year != today.year:
+            continue
+        born_on |= Q(birth_date__month=day.month, birth_date__day=day.day)
+        if (day.month, day.day) == (2, 28) and not calendar.isleap(day.year):
+            born_on |= Q(birth_date__month=2, birth_date__day=29)
+    given = EarnAward.objects.filter(
+        member=OuterRef("pk"),
+        rule__kind=EarnRule.Kind.BIRTHDAY_BONUS,
+        local_date__year=today.year,
+    )
+    return (
+        members.filter(born_on).exclude(Exists(given)).values_list("pk", flat=True).order_by("pk")
     )
 
 

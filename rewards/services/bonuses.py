@@ -4,6 +4,7 @@ Each bonus is one `bonus` ledger entry with its own lot (available at once, expi
 program's policy) and one `EarnAward` that names the rule or milestone that gave it.
 """
 
+from collections import Counter
 from datetime import date, datetime, timedelta
 
 from django.db.models import Q
@@ -133,6 +134,14 @@ def birthday_bonus_award(*, member_id: int, as_of: datetime | None = None) -> Le
     given on the birthday (or up to BIRTHDAY_CATCH_UP later, if a night was missed).
     Idempotent: a second run the same year gives nothing."""
     return _birthday_bonus_award(member_id=member_id, as_of=as_of or timezone.now())
+
+
+def member_birthday_nightly_award(*, member_id: int, as_of: datetime) -> Counter:
+    """The nightly `birthdays` job for one member (rewards/jobs.py): what changed, as counts."""
+    entry = birthday_bonus_award(member_id=member_id, as_of=as_of)
+    if entry is None:
+        return Counter()
+    return Counter(birthday_bonuses=1, points_birthday=entry.points)
 
 
 @durable_write

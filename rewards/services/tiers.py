@@ -13,6 +13,7 @@
 """
 
 import calendar
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -168,6 +169,14 @@ def member_tier_evaluate(*, member_id: int, as_of: datetime | None = None) -> Ti
     """The nightly evaluation of one member. Idempotent per as-of: a member evaluated at or
     after `as_of` is left alone, so a rerun of the same night changes nothing."""
     return _member_tier_evaluate(member_id=member_id, as_of=as_of or timezone.now())
+
+
+def member_tier_nightly_evaluate(*, member_id: int, as_of: datetime) -> Counter:
+    """The nightly `tiers` job for one member (rewards/jobs.py): what changed, as counts."""
+    outcome = member_tier_evaluate(member_id=member_id, as_of=as_of)
+    if outcome.change is None:
+        return Counter()
+    return Counter({f"tier_{outcome.change.reason}": 1})
 
 
 @durable_write

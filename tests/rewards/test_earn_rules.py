@@ -1,12 +1,14 @@
 """Each earn rule at its edges, and how rules combine (rewards.services.earning)."""
 
+import io
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 
 from members.services import shop_api_key_create
-from rewards.models import EarnAward, EarnRule, LedgerEntry, MemberTier, Tier
+from rewards.models import EarnAward, EarnRule, JobRun, LedgerEntry, MemberTier, Tier
 from rewards.services.bonuses import birthday_bonus_award, birthday_in
 from rewards.services.enrollment import member_enroll
 from rewards.services.purchases import LineInput, purchase_record
@@ -325,3 +327,21 @@ def test_purchase_response_names_each_rule_in_plain_words(shop, member):
         "Base points": "1 point(s) per EUR on 10 EUR",
         "Coffee x2": "×2 on 1 matching line (5 EUR)",
     }
+
+
+def test_the_nightly_birthdays_job_gives_each_bonus_once(program):
+    rule(Kind.BIRTHDAY_BONUS, name="Birthday", bonus_points=30)
+    today = MemberFactory(birth_date=date(1990, 3, 1))
+    missed = MemberFactory(birth_date=date(1985, 2, 25))
+    leap = MemberFactory(birth_date=date(2000, 2, 29))
+    not_yet = MemberFactory(birth_date=date(1990, 3, 2))
+    out = io.StringIO()
+    for _ in range(2):
+        call_command("run_nightly", "--job", "birthdays", "--as-of", "2027-03-01T02:45", stdout=out)
+    points = {m.pk: m.points_available for m in (today, missed, leap, not_yet)}
+    for m in (today, missed, leap, not_yet):
+        m.refresh_from_db()
+    assert [m.points_available for m in (today, missed, leap, not_yet)] == [30, 30, 30, 0]
+    assert set(points.values()) == {0}
+    runs = JobRun.objects.filter(job="birthdays").order_by("id")
+    assert [run.items_processed for run in runs] == [3, 0]

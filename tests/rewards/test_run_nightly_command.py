@@ -31,12 +31,14 @@ def test_without_a_job_every_job_runs_in_schedule_order_with_a_summary_line(shop
     output = run_nightly("--as-of", "2026-02-01T02:00")
 
     lines = output.splitlines()
-    assert [line.split(":")[0] for line in lines] == ["expire", "release"]
+    assert [line.split(":")[0] for line in lines] == ["expire", "release", "tiers", "birthdays"]
     assert lines[0].startswith("expire: as of 2026-02-01 02:00 UTC, 1 members changed in ")
     assert "points_expired=12" in lines[0]
     assert list(JobRun.objects.order_by("id").values_list("job", "status", "via")) == [
         ("expire", "succeeded", "command"),
         ("release", "succeeded", "command"),
+        ("tiers", "succeeded", "command"),
+        ("birthdays", "succeeded", "command"),
     ]
 
 
@@ -51,7 +53,7 @@ def test_one_job_runs_alone_with_job(shop, member):
     [
         (["--as-of", "yesterday"], "--as-of must be a date and time such as 2026-01-31T02:00"),
         (["--as-of", "2026-02-30T02:00"], "'2026-02-30T02:00' is not one"),
-        (["--job", "tiers"], "There is no nightly job called 'tiers'; the jobs are: expire"),
+        (["--job", "tier"], "There is no nightly job called 'tier'; the jobs are: expire"),
     ],
 )
 def test_bad_input_is_refused_with_a_sentence(args, message):

@@ -1,12 +1,14 @@
 """Tiers: up at once on a purchase, down only at night after the grace period, one tier at a
 time, never below a pinned floor, and refunds no longer count."""
 
+import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 
-from rewards.models import MemberTier, Purchase, Tier, TierBasis, TierChange
+from rewards.models import JobRun, MemberTier, Purchase, Tier, TierBasis, TierChange
 from rewards.services.purchases import purchase_record, refund_record
 from rewards.services.tiers import (
     member_tier_evaluate,
@@ -253,3 +255,37 @@ def test_me_tier_without_tiers_configured(member_client):
 def test_the_member_profile_shows_the_tier(tiers, shop, shop_client, member):
     buy(shop, member, "150")
     assert shop_client.get(f"/api/v1/members/{member.external_id}").json()["tier"] == "Silver"
+
+
+def run_nightly(*args: str) -> str:
+    out = io.StringIO()
+    call_command("run_nightly", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_the_nightly_tiers_job_moves_members_down_once_per_night(tiers, shop, program):
+    program.tier_grace_days = 0
+    program.save()
+    gold, silver, bronze = MemberFactory(), MemberFactory(), MemberFactory()
+    buy(shop, gold, "600")
+    buy(shop, silver, "150")
+    night = months_shift(T0, 12, program.tz).replace(hour=2, minute=30) + timedelta(days=1)
+    as_of = night.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+
+    run_nightly("--job", "tiers", "--as-of", as_of)
+    assert [tier_of(m) for m in (gold, silver, bronze)] == ["Silver", "Bronze", "Bronze"]
+    run = JobRun.objects.get(job="tiers")
+    assert (run.status, run.items_processed, run.totals["tier_downgrade"]) == ("succeeded", 2, 2)
+
+    # The same night again changes nothing; the next night moves Gold one more step.
+    run_nightly("--job", "tiers", "--as-of", as_of)
+    assert TierChange.objects.filter(reason="downgrade").count() == 2
+    next_night = (night + timedelta(days=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+    run_nightly("--job", "tiers", "--as-of", next_night)
+    assert tier_of(gold) == "Bronze"
+
+
+def test_the_nightly_tiers_job_does_nothing_without_tiers(shop, member):
+    run_nightly("--job", "tiers", "--as-of", "2026-02-01T02:30")
+    assert JobRun.objects.get(job="tiers").items_processed == 0
+    assert not MemberTier.objects.exists()
