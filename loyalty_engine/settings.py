@@ -147,6 +147,9 @@ CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The queue tasks go to and workers read (worker `-Q`). Two deployments, or two test runs,
+# sharing one Redis stay apart by using different queues.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 # A task is redelivered when its worker has not acknowledged it within the visibility
 # timeout; it must outlast the longest hard time limit (nightly tasks: rewards/tasks.py).
 # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout

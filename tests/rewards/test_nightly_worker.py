@@ -29,6 +29,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(tran
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/5"
+# A queue of this test run's own, so two runs sharing the machine's Redis never take each
+# other's tasks (each worker would write to its own test database).
+QUEUE = f"nightly-test-{uuid.uuid4().hex[:12]}"
 EXPIRY = datetime(2026, 2, 1, tzinfo=UTC)
 AS_OF = datetime(2026, 2, 1, 2, tzinfo=UTC)
 
@@ -58,6 +61,7 @@ class Worker:
             **os.environ,
             "DATABASE_URL": test_database_url(),
             "REDIS_URL": REDIS_URL,
+            "CELERY_QUEUE": QUEUE,
             "DJANGO_DEBUG": "true",
         }
         self.process = subprocess.Popen(
@@ -69,6 +73,7 @@ class Worker:
                 "loyalty_engine",
                 "worker",
                 "--loglevel=info",
+                f"--queues={QUEUE}",
                 "--concurrency=2",
                 "--without-gossip",
                 "--without-mingle",
@@ -105,9 +110,9 @@ class Worker:
 @pytest.fixture
 def broker():
     client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()  # database 5 is this suite's own: no queue left from an earlier run
+    client.delete(QUEUE)  # no task left from an earlier test of this run
     yield client
-    client.flushdb()
+    client.delete(QUEUE)
     client.close()
 
 
@@ -136,6 +141,7 @@ def start(client_app, job: str, *, chunk_size: int, as_of: datetime = AS_OF) -> 
     result = client_app.send_task(
         "rewards.tasks.nightly_job_start",
         kwargs={"job": job, "as_of": as_of.isoformat(), "chunk_size": chunk_size},
+        queue=QUEUE,
     )
     return result.get(timeout=60)
 
