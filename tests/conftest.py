@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from members.services import member_token_issue, shop_api_key_create
 from rewards.selectors import program_get
-from rewards.services.purchases import purchase_record
+from rewards.services.purchases import LineInput, purchase_record
 from tests.factories import MemberFactory
 
 _orders = itertools.count(1)
@@ -51,8 +51,9 @@ def member_client(member):
     return member_client_for(member)
 
 
-def earn(shop, member, amount, *, order_id=None, **kwargs):
-    """Record a purchase through the service (no HTTP) and return the stored response."""
+def earn(shop, member, amount, *, order_id=None, lines=(), **kwargs):
+    """Record a purchase through the service (no HTTP) and return the stored response.
+    `lines` are (sku, category, quantity, unit_price) tuples."""
     order_id = order_id or f"order-{next(_orders)}"
     return purchase_record(
         shop=shop,
@@ -61,7 +62,10 @@ def earn(shop, member, amount, *, order_id=None, **kwargs):
         amount=Decimal(amount),
         currency=kwargs.pop("currency", "EUR"),
         occurred_at=kwargs.pop("occurred_at", None),
-        lines=[],
+        lines=[
+            LineInput(sku=sku, category=category, quantity=Decimal(qty), unit_price=Decimal(price))
+            for sku, category, qty, price in lines
+        ],
         request_hash=f"hash-{order_id}",
         **kwargs,
     ).response

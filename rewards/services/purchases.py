@@ -14,9 +14,17 @@ from rewards.errors import (
     PurchaseNotFound,
     RefundExceedsPurchase,
 )
-from rewards.models import EarnAward, LedgerEntry, Purchase, PurchaseLine, Refund
+from rewards.models import (
+    EarnAward,
+    LedgerEntry,
+    Program,
+    Purchase,
+    PurchaseLine,
+    Refund,
+    Tier,
+)
 from rewards.selectors import member_get, program_get
-from rewards.services.earning import member_purchase_points_calculate
+from rewards.services.earning import EarnCalculation, member_purchase_points_calculate
 from rewards.services.idempotency import WriteResult, replay_or_none, write_or_replay
 from rewards.services.ledger import (
     Actor,
@@ -45,6 +53,51 @@ class LineInput:
     category: str
     quantity: Decimal
     unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class EarnPlan:
+    tier: Tier | None
+    calculation: EarnCalculation
+    available_at: datetime
+    already_expired: bool
+    is_pending: bool
+
+
+def _currency_check(program: Program, currency: str) -> None:
+    if currency != program.currency:
+        raise CurrencyNotAccepted(
+            f"The program accepts {program.currency} only.", extra={"currency": program.currency}
+        )
+
+
+def _earn_plan(
+    *, program, member, shop, amount, lines, occurred_at: datetime, as_of: datetime
+) -> EarnPlan:
+    """What a purchase earns now and when its points become available: shared by the real
+    earn and the preview, so they cannot disagree."""
+    tier = member_tier_get(member=member)
+    calculation = member_purchase_points_calculate(
+        program=program,
+        member=member,
+        shop=shop,
+        tier=tier,
+        amount=amount,
+        lines=lines,
+        occurred_at=occurred_at,
+    )
+    available_at = occurred_at + timedelta(days=program.pending_days)
+    # A purchase imported from long ago may earn points that are already past expiry:
+    # they are earned and expired in this same transaction, never shown as spendable.
+    expires_at = lot_expires_at(program=program, earned_at=occurred_at)
+    already_expired = expires_at is not None and expires_at <= as_of
+    return EarnPlan(
+        tier=tier,
+        calculation=calculation,
+        available_at=available_at,
+        already_expired=already_expired,
+        is_pending=available_at > as_of and not already_expired,
+    )
 
 
 def purchase_record(
@@ -90,10 +143,7 @@ def _purchase_record(
     as_of = as_of or timezone.now()
     occurred_at = occurred_at or as_of
     program = program_get()
-    if currency != program.currency:
-        raise CurrencyNotAccepted(
-            f"The program accepts {program.currency} only.", extra={"currency": program.currency}
-        )
+    _currency_check(program, currency)
     member = member_lock_by_external_id(member_external_id)
     if member.status != Member.Status.ACTIVE:
         replay = replay_or_none(
@@ -103,23 +153,18 @@ def _purchase_record(
             return replay
         raise MemberNotActive()
 
-    tier = member_tier_get(member=member)
-    calculation = member_purchase_points_calculate(
+    plan = _earn_plan(
         program=program,
         member=member,
         shop=shop,
-        tier=tier,
         amount=amount,
         lines=lines,
         occurred_at=occurred_at,
+        as_of=as_of,
     )
+    calculation, available_at = plan.calculation, plan.available_at
+    already_expired, is_pending = plan.already_expired, plan.is_pending
     points = calculation.points
-    available_at = occurred_at + timedelta(days=program.pending_days)
-    # A purchase imported from long ago may earn points that are already past expiry:
-    # they are earned and expired in this same transaction, never shown as spendable.
-    expires_at = lot_expires_at(program=program, earned_at=occurred_at)
-    already_expired = expires_at is not None and expires_at <= as_of
-    is_pending = available_at > as_of and not already_expired
     purchase = Purchase.objects.create(
         shop=shop,
         member=member,
@@ -223,31 +268,25 @@ def purchase_preview(
     as_of = as_of or timezone.now()
     occurred_at = occurred_at or as_of
     program = program_get()
-    if currency != program.currency:
-        raise CurrencyNotAccepted(
-            f"The program accepts {program.currency} only.", extra={"currency": program.currency}
-        )
+    _currency_check(program, currency)
     member = member_get(external_id=member_external_id)
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive()
-    tier = member_tier_get(member=member)
-    calculation = member_purchase_points_calculate(
+    plan = _earn_plan(
         program=program,
         member=member,
         shop=shop,
-        tier=tier,
         amount=amount,
         lines=lines,
         occurred_at=occurred_at,
+        as_of=as_of,
     )
-    expires_at = lot_expires_at(program=program, earned_at=occurred_at)
-    already_expired = expires_at is not None and expires_at <= as_of
-    is_pending = occurred_at + timedelta(days=program.pending_days) > as_of and not already_expired
+    points = plan.calculation.points
     return {
-        "points_earned": calculation.points,
-        "points_pending": calculation.points if is_pending else 0,
-        "items": [item.as_dict() for item in calculation.items],
-        "tier": tier.name if tier else None,
+        "points_earned": points,
+        "points_pending": points if plan.is_pending else 0,
+        "items": [item.as_dict() for item in plan.calculation.items],
+        "tier": plan.tier.name if plan.tier else None,
     }
 
 

@@ -11,7 +11,7 @@ from members.services import shop_api_key_create
 from rewards.models import EarnAward, EarnRule, JobRun, LedgerEntry, MemberTier, Tier
 from rewards.services.bonuses import birthday_bonus_award, birthday_in
 from rewards.services.enrollment import member_enroll
-from rewards.services.purchases import LineInput, purchase_record
+from tests.conftest import earn
 from tests.factories import MemberFactory
 from tests.ledger_checks import assert_reconciles
 
@@ -30,25 +30,8 @@ def rule(kind, **fields) -> EarnRule:
     return created
 
 
-_orders = iter(range(1, 10_000))
-
-
 def buy(shop, member, amount, *, at=NOON, lines=(), as_of=None):
-    order_id = f"R-{next(_orders)}"
-    return purchase_record(
-        shop=shop,
-        member_external_id=member.external_id,
-        order_id=order_id,
-        amount=Decimal(amount),
-        currency="EUR",
-        occurred_at=at,
-        lines=[
-            LineInput(sku=sku, category=cat, quantity=Decimal(qty), unit_price=Decimal(price))
-            for sku, cat, qty, price in lines
-        ],
-        request_hash=order_id,
-        as_of=as_of or max(at, NOON),
-    ).response
+    return earn(shop, member, amount, occurred_at=at, as_of=as_of or max(at, NOON), lines=lines)
 
 
 def items_by_name(response) -> dict[str, int]:

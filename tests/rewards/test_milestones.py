@@ -4,8 +4,8 @@ from decimal import Decimal
 import pytest
 
 from rewards.models import EarnAward, LedgerEntry, Milestone, MilestoneAward, Purchase, Reward
-from rewards.services.purchases import purchase_record, refund_record
-from tests.conftest import member_client_for
+from rewards.services.purchases import refund_record
+from tests.conftest import earn, member_client_for
 from tests.factories import MemberFactory
 from tests.ledger_checks import assert_reconciles
 
@@ -14,22 +14,10 @@ pytestmark = pytest.mark.django_db
 Kind = Milestone.Kind
 Period = Milestone.Period
 T0 = datetime(2026, 3, 10, 12, tzinfo=UTC)
-_orders = iter(range(1, 10_000))
 
 
 def buy(shop, member, amount, *, at=T0):
-    order_id = f"M-{next(_orders)}"
-    return purchase_record(
-        shop=shop,
-        member_external_id=member.external_id,
-        order_id=order_id,
-        amount=Decimal(amount),
-        currency="EUR",
-        occurred_at=at,
-        lines=[],
-        request_hash=order_id,
-        as_of=at,
-    ).response
+    return earn(shop, member, amount, occurred_at=at, as_of=at)
 
 
 def milestone(kind, target, **fields):

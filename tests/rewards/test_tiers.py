@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from rewards.models import JobRun, MemberTier, Purchase, Tier, TierBasis, TierChange
-from rewards.services.purchases import purchase_record, refund_record
+from rewards.services.purchases import refund_record
 from rewards.services.tiers import (
     member_tier_evaluate,
     member_tier_get,
@@ -17,7 +17,7 @@ from rewards.services.tiers import (
     months_shift,
     qualifying_value_get,
 )
-from tests.conftest import member_client_for
+from tests.conftest import earn, member_client_for
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -42,22 +42,8 @@ def tiers(program):
     }
 
 
-_orders = iter(range(1, 10_000))
-
-
 def buy(shop, member, amount, *, at=T0):
-    order_id = f"T-{next(_orders)}"
-    return purchase_record(
-        shop=shop,
-        member_external_id=member.external_id,
-        order_id=order_id,
-        amount=Decimal(amount),
-        currency="EUR",
-        occurred_at=at,
-        lines=[],
-        request_hash=order_id,
-        as_of=at,
-    ).response
+    return earn(shop, member, amount, occurred_at=at, as_of=at)
 
 
 def tier_of(member) -> str | None:
