@@ -159,9 +159,11 @@ def tier_upgrade_check(member: Member, *, program: Program, as_of: datetime) -> 
             value=value,
             as_of=as_of,
         )
-    if _rank(qualified) >= _rank(state.tier):
+    ends_grace = state.below_since is not None and _rank(qualified) >= _rank(state.tier)
+    if ends_grace:
         state.below_since = None
-    state.save()
+    if change or ends_grace:
+        state.save()
     return TierOutcome(state.tier, change)
 
 
