@@ -42,13 +42,6 @@ class StaffApi:
     permission_classes = [IsAdminUser]
 
 
-def _described(name: str, field: serializers.Field) -> serializers.Field:
-    definition = DEFINITIONS.get(name)
-    if definition:
-        field.help_text = definition.text
-    return field
-
-
 class DayRangeSerializer(serializers.Serializer):
     """`from` and `to` (both included), in the program's time zone; by default the last
     twelve months."""
@@ -140,20 +133,25 @@ class TierCountSerializer(serializers.Serializer):
 
 
 def _snapshot_output_fields() -> dict:
-    rate = {"max_digits": 7, "decimal_places": 2, "allow_null": True}
-    money = {"max_digits": 20, "decimal_places": 2, "allow_null": True}
+    """One output field per stored figure, described by its definition."""
     fields = {}
     for name in SNAPSHOT_FIGURES:
-        kind = DEFINITIONS[name].kind if name in DEFINITIONS else "points"
+        definition = DEFINITIONS.get(name)
+        kind = definition.kind if definition else "points"
+        described = {"help_text": definition.text} if definition else {}
         if name == "tier_distribution":
-            field = TierCountSerializer(many=True, allow_null=True)
+            field = TierCountSerializer(many=True, allow_null=True, **described)
         elif kind in ("rate", "ratio"):
-            field = serializers.DecimalField(**rate)
+            field = serializers.DecimalField(
+                max_digits=7, decimal_places=2, allow_null=True, **described
+            )
         elif kind == "money":
-            field = serializers.DecimalField(**money)
+            field = serializers.DecimalField(
+                max_digits=20, decimal_places=2, allow_null=True, **described
+            )
         else:
-            field = serializers.IntegerField(allow_null=True)
-        fields[name] = _described(name, field)
+            field = serializers.IntegerField(allow_null=True, **described)
+        fields[name] = field
     return fields
 
 

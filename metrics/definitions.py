@@ -147,6 +147,21 @@ DEFINITIONS: dict[str, Definition] = {
     "points_expired": Definition(
         "Points expired", "Points that reached their expiry date unspent in the period.", "points"
     ),
+    "points_issued_to_date": Definition(
+        "Points issued to date",
+        "Points issued since the program started, up to the end of the period.",
+        "points",
+    ),
+    "points_redeemed_to_date": Definition(
+        "Points redeemed to date",
+        "Points redeemed since the program started, up to the end of the period.",
+        "points",
+    ),
+    "points_expired_to_date": Definition(
+        "Points expired to date",
+        "Points expired since the program started, up to the end of the period.",
+        "points",
+    ),
     "points_outstanding": Definition(
         "Points outstanding",
         "Points members own at the end of the period: issued − redeemed − expired, all "
