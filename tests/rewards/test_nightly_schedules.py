@@ -32,6 +32,7 @@ def test_migrate_installs_a_schedule_for_each_registered_job_only():
     assert schedules() == {
         "nightly: expire": ("2", "0", "UTC", {"job": "expire"}),
         "nightly: release": ("2", "15", "UTC", {"job": "release"}),
+        "nightly: kpis": ("3", "0", "UTC", {"job": "kpis"}),
     }
     assert PeriodicTask.objects.get(name="nightly: expire").task == (
         "rewards.tasks.nightly_job_start"
@@ -46,7 +47,7 @@ def test_the_default_times_table_keeps_the_documented_order():
         "birthdays": time(2, 45),
         "kpis": time(3, 0),
     }
-    assert [job.name for job in nightly_job_list()] == ["expire", "release"]
+    assert [job.name for job in nightly_job_list()] == ["expire", "release", "kpis"]
 
 
 def test_schedules_follow_the_programs_time_zone(program):
@@ -56,7 +57,7 @@ def test_schedules_follow_the_programs_time_zone(program):
 
     created = nightly_schedules_install()
 
-    assert created == ["nightly: expire", "nightly: release"]
+    assert created == ["nightly: expire", "nightly: release", "nightly: kpis"]
     assert schedules()["nightly: expire"][:3] == ("2", "0", "Europe/Berlin")
 
 
