@@ -35,6 +35,10 @@ ISSUED_KINDS = (Kind.EARN, Kind.BONUS, Kind.ADJUST, Kind.REFUND, Kind.SETTLE)
 REDEEMED_KINDS = (Kind.REDEEM, Kind.HOLD, Kind.RELEASE, Kind.CANCEL)
 EXPIRED_KINDS = (Kind.EXPIRE,)
 NO_TIER = None
+# "Not fully refunded" means more than rounding is left: SQLite sums decimals as floats, so
+# 5.55 + 6.79 need not equal 12.34 exactly there. Amounts have at most 4 decimals. A literal,
+# not a parameter: SQLite would compare a parameter as text.
+CENT = "0.00005"
 
 
 def _table(model) -> str:
@@ -124,7 +128,8 @@ def period_aggregates_get(
     *, start: datetime, end: datetime, window: timedelta, entry_tier: int | None
 ) -> PeriodAggregates:
     """Every sum the snapshots of the period [start, end) are made of, grouped by the
-    members' tier at `start` and by shop: eight grouped queries."""
+    members' tier at `start` and by shop: ten grouped queries. `start` and `end` carry the
+    program's time zone, so subtracting the window counts calendar days in it."""
     params = {
         "start": _moment(start),
         "end": _moment(end),
@@ -147,9 +152,9 @@ def period_aggregates_get(
             per_member AS (
                 SELECT p.member_id,
                     MAX(CASE WHEN p.occurred_at > %(start_w)s AND p.occurred_at <= %(start)s
-                        AND p.amount > COALESCE(r.by_start, 0) THEN 1 ELSE 0 END) AS at_start,
+                        AND p.amount - COALESCE(r.by_start, 0) > {CENT} THEN 1 ELSE 0 END) AS at_start,
                     MAX(CASE WHEN p.occurred_at > %(end_w)s AND p.occurred_at <= %(end)s
-                        AND p.amount > COALESCE(r.by_end, 0) THEN 1 ELSE 0 END) AS at_end,
+                        AND p.amount - COALESCE(r.by_end, 0) > {CENT} THEN 1 ELSE 0 END) AS at_end,
                     SUM(CASE WHEN p.occurred_at >= %(start)s AND p.occurred_at < %(end)s
                         THEN 1 ELSE 0 END) AS bought,
                     SUM(CASE WHEN p.occurred_at >= %(start)s AND p.occurred_at < %(end)s
@@ -336,7 +341,7 @@ def cohort_cells_get(*, month_start: datetime, month_end: datetime, tz) -> list[
     buyers = (
         Purchase.objects.filter(occurred_at__gte=month_start, occurred_at__lt=month_end)
         .annotate(refunded=refunded_by_end)
-        .filter(amount__gt=F("refunded"))
+        .filter(amount__gt=F("refunded") + Value(Decimal(CENT)))
         .values("member_id")
     )
     return list(
