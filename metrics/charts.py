@@ -36,6 +36,14 @@ def _format(value, unit: str) -> str:
     return f"{int(value):,}"
 
 
+def _tick(value: float, unit: str) -> str:
+    if unit == "%":
+        return f"{value:.0f}%"
+    if abs(value - round(value)) < 1e-9:
+        return f"{round(value):,}"
+    return f"{value:,.2f}"
+
+
 def _nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
@@ -91,7 +99,7 @@ def chart_svg(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
             f'stroke="#e5e7eb"/><text x="{LEFT - 6}" y="{y(value) + 4:.1f}" '
             f'text-anchor="end" font-size="11" fill="#6b7280">'
-            f"{escape(_format(value, unit) if unit != '%' else f'{value:.0f}%')}</text>"
+            f"{escape(_tick(value, unit))}</text>"
         )
     if low < 0:
         body.append(

@@ -7,8 +7,8 @@ Terms used below, for a period P = [start, end) in the program's time zone:
   (t − W, t] that was not fully refunded by refunds created at or before t. W is the
   program's activity window (`Program.activity_window_days`, 365 by default), counted in
   calendar days in the program's time zone: the same local time W days earlier is just
-  outside the window, across daylight saving changes too. Refunds made later do not rewrite the past: a period computed again
-  with no new data gives the same numbers.
+  outside the window, across daylight saving changes too. Refunds made later do not
+  rewrite the past: a period computed again with no new data gives the same numbers.
 - Purchases *in P* have occurred_at in [start, end); refunds *dated in P* have created_at
   in [start, end). A purchase exactly at `end` belongs to the next period, but it makes
   its member active at `end`.

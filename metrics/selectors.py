@@ -152,9 +152,11 @@ def period_aggregates_get(
             per_member AS (
                 SELECT p.member_id,
                     MAX(CASE WHEN p.occurred_at > %(start_w)s AND p.occurred_at <= %(start)s
-                        AND p.amount - COALESCE(r.by_start, 0) > {CENT} THEN 1 ELSE 0 END) AS at_start,
+                        AND p.amount - COALESCE(r.by_start, 0) > {CENT}
+                        THEN 1 ELSE 0 END) AS at_start,
                     MAX(CASE WHEN p.occurred_at > %(end_w)s AND p.occurred_at <= %(end)s
-                        AND p.amount - COALESCE(r.by_end, 0) > {CENT} THEN 1 ELSE 0 END) AS at_end,
+                        AND p.amount - COALESCE(r.by_end, 0) > {CENT}
+                        THEN 1 ELSE 0 END) AS at_end,
                     SUM(CASE WHEN p.occurred_at >= %(start)s AND p.occurred_at < %(end)s
                         THEN 1 ELSE 0 END) AS bought,
                     SUM(CASE WHEN p.occurred_at >= %(start)s AND p.occurred_at < %(end)s
