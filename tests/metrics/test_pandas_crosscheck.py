@@ -546,6 +546,7 @@ def assert_agrees(snapshot: KpiSnapshot, expected: dict) -> None:
             assert stored == value, (where, name, stored, value)
 
 
+@pytest.mark.slow
 def test_pandas_agrees_with_every_stored_snapshot_of_every_granularity(program):
     Program.objects.filter(pk=1).update(
         timezone=TZ, activity_window_days=WINDOW_DAYS, point_value=POINT_VALUE
