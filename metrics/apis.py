@@ -7,7 +7,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
@@ -33,12 +33,22 @@ LATEST_DAY = date(2100, 12, 31)
 no_nul = RegexValidator(r"^[^\x00]*$", "Remove the NUL characters.", code="invalid_characters")
 
 
+class StaffTokenAuthentication(TokenAuthentication):
+    """DRF's token authentication, refusing a malformed key before it reaches the database
+    (a NUL byte would make PostgreSQL raise, and a 500 is a bug)."""
+
+    def authenticate_credentials(self, key):
+        if len(key) > 64 or not key.isprintable():
+            raise exceptions.AuthenticationFailed("The token is malformed.")
+        return super().authenticate_credentials(key)
+
+
 class StaffApi:
     """Mixin for the staff's views: a session of the admin, or `Authorization: Token <key>`
     from `manage.py drf_create_token <username>`; the user must be staff. Shops and members
     are refused."""
 
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [StaffTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAdminUser]
 
 
