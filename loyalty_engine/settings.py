@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "rest_framework_api_key",
     "drf_spectacular",
     "django_celery_beat",
@@ -135,6 +136,10 @@ SPECTACULAR_SETTINGS = {
     # Choice sets shared by several components need a name of their own.
     "ENUM_NAME_OVERRIDES": {"VoucherStatusEnum": "rewards.vouchers.DISPLAY_STATUSES"},
 }
+
+# The nightly `kpis` job recomputes periods touched by data dated in the past (a purchase
+# imported late) back this many days at most; older ones need `manage.py recompute_kpis`.
+KPIS_NIGHTLY_MAX_DAYS = env.int("KPIS_NIGHTLY_MAX_DAYS", default=92)
 
 # Member tokens are signed with SECRET_KEY and expire after this many seconds.
 MEMBER_TOKEN_TTL_SECONDS = env.int("MEMBER_TOKEN_TTL_SECONDS", default=15 * 60)

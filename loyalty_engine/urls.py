@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include("members.urls")),
     path("api/v1/", include("rewards.urls")),
+    path("api/v1/", include("metrics.urls")),
 ]
 
 handler400 = "loyalty_engine.errors.json_400"

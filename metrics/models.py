@@ -1,0 +1,184 @@
+"""KPI snapshots, cohort cells and survey answers.
+
+Snapshots are derived data: `metrics.services` recomputes them from purchases, refunds,
+the ledger, the tier history and feedback, and overwrites them whole. The definitions of
+every figure are in `metrics.definitions`.
+"""
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from members.models import Member, Shop
+from metrics.periods import Granularity
+from rewards.models import IdempotentRecord, Tier
+
+
+def rate_field(**kwargs) -> models.DecimalField:
+    """A percentage with two decimals; null when it has no denominator."""
+    return models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True, **kwargs)
+
+
+def money_field(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=20, decimal_places=4, null=True, blank=True, **kwargs)
+
+
+def count_field(**kwargs) -> models.BigIntegerField:
+    return models.BigIntegerField(null=True, blank=True, **kwargs)
+
+
+class KpiSnapshot(models.Model):
+    """The KPIs of one period of one granularity, for all members, for the members of one
+    tier (their tier at the start of the period) or for the purchases and points of one
+    shop. A figure that does not apply to a breakdown (retention for a shop) is null."""
+
+    class Breakdown(models.TextChoices):
+        ALL = "all", "All members"
+        TIER = "tier", "Tier at the start of the period"
+        SHOP = "shop", "Shop"
+
+    granularity = models.CharField(max_length=8, choices=Granularity.CHOICES)
+    period_start = models.DateField(help_text="First day, in the program's time zone.")
+    period_end = models.DateField(help_text="First day of the next period (not included).")
+    breakdown = models.CharField(max_length=8, choices=Breakdown)
+    # "all", "tier:<id>", "tier:none" or "shop:<id>": one key per row of a period, so the
+    # unique constraint holds without comparing nulls.
+    group_key = models.CharField(max_length=32)
+    tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    shop = models.ForeignKey(
+        Shop, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+
+    active_start = count_field()
+    active_end = count_field()
+    new_active = count_field()
+    retained = count_field()
+    retention_rate = rate_field()
+    churn_rate = rate_field()
+
+    purchases = count_field()
+    purchasing_members = count_field()
+    repeat_members = count_field()
+    repeat_purchase_rate = rate_field()
+    purchase_frequency = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    purchase_amount = money_field()
+    refund_amount = money_field()
+    average_order_value = money_field()
+    net_revenue = money_field()
+    customer_lifetime_value = money_field()
+
+    members_total = count_field()
+    members_enrolled = count_field()
+    tier_distribution = models.JSONField(null=True, blank=True)
+
+    points_issued = count_field()
+    points_redeemed = count_field()
+    points_expired = count_field()
+    points_issued_to_date = count_field()
+    points_redeemed_to_date = count_field()
+    points_expired_to_date = count_field()
+    points_outstanding = count_field()
+    points_liability = money_field()
+    redemption_rate = rate_field()
+    breakage_rate = rate_field()
+    burn_earn_ratio = rate_field()
+
+    nps = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    nps_responses = count_field()
+    csat = rate_field()
+    csat_responses = count_field()
+
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["granularity", "period_start", "group_key"], name="kpi_snapshot_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gt=models.F("period_start")),
+                name="kpi_snapshot_period_ordered",
+            ),
+        ]
+        indexes = [models.Index(fields=["granularity", "breakdown", "period_start"])]
+
+    def __str__(self) -> str:
+        return f"{self.granularity} {self.period_start} {self.group_key}"
+
+
+class CohortCell(models.Model):
+    """How many members of one monthly enrollment cohort were active in one month."""
+
+    cohort = models.DateField(help_text="First day of the enrollment month.")
+    month = models.DateField(help_text="First day of the month counted.")
+    members = models.BigIntegerField(help_text="Members enrolled in the cohort's month.")
+    active = models.BigIntegerField(
+        help_text="Of them, members with a purchase, not fully refunded, in the month."
+    )
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cohort", "month"], name="cohort_cell_unique"),
+            models.CheckConstraint(
+                condition=Q(month__gte=models.F("cohort")), name="cohort_cell_after_enrollment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"cohort {self.cohort:%Y-%m} in {self.month:%Y-%m}"
+
+
+class Dashboard(KpiSnapshot):
+    """The admin's entry for the KPI dashboard (metrics/admin.py); no table of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "KPI dashboard"
+        verbose_name_plural = "KPI dashboard"
+
+
+class Feedback(IdempotentRecord):
+    """A member's answer to a survey, posted by a shop.
+
+    `feedback_id` is the shop's optional id for the answer: posting the same id again
+    replays the first answer instead of counting it twice.
+    """
+
+    class Kind(models.TextChoices):
+        NPS = "nps", "Net Promoter Score (0-10)"
+        CSAT = "csat", "Customer satisfaction (1-5)"
+
+    SCALES = {Kind.NPS: (0, 10), Kind.CSAT: (1, 5)}
+
+    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="feedback")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="feedback")
+    feedback_id = models.CharField(max_length=64, blank=True, default="")
+    kind = models.CharField(max_length=8, choices=Kind)
+    score = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(0), MaxValueValidator(10)]
+    )
+    comment = models.TextField(blank=True)
+    answered_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "feedback"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "feedback_id"],
+                condition=~Q(feedback_id=""),
+                name="feedback_id_unique_per_shop",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="nps", score__gte=0, score__lte=10)
+                | Q(kind="csat", score__gte=1, score__lte=5),
+                name="feedback_score_on_its_scale",
+            ),
+        ]
+        indexes = [models.Index(fields=["answered_at"], name="feedback_answered")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.score} from {self.member_id}"

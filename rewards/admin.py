@@ -39,6 +39,7 @@ class ProgramAdmin(admin.ModelAdmin):
         ("Expiry", {"fields": ("expiry_months", "expiry_at_month_end")}),
         ("Redeeming", {"fields": ("point_value", "hold_ttl_minutes")}),
         ("Tiers", {"fields": ("tier_basis", "tier_window_months", "tier_grace_days")}),
+        ("Metrics", {"fields": ("activity_window_days",)}),
     )
 
     def has_add_permission(self, request):

@@ -79,6 +79,7 @@ class ProgramForm(forms.ModelForm):
             "tier_basis",
             "tier_window_months",
             "tier_grace_days",
+            "activity_window_days",
         )
         help_texts = {
             "name": "Shown to members as the program's name.",
@@ -90,6 +91,9 @@ class ProgramForm(forms.ModelForm):
         error_messages = {
             "tier_window_months": {
                 "min_value": "The tier window must be at least 1 month.",
+            },
+            "activity_window_days": {
+                "min_value": "The activity window must be at least 1 day.",
             },
             "points_per_unit": {
                 "min_value": "Points per currency unit must be more than 0.",

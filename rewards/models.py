@@ -82,6 +82,12 @@ class Program(models.Model):
         help_text="Days a member keeps a tier after falling below its threshold, before the "
         "nightly evaluation moves them down one tier.",
     )
+    activity_window_days = models.PositiveSmallIntegerField(
+        default=365,
+        validators=[MinValueValidator(1)],
+        help_text="Metrics: a member is active if they made a purchase, not fully refunded, "
+        "within this many days. Retention and churn are counted on it.",
+    )
 
     class Meta:
         constraints = [
@@ -94,6 +100,9 @@ class Program(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(tier_window_months__gte=1), name="program_tier_window_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(activity_window_days__gte=1), name="program_activity_window_positive"
             ),
         ]
 

@@ -10,14 +10,17 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth.models import User
 from django.core import signing
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from members.models import Member
 from members.services import member_token_issue, shop_api_key_create
+from metrics.models import Feedback
 from rewards.models import LedgerEntry, Purchase, Redemption, Refund, Reward, Voucher
 from rewards.services.redemptions import redemption_create
 from tests.conftest import earn, member_client_for
@@ -41,7 +44,7 @@ def written() -> dict[str, int]:
     """Row counts of everything a request could write."""
     return {
         model.__name__: model.objects.count()
-        for model in (Member, Purchase, Refund, Redemption, LedgerEntry, Voucher)
+        for model in (Member, Purchase, Refund, Redemption, LedgerEntry, Voucher, Feedback)
     }
 
 
@@ -488,6 +491,7 @@ SHOP_WRITES = [
     "/api/v1/purchases/A-1/refunds",
     "/api/v1/redemptions",
     "/api/v1/members",
+    "/api/v1/feedback",
 ]
 
 
@@ -558,6 +562,7 @@ def test_body_that_is_not_json_is_415(shop_client, funded, before, url, content_
         ("/api/v1/members", "name", {"external_id": "new-1"}),
         ("/api/v1/purchases/A-1/refunds", "refund_id", {"amount": "1"}),
         ("/api/v1/redemptions", "order_id", {"points": 1}),
+        ("/api/v1/feedback", "comment", {"kind": "nps", "score": 9}),
     ],
 )
 def test_two_megabyte_field_is_refused(shop_client, funded, before, url, field, body):
@@ -573,6 +578,170 @@ def test_body_above_the_upload_limit_gets_a_json_error(shop_client, funded, befo
     response = post_json(shop_client, "/api/v1/purchases", {**body, "padding": padding})
     assert_error(response, 413, "request_too_large")
     assert written() == before
+
+
+# --- feedback -------------------------------------------------------------------------
+
+FEEDBACK_CASES = [
+    ({"member": MISSING}, "member", "required"),
+    ({"member": "x" * 65}, "member", "max_length"),
+    ({"kind": MISSING}, "kind", "required"),
+    ({"kind": "ces"}, "kind", "invalid_choice"),
+    ({"kind": 1}, "kind", "invalid_choice"),
+    ({"score": MISSING}, "score", "required"),
+    ({"score": "ten"}, "score", "invalid"),
+    ({"score": 5.5}, "score", "invalid"),
+    ({"score": None}, "score", "null"),
+    ({"score": -1}, "score", "min_value"),
+    ({"score": 11}, "score", "max_value"),
+    ({"score": 10**30}, "score", "max_value"),
+    ({"kind": "csat", "score": 0}, "score", "out_of_range"),
+    ({"kind": "csat", "score": 6}, "score", "out_of_range"),
+    ({"comment": "bad\x00byte"}, "comment", "invalid_characters"),
+    ({"comment": "x" * 2001}, "comment", "max_length"),
+    ({"comment": ["a list"]}, "comment", "invalid"),
+    ({"answered_at": tomorrow}, "answered_at", "future_date"),
+    ({"answered_at": "1999-12-31T23:00:00Z"}, "answered_at", "too_old"),
+    ({"answered_at": "yesterday"}, "answered_at", "invalid"),
+    ({"feedback_id": "x" * 65}, "feedback_id", "max_length"),
+    ({"feedback_id": "a\nb"}, "feedback_id", "invalid_characters"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "field_code"), FEEDBACK_CASES, ids=[case_id(c) for c in FEEDBACK_CASES]
+)
+def test_feedback_with_bad_field_is_refused(shop_client, before, overrides, field, field_code):
+    body = with_overrides({"member": "cust-00001", "kind": "nps", "score": 9}, overrides)
+    response = post_json(shop_client, "/api/v1/feedback", body)
+    assert_error(response, 400, "validation_error", field, field_code)
+    assert written() == before
+
+
+def test_feedback_for_unknown_member_is_404(shop_client, before):
+    body = {"member": "nobody", "kind": "nps", "score": 9}
+    assert_error(post_json(shop_client, "/api/v1/feedback", body), 404, "member_not_found")
+    assert written() == before
+
+
+# --- metrics (staff) ------------------------------------------------------------------
+
+METRICS_URLS = ["/api/v1/metrics/kpis", "/api/v1/metrics/kpis.csv"]
+KPI_QUERY_CASES = [
+    ("granularity=hour", "granularity", "invalid_choice"),
+    ("from=2025-13-01", "from", "invalid"),
+    ("from=yesterday", "from", "invalid"),
+    ("to=2025-02-30", "to", "invalid"),
+    ("to=" + "9" * 300, "to", "invalid"),
+    ("from=2025-12-31&to=2025-01-01", "from", "from_after_to"),
+    ("from=1999-12-31&to=2025-01-01", "from", "out_of_range"),
+    ("to=9999-12-31", "to", "out_of_range"),
+    ("granularity=day&from=2000-01-01&to=2025-01-01", "from", "range_too_long"),
+    ("granularity=week&from=2000-01-01&to=2100-12-31", "from", "range_too_long"),
+    ("tier=No%20such%20tier", "tier", "unknown_tier"),
+    ("tier=99999999999999999999999", "tier", "unknown_tier"),
+    ("tier=%00", "tier", "invalid_characters"),
+    ("tier=" + "t" * 51, "tier", "max_length"),
+    ("shop=424242", "shop", "unknown_shop"),
+    ("shop=Test%20shop&tier=Gold", "shop", "tier_or_shop"),
+]
+
+
+@pytest.fixture
+def staff_client(db):
+    user = User.objects.create_user("staff", password="s3cret-pass!", is_staff=True)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.mark.parametrize("url", METRICS_URLS)
+@pytest.mark.parametrize(
+    ("query", "field", "field_code"), KPI_QUERY_CASES, ids=[c[0][:40] for c in KPI_QUERY_CASES]
+)
+def test_kpis_with_bad_query_are_refused(staff_client, shop, url, query, field, field_code):
+    from rewards.models import Tier
+
+    Tier.objects.create(name="Gold", rank=1, threshold=0)
+    response = staff_client.get(f"{url}?{query}")
+    assert_error(response, 400, "validation_error", field, field_code)
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "field_code"),
+    [
+        ("from=2025-13-01", "from", "invalid"),
+        ("from=2025-06-01&to=2025-01-01", "from", "from_after_to"),
+        ("from=1900-01-01", "from", "out_of_range"),
+    ],
+)
+def test_cohorts_with_bad_query_are_refused(staff_client, query, field, field_code):
+    response = staff_client.get(f"/api/v1/metrics/cohorts?{query}")
+    assert_error(response, 400, "validation_error", field, field_code)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/metrics/kpis",
+        "/api/v1/metrics/kpis.csv",
+        "/api/v1/metrics/cohorts",
+        "/api/v1/metrics/members/someone",
+    ],
+)
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_metrics_endpoints_are_read_only(staff_client, method, path):
+    assert_error(getattr(staff_client, method)(path), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/metrics/kpis",
+        "/api/v1/metrics/kpis.csv",
+        "/api/v1/metrics/cohorts",
+        "/api/v1/metrics/members/someone",
+    ],
+)
+@pytest.mark.parametrize(
+    ("authorization", "code"),
+    [
+        (None, "not_authenticated"),
+        ("Token", "authentication_failed"),
+        ("Token not-a-key", "authentication_failed"),
+        ("Token \x00", "authentication_failed"),
+        ("Basic dXNlcjpwYXNz", "not_authenticated"),
+    ],
+    ids=["none", "empty-token", "wrong-token", "nul-token", "basic"],
+)
+def test_metrics_endpoint_without_a_valid_token_is_401(db, path, authorization, code):
+    client = APIClient()
+    if authorization is not None:
+        client.credentials(HTTP_AUTHORIZATION=authorization)
+    response = client.get(path)
+    assert_error(response, 401, code)
+    assert response["WWW-Authenticate"] == "Token"
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/metrics/kpis", "/api/v1/metrics/cohorts", "/api/v1/metrics/members/x"]
+)
+def test_shop_key_and_member_token_cannot_read_metrics(shop_client, member_client, path):
+    assert_error(shop_client.get(path), 401, "not_authenticated")
+    assert_error(member_client.get(path), 401, "not_authenticated")
+
+
+def test_non_staff_user_cannot_read_metrics(db):
+    user = User.objects.create_user("plain", password="s3cret-pass!")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    assert_error(client.get("/api/v1/metrics/kpis"), 403, "permission_denied")
+
+
+def test_bad_member_in_metrics_path_is_refused(staff_client):
+    assert_error(staff_client.get("/api/v1/metrics/members/nobody"), 404, "member_not_found")
+    response = staff_client.get(f"/api/v1/metrics/members/{'x' * 65}")
+    assert_error(response, 400, "validation_error", "external_id", "max_length")
 
 
 # --- routing --------------------------------------------------------------------------
@@ -609,6 +778,7 @@ def test_request_for_a_foreign_host_gets_a_json_400(shop_client, funded, before)
         ("delete", "/api/v1/members/x"),
         ("put", "/api/v1/purchases"),
         ("patch", "/api/v1/members/x"),
+        ("get", "/api/v1/feedback"),
     ],
 )
 def test_wrong_method_is_405(shop_client, before, method, path):
@@ -643,6 +813,7 @@ SHOP_ENDPOINTS = [
     ("post", f"/api/v1/redemptions/{UNKNOWN_REDEMPTION}/capture"),
     ("get", "/api/v1/vouchers/ABCD-EFGH-JKMN-PQRS"),
     ("post", "/api/v1/vouchers/ABCD-EFGH-JKMN-PQRS/use"),
+    ("post", "/api/v1/feedback"),
 ]
 MEMBER_ENDPOINTS = [
     "/api/v1/me",
@@ -814,6 +985,11 @@ FIELD_NAMES = [
     "birth_date",
     "refund_id",
     "reward_id",
+    "kind",
+    "score",
+    "comment",
+    "answered_at",
+    "feedback_id",
 ]
 SCALARS = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=80)
@@ -889,6 +1065,18 @@ ENROLLMENTS = st.fixed_dictionaries(
     },
 )
 REFUNDS = st.fixed_dictionaries({"refund_id": mostly(printable(64)), "amount": mostly(money(2))})
+FEEDBACK = st.fixed_dictionaries(
+    {
+        "member": mostly(st.just(FUZZ_MEMBER)),
+        "kind": mostly(st.sampled_from(["nps", "csat"])),
+        "score": mostly(st.integers(-2, 12)),
+    },
+    optional={
+        "comment": mostly(st.text(max_size=200)),
+        "answered_at": mostly(PAST_INSTANTS),
+        "feedback_id": mostly(printable(64)),
+    },
+)
 IDEMPOTENCY_KEYS = st.none() | printable(128) | st.text(st.characters(max_codepoint=255))
 ORDER_PATHS = st.just("A-1") | st.text(min_size=1, max_size=70)
 
@@ -953,3 +1141,9 @@ def test_fuzzed_voucher_code_never_breaks_the_api(fuzz_client, code, use):
 def test_fuzzed_refund_never_breaks_the_api(fuzz_client, body, order_id):
     url = f"/api/v1/purchases/{quote(order_id, safe='')}/refunds"
     assert_handled(post_json(fuzz_client, url, body))
+
+
+@FUZZ_SETTINGS
+@given(body=FEEDBACK | WILD_BODIES)
+def test_fuzzed_feedback_never_breaks_the_api(fuzz_client, body):
+    assert_handled(post_json(fuzz_client, "/api/v1/feedback", body))

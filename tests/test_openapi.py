@@ -24,6 +24,11 @@ OPERATIONS = [
     ("post", "/api/v1/vouchers/{code}/use"),
     ("get", "/api/v1/me/rewards"),
     ("get", "/api/v1/me/vouchers"),
+    ("post", "/api/v1/feedback"),
+    ("get", "/api/v1/metrics/kpis"),
+    ("get", "/api/v1/metrics/kpis.csv"),
+    ("get", "/api/v1/metrics/cohorts"),
+    ("get", "/api/v1/metrics/members/{external_id}"),
 ]
 
 
@@ -136,6 +141,7 @@ def test_purchase_lines_name_their_fields(schema):
         ),
         ("post", "/api/v1/vouchers/{code}/use", "200", {"code", "status", "used_at", "used_by"}),
         ("get", "/api/v1/me/rewards", "200", {"points_available", "rewards"}),
+        ("post", "/api/v1/feedback", "201", {"id", "member", "kind", "score", "answered_at"}),
     ],
 )
 def test_response_body_names_the_output_fields(schema, method, path, status, fields):
@@ -195,6 +201,10 @@ def is_member_path(path: str) -> bool:
     return path == "/api/v1/me" or path.startswith("/api/v1/me/")
 
 
+def is_staff_path(path: str) -> bool:
+    return path.startswith("/api/v1/metrics/")
+
+
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
 def test_every_operation_requires_its_callers_credentials(schema, method, path):
     # A generated client attaches credentials from these: Api-Key for shops, Bearer for
@@ -207,6 +217,12 @@ def test_every_operation_requires_its_callers_credentials(schema, method, path):
             scheme = schemes[name]
             if is_member_path(path):
                 assert (scheme["type"], scheme["scheme"].lower()) == ("http", "bearer")
+            elif is_staff_path(path):
+                # Staff: `Token <key>` in the Authorization header, or the admin's session.
+                assert (scheme["type"], scheme["in"], scheme["name"]) in {
+                    ("apiKey", "header", "Authorization"),
+                    ("apiKey", "cookie", "sessionid"),
+                }
             else:
                 assert (scheme["type"], scheme["in"], scheme["name"]) == (
                     "apiKey",
@@ -228,3 +244,30 @@ def test_docs_page_is_html(client):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
     assert b"swagger" in response.content.lower()
+
+
+def test_kpis_response_lists_snapshots_with_every_field(schema):
+    operation = schema["paths"]["/api/v1/metrics/kpis"]["get"]
+    page = resolve(schema, operation["responses"]["200"]["content"]["application/json"]["schema"])
+    snapshot = resolve(schema, page["items"])
+    assert {
+        "period_start",
+        "period_end",
+        "granularity",
+        "retention_rate",
+        "churn_rate",
+        "points_liability",
+        "tier_distribution",
+        "nps",
+        "csat",
+    } <= set(snapshot["properties"])
+    assert {"granularity", "from", "to", "tier", "shop"} <= {
+        p["name"] for p in operation["parameters"]
+    }
+    # Every figure carries its definition.
+    assert "(E − N) ÷ S" in snapshot["properties"]["retention_rate"]["description"]
+
+
+def test_kpis_csv_is_documented_as_csv(schema):
+    responses = schema["paths"]["/api/v1/metrics/kpis.csv"]["get"]["responses"]
+    assert "text/csv" in responses["200"]["content"]

@@ -553,6 +553,7 @@ def program_data(program: Program, **overrides) -> dict:
             "tier_basis",
             "tier_window_months",
             "tier_grace_days",
+            "activity_window_days",
         )
     }
     fields["expiry_at_month_end"] = "on" if program.expiry_at_month_end else None
@@ -574,6 +575,7 @@ def test_program_tier_settings_are_saved(staff_client, program):
         tier_basis="spend",
         tier_window_months="6",
         tier_grace_days="0",
+        activity_window_days="90",
     )
     assert_saved(response)
     program.refresh_from_db()
@@ -583,6 +585,7 @@ def test_program_tier_settings_are_saved(staff_client, program):
         "spend",
     )
     assert (program.tier_window_months, program.tier_grace_days) == (6, 0)
+    assert program.activity_window_days == 90
 
 
 @pytest.mark.parametrize(
@@ -592,6 +595,7 @@ def test_program_tier_settings_are_saved(staff_client, program):
         ({"timezone": "../etc/passwd"}, "timezone", "is not an IANA time zone"),
         ({"currency": "XYZ"}, "currency", "'XYZ' is not an ISO 4217 code"),
         ({"tier_window_months": "0"}, "tier_window_months", "at least 1 month"),
+        ({"activity_window_days": "0"}, "activity_window_days", "at least 1 day"),
     ],
 )
 def test_contradictory_program_settings_are_refused(staff_client, program, overrides, field, words):

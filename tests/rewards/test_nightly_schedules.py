@@ -34,6 +34,7 @@ def test_migrate_installs_a_schedule_for_each_registered_job_only():
         "nightly: release": ("2", "15", "UTC", {"job": "release"}),
         "nightly: tiers": ("2", "30", "UTC", {"job": "tiers"}),
         "nightly: birthdays": ("2", "45", "UTC", {"job": "birthdays"}),
+        "nightly: kpis": ("3", "0", "UTC", {"job": "kpis"}),
     }
     assert PeriodicTask.objects.get(name="nightly: expire").task == (
         "rewards.tasks.nightly_job_start"
@@ -48,7 +49,13 @@ def test_the_default_times_table_keeps_the_documented_order():
         "birthdays": time(2, 45),
         "kpis": time(3, 0),
     }
-    assert [job.name for job in nightly_job_list()] == ["expire", "release", "tiers", "birthdays"]
+    assert [job.name for job in nightly_job_list()] == [
+        "expire",
+        "release",
+        "tiers",
+        "birthdays",
+        "kpis",
+    ]
 
 
 def test_schedules_follow_the_programs_time_zone(program):
@@ -63,6 +70,7 @@ def test_schedules_follow_the_programs_time_zone(program):
         "nightly: release",
         "nightly: tiers",
         "nightly: birthdays",
+        "nightly: kpis",
     ]
     assert schedules()["nightly: expire"][:3] == ("2", "0", "Europe/Berlin")
 

@@ -31,7 +31,13 @@ def test_without_a_job_every_job_runs_in_schedule_order_with_a_summary_line(shop
     output = run_nightly("--as-of", "2026-02-01T02:00")
 
     lines = output.splitlines()
-    assert [line.split(":")[0] for line in lines] == ["expire", "release", "tiers", "birthdays"]
+    assert [line.split(":")[0] for line in lines] == [
+        "expire",
+        "release",
+        "tiers",
+        "birthdays",
+        "kpis",
+    ]
     assert lines[0].startswith("expire: as of 2026-02-01 02:00 UTC, 1 members changed in ")
     assert "points_expired=12" in lines[0]
     assert list(JobRun.objects.order_by("id").values_list("job", "status", "via")) == [
@@ -39,6 +45,7 @@ def test_without_a_job_every_job_runs_in_schedule_order_with_a_summary_line(shop
         ("release", "succeeded", "command"),
         ("tiers", "succeeded", "command"),
         ("birthdays", "succeeded", "command"),
+        ("kpis", "succeeded", "command"),
     ]
 
 

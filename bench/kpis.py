@@ -1,0 +1,195 @@
+"""Wall time and peak memory of the KPI recompute on a large history (not a test: run it by
+hand and copy the table into BENCHMARKS.md).
+
+    .venv/bin/python bench/kpis.py --size 100000:1000000 --size 1000000:10000000
+
+For each size (members:purchases) it recreates a dedicated PostgreSQL database, migrates
+it and fills it with SQL (generate_series, no ORM): members enrolling over three years,
+purchases at 20 shops over 2024-2025, 5% of them refunded (half in full), one earn entry
+per purchase, redemptions and expiries in the ledger, tier changes for a tenth of the
+members and survey answers. Then it times, each in its own process:
+
+- `manage.py recompute_kpis --from 2025-01-01 --to 2025-12-31 --granularity month`
+  (a year of months: 12 periods, with their cohort cells);
+- `manage.py run_nightly --job kpis --as-of 2025-12-31T03:00`, the nightly default (the
+  current and previous period of each granularity: 10 periods).
+
+Peak RSS is the Django process's high-water mark (os.wait4's ru_maxrss); the aggregation
+itself runs inside PostgreSQL, whose memory is bounded by its work_mem per operation.
+"""
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/loyalty_bench_kpis"
+
+
+def database_recreate(url: str) -> None:
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def manage(url: str, *args: str) -> tuple[float, int, str]:
+    """Run manage.py in a child process: wall seconds, peak RSS in MiB, its output."""
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_DEBUG": "true"}
+    started = time.monotonic()
+    child = subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.monotonic() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{output}")
+    return seconds, usage.ru_maxrss // 1024, output.strip()
+
+
+FILL = """
+INSERT INTO members_shop (name, is_active, created_at)
+    SELECT 'Shop ' || s, true, '2023-01-01' FROM generate_series(1, 20) s;
+INSERT INTO rewards_tier (name, rank, threshold, earn_multiplier, benefits)
+    VALUES ('Bronze', 1, 0, 1, ''), ('Silver', 2, 200, 1.25, ''), ('Gold', 3, 1000, 1.5, '');
+INSERT INTO members_member (external_id, email, name, status, enrolled_at, points_available,
+        points_pending, points_held, points_owed, lifetime_earned)
+    SELECT 'b-' || m, '', '', 'active',
+        timestamptz '2023-01-01'
+            + (hashint4(m) & 2147483647) % (3 * 365 * 86400) * interval '1 second',
+        0, 0, 0, 0, 0
+    FROM generate_series(1, %(members)s) m;
+INSERT INTO rewards_purchase (request_hash, response, shop_id, member_id, order_id, amount,
+        currency, occurred_at, created_at, points_earned, refunded_amount, points_reversed)
+    SELECT '', '{}', 1 + p % 20, 1 + (hashint4(p) & 2147483647) % %(members)s, 'o' || p,
+        amount, 'EUR', at, at, floor(amount), 0, 0
+    FROM (SELECT p,
+            (500 + (hashint4(p + 7) & 2147483647) % 20000) / 100.0 AS amount,
+            timestamptz '2024-01-01'
+                + (hashint4(p + 13) & 2147483647) % (2 * 365 * 86400) * interval '1 second' AS at
+          FROM generate_series(1, %(purchases)s) p) g;
+INSERT INTO rewards_refund (request_hash, response, shop_id, purchase_id, refund_id, amount,
+        points_reversed, points_owed, created_at)
+    SELECT '', '{}', shop_id, id, 'r' || id,
+        CASE WHEN id % 40 = 0 THEN amount ELSE round(amount / 3, 2) END,
+        0, 0, occurred_at + interval '3 days'
+    FROM rewards_purchase WHERE id % 20 = 0;
+UPDATE rewards_purchase p SET refunded_amount = r.amount
+    FROM rewards_refund r WHERE r.purchase_id = p.id;
+INSERT INTO rewards_ledgerentry (member_id, kind, points, held_change, owed_change, reason,
+        reference, purchase_id, actor_kind, actor_shop_id, effective_at, created_at)
+    SELECT member_id, 'earn', points_earned + 1, 0, 0, 'bench', '', id, 'shop', shop_id,
+        occurred_at, occurred_at
+    FROM rewards_purchase;
+INSERT INTO rewards_ledgerentry (member_id, kind, points, held_change, owed_change, reason,
+        reference, actor_kind, actor_shop_id, effective_at, created_at)
+    SELECT member_id, 'redeem', -(points_earned / 2) - 1, 0, 0, 'bench', '', 'shop', shop_id,
+        occurred_at + interval '20 days', occurred_at + interval '20 days'
+    FROM rewards_purchase WHERE id % 10 = 3;
+INSERT INTO rewards_ledgerentry (member_id, kind, points, held_change, owed_change, reason,
+        reference, actor_kind, effective_at, created_at)
+    SELECT member_id, 'expire', -(points_earned / 3) - 1, 0, 0, 'bench', '', 'system',
+        occurred_at + interval '365 days', occurred_at + interval '365 days'
+    FROM rewards_purchase WHERE id % 20 = 7 AND occurred_at < '2025-01-01';
+INSERT INTO rewards_tierchange (member_id, from_tier_id, to_tier_id, reason, detail,
+        qualifying_value, changed_at)
+    SELECT id, 1, 2 + id % 2, 'qualified', '', 0, enrolled_at + interval '90 days'
+    FROM members_member WHERE id % 10 = 0;
+INSERT INTO metrics_feedback (request_hash, response, shop_id, member_id, feedback_id, kind,
+        score, comment, answered_at, created_at)
+    SELECT '', '{}', 1 + f % 20, 1 + (hashint4(f + 3) & 2147483647) % %(members)s, '',
+        CASE WHEN f % 3 = 0 THEN 'csat' ELSE 'nps' END,
+        CASE WHEN f % 3 = 0 THEN 1 + f % 5 ELSE f % 11 END, '',
+        timestamptz '2024-01-01' + f % (2 * 365 * 86400) * interval '1 second', now()
+    FROM generate_series(1, %(feedback)s) f;
+UPDATE rewards_program SET activity_window_days = 365 WHERE id = 1;
+"""
+
+
+def fill(url: str, *, members: int, purchases: int) -> dict[str, float]:
+    counts = {"members": members, "purchases": purchases, "feedback": max(members // 10, 100)}
+    started = time.monotonic()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO rewards_program (id, name, currency, points_per_unit, "
+            "expiry_months, expiry_at_month_end, pending_days, point_value, "
+            "hold_ttl_minutes, timezone, tier_basis, tier_window_months, "
+            "tier_grace_days, activity_window_days) VALUES (1, 'Bench', 'EUR', 1, 12, "
+            "true, 0, 0.01, 15, 'UTC', 'points', 12, 30, 365) ON CONFLICT DO NOTHING"
+        )
+        for statement in FILL.split(";\n"):
+            if statement.strip():
+                conn.execute(
+                    statement.replace("%(members)s", str(counts["members"]))
+                    .replace("%(purchases)s", str(counts["purchases"]))
+                    .replace("%(feedback)s", str(counts["feedback"]))
+                )
+        conn.execute("VACUUM ANALYZE")
+        rows = {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in (
+                "members_member",
+                "rewards_purchase",
+                "rewards_refund",
+                "rewards_ledgerentry",
+                "rewards_tierchange",
+                "metrics_feedback",
+            )
+        }
+    return {"fill_seconds": time.monotonic() - started, **rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--size",
+        action="append",
+        required=True,
+        help="members:purchases, e.g. 1000000:10000000 (repeatable)",
+    )
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    args = parser.parse_args()
+    print(f"# {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} cores")
+    for size in args.size:
+        members, purchases = (int(part) for part in size.split(":"))
+        database_recreate(args.database_url)
+        manage(args.database_url, "migrate", "--noinput")
+        filled = fill(args.database_url, members=members, purchases=purchases)
+        print(f"## {members:,} members, {purchases:,} purchases: {filled}", flush=True)
+        for label, command in (
+            (
+                "year of months",
+                [
+                    "recompute_kpis",
+                    "--from",
+                    "2025-01-01",
+                    "--to",
+                    "2025-12-31",
+                    "--granularity",
+                    "month",
+                ],
+            ),
+            ("nightly default", ["run_nightly", "--job", "kpis", "--as-of", "2025-12-31T03:00"]),
+        ):
+            seconds, rss, output = manage(args.database_url, *command)
+            print(
+                f"| {members:,} | {purchases:,} | {label} | {seconds:.1f} s | {rss} MiB |",
+                flush=True,
+            )
+            print(f"    {output}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
