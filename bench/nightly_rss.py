@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -81,9 +82,8 @@ def measure(*, lots: int, lots_per_member: int, database_url: str, redis_url: st
         cursor.execute("VACUUM ANALYZE")
     generated = time.monotonic() - started
 
-    import redis
-
-    redis.Redis.from_url(redis_url).flushdb()
+    # A queue of its own: other processes on the machine may share the Redis database.
+    queue = f"nightly-bench-{uuid.uuid4().hex}"
     log = Path(f"/tmp/nightly_rss_worker_{lots}.log")
     worker = subprocess.Popen(
         [
@@ -93,23 +93,25 @@ def measure(*, lots: int, lots_per_member: int, database_url: str, redis_url: st
             "-A",
             "loyalty_engine",
             "worker",
-            "--loglevel=warning",
+            "--loglevel=info",
             "--concurrency=2",
             "--without-gossip",
             "--without-mingle",
         ],
         cwd=REPO_ROOT,
-        env={**env, "DJANGO_LOG_LEVEL": "WARNING"},
+        env={**env, "CELERY_QUEUE": queue},
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     client = Celery("bench", broker=redis_url, backend=redis_url)
+    client.conf.task_default_queue = queue
     try:
-        ping_deadline = time.monotonic() + 60
-        while not client.control.ping(timeout=1):
-            if time.monotonic() > ping_deadline:
+        ready_deadline = time.monotonic() + 60
+        while " ready." not in log.read_text():
+            if worker.poll() is not None or time.monotonic() > ready_deadline:
                 raise SystemExit(f"The worker did not start; see {log}")
+            time.sleep(0.2)
         started = time.monotonic()
         run_id = client.send_task(
             "rewards.tasks.nightly_job_start",

@@ -150,11 +150,11 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TIMEZONE = TIME_ZONE
+# The queue this deployment's tasks go to and its workers consume. Processes that share a
+# Redis database but must not run each other's tasks (test sessions, benchmarks) set their own.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# The queue tasks go to and workers read (worker `-Q`). Two deployments, or two test runs,
-# sharing one Redis stay apart by using different queues.
-CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 # A task is redelivered when its worker has not acknowledged it within the visibility
 # timeout; it must outlast the longest hard time limit (nightly tasks: rewards/tasks.py).
 # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout

@@ -1,7 +1,8 @@
 """The nightly jobs end to end: a real Celery worker process, real Redis (database 5) and
 the PostgreSQL test database. The test commits its data (transaction=True) so the worker,
 another process, sees it; tasks are sent by a separate Celery client app, so this
-process's own (eager) Celery settings stay as they are."""
+process's own (eager) Celery settings stay as they are. Each test has a queue of its own,
+never a flush of the shared Redis database."""
 
 import io
 import os
@@ -29,28 +30,23 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(tran
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/5"
-# A queue of this test run's own, so two runs sharing the machine's Redis never take each
-# other's tasks (each worker would write to its own test database).
-QUEUE = f"nightly-test-{uuid.uuid4().hex[:12]}"
 EXPIRY = datetime(2026, 2, 1, tzinfo=UTC)
 AS_OF = datetime(2026, 2, 1, 2, tzinfo=UTC)
 
 
-def test_database_url() -> str:
+def worker_database_url() -> str:
     """The pytest-created test database, for the worker process."""
     db = connection.settings_dict
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
     return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-test_database_url.__test__ = False  # a helper, not a test
-
-
 class Worker:
     """`celery worker` in its own process group, so kill -9 takes its pool with it."""
 
-    def __init__(self, log_dir: Path):
+    def __init__(self, log_dir: Path, queue: str):
         self.log_dir = log_dir
+        self.queue = queue
         self.process: subprocess.Popen | None = None
         self.starts = 0
 
@@ -59,9 +55,9 @@ class Worker:
         log = self.log_dir / f"worker-{self.starts}.log"
         env = {
             **os.environ,
-            "DATABASE_URL": test_database_url(),
+            "DATABASE_URL": worker_database_url(),
             "REDIS_URL": REDIS_URL,
-            "CELERY_QUEUE": QUEUE,
+            "CELERY_QUEUE": self.queue,
             "DJANGO_DEBUG": "true",
         }
         self.process = subprocess.Popen(
@@ -73,7 +69,6 @@ class Worker:
                 "loyalty_engine",
                 "worker",
                 "--loglevel=info",
-                f"--queues={QUEUE}",
                 "--concurrency=2",
                 "--without-gossip",
                 "--without-mingle",
@@ -108,17 +103,19 @@ class Worker:
 
 
 @pytest.fixture
-def broker():
+def queue():
+    """A queue of this test's own in Redis database 5, so that other test sessions on the
+    machine (other worktrees run this suite too) neither take our tasks nor we theirs."""
+    name = f"nightly-test-{uuid.uuid4().hex}"
+    yield name
     client = redis.Redis.from_url(REDIS_URL)
-    client.delete(QUEUE)  # no task left from an earlier test of this run
-    yield client
-    client.delete(QUEUE)
+    client.delete(name)
     client.close()
 
 
 @pytest.fixture
-def worker(broker, tmp_path):
-    handle = Worker(tmp_path)
+def worker(queue, tmp_path):
+    handle = Worker(tmp_path, queue)
     handle.start()
     yield handle
     handle.stop()
@@ -131,8 +128,9 @@ def worker(broker, tmp_path):
 
 
 @pytest.fixture
-def client_app(broker):
+def client_app(queue):
     app = Celery("nightly-test-client", broker=REDIS_URL, backend=REDIS_URL)
+    app.conf.task_default_queue = queue
     yield app
     app.close()
 
@@ -141,7 +139,6 @@ def start(client_app, job: str, *, chunk_size: int, as_of: datetime = AS_OF) -> 
     result = client_app.send_task(
         "rewards.tasks.nightly_job_start",
         kwargs={"job": job, "as_of": as_of.isoformat(), "chunk_size": chunk_size},
-        queue=QUEUE,
     )
     return result.get(timeout=60)
 
