@@ -122,6 +122,9 @@ def fill(url: str, *, members: int, purchases: int) -> dict[str, float]:
     counts = {"members": members, "purchases": purchases, "feedback": max(members // 10, 100)}
     started = time.monotonic()
     with psycopg.connect(url, autocommit=True) as conn:
+        # The generated rows are consistent by construction; skipping the foreign-key
+        # triggers while filling (superuser, this session only) cuts the fill several-fold.
+        conn.execute("SET session_replication_role = replica")
         conn.execute(
             "INSERT INTO rewards_program (id, name, currency, points_per_unit, "
             "expiry_months, expiry_at_month_end, pending_days, point_value, "
