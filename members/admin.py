@@ -1,15 +1,7 @@
 from django.contrib import admin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
-from members.models import Member, Shop, ShopAPIKey
-
-BALANCE_FIELDS = (
-    "points_available",
-    "points_pending",
-    "points_held",
-    "points_owed",
-    "lifetime_earned",
-)
+from members.models import BALANCE_FIELDS, Member, Shop, ShopAPIKey
 
 
 @admin.register(Shop)

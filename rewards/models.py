@@ -18,6 +18,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from loyalty_engine.history import audit_trail
 from members.models import Member, Shop
 
 
@@ -82,6 +83,8 @@ class Program(models.Model):
         help_text="Days a member keeps a tier after falling below its threshold, before the "
         "nightly evaluation moves them down one tier.",
     )
+
+    history = audit_trail()
 
     class Meta:
         constraints = [
@@ -365,6 +368,8 @@ class Tier(models.Model):
     )
     benefits = models.TextField(blank=True, help_text="One benefit per line, shown to members.")
 
+    history = audit_trail()
+
     class Meta:
         ordering = ["rank"]
         constraints = [
@@ -539,6 +544,8 @@ class EarnRule(Window):
         null=True, blank=True, help_text="Most points this rule gives a member, ever."
     )
 
+    history = audit_trail(m2m_fields=[shops, tiers])
+
     class Meta:
         ordering = ["kind", "-priority", "id"]
         constraints = [
@@ -623,6 +630,8 @@ class Reward(Window):
         validators=[MinValueValidator(1)],
         help_text="Days a voucher can be used after it is issued. Empty: no limit.",
     )
+
+    history = audit_trail(m2m_fields=[tiers])
 
     class Meta:
         ordering = ["points_cost", "name"]
@@ -713,6 +722,8 @@ class Milestone(Window):
     )
     is_active = models.BooleanField(default=True)
 
+    history = audit_trail()
+
     class Meta:
         ordering = ["kind", "target"]
         constraints = [
@@ -794,3 +805,43 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} as of {self.as_of:%Y-%m-%d %H:%M}"
+
+
+class StaffAdjustmentLimit(models.Model):
+    """The most points one staff user may adjust by hand: per adjustment and per day (in the
+    program's time zone), added and removed points alike. A staff user without a row, or a
+    field left empty, has no such limit (`rewards.services.adjustments.points_adjust`)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="adjustment_limit"
+    )
+    max_points_per_adjustment = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most points one adjustment may add or remove. Empty: no limit.",
+    )
+    max_points_per_day = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most points this user may add and remove in total in a day. Empty: no limit.",
+    )
+    history = audit_trail()
+
+    class Meta:
+        verbose_name = "staff adjustment limit"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_points_per_adjustment__isnull=True)
+                | Q(max_points_per_adjustment__gte=1),
+                name="adjustment_limit_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_points_per_day__isnull=True) | Q(max_points_per_day__gte=1),
+                name="adjustment_day_limit_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"adjustment limit of {self.user}"
