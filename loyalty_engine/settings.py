@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "members",
     "rewards",
     "metrics",
+    "staff",
 ]
 
 MIDDLEWARE = [

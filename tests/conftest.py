@@ -65,3 +65,48 @@ def earn(shop, member, amount, *, order_id=None, **kwargs):
         request_hash=f"hash-{order_id}",
         **kwargs,
     ).response
+
+
+# Staff in the admin: users in the groups the staff_groups migration creates.
+
+
+def staff_user_in(group: str | None, username: str | None = None, *, superuser: bool = False):
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create(
+        username=username or (group or "admin").lower().replace(" ", "-"),
+        is_staff=True,
+        is_superuser=superuser,
+    )
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+def client_for(user):
+    from django.test import Client
+
+    client = Client()
+    # No password: hashing one per test would cost seconds.
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def program_manager(db):
+    return staff_user_in("Program manager")
+
+
+@pytest.fixture
+def support_agent(db):
+    return staff_user_in("Support")
+
+
+@pytest.fixture
+def manager_client(program_manager):
+    return client_for(program_manager)
+
+
+@pytest.fixture
+def support_client(support_agent):
+    return client_for(support_agent)

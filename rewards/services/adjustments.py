@@ -95,12 +95,15 @@ def adjustment_limit_check(
         return
     local = as_of.astimezone(program.tz)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    done = LedgerEntry.objects.filter(
-        kind=LedgerEntry.Kind.ADJUST,
-        actor_user=limit.user,
-        created_at__gte=day_start,
-        created_at__lt=day_start + timedelta(days=1),
-    ).aggregate(total=Sum(Func("points", function="ABS")))["total"] or 0
+    done = (
+        LedgerEntry.objects.filter(
+            kind=LedgerEntry.Kind.ADJUST,
+            actor_user=limit.user,
+            created_at__gte=day_start,
+            created_at__lt=day_start + timedelta(days=1),
+        ).aggregate(total=Sum(Func("points", function="ABS")))["total"]
+        or 0
+    )
     if done + size > limit.max_points_per_day:
         left = max(limit.max_points_per_day - done, 0)
         raise AdjustmentLimitExceeded(
