@@ -39,7 +39,7 @@ SECTIONS = (
         ),
     ),
     ("Shops and API keys", (("members", "Shop"), ("members", "ShopAPIKey"))),
-    ("Onboarding and export", (("onboarding", "CsvImport"),)),
+    ("Onboarding and export", (("staff", "CsvImport"),)),
     (
         "Nightly jobs and schedules",
         (

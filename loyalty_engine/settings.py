@@ -72,7 +72,8 @@ WSGI_APPLICATION = "loyalty_engine.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The admin's own templates (index with the dashboard link).
+        "DIRS": [BASE_DIR / "loyalty_engine" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -19,8 +19,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from rest_framework_api_key.admin import APIKeyModelAdmin
-from simple_history.admin import SimpleHistoryAdmin
 
+from loyalty_engine.audit_admin import AuditedAdmin
 from loyalty_engine.errors import DomainError
 from members.forms import MemberEraseForm, MemberStatusForm, PointsAdjustForm
 from members.models import BALANCE_FIELDS, Member, Shop, ShopAPIKey
@@ -31,14 +31,14 @@ RECENT_ROWS = 20
 
 
 @admin.register(Shop)
-class ShopAdmin(SimpleHistoryAdmin):
+class ShopAdmin(AuditedAdmin):
     list_display = ("name", "is_active", "created_at")
     list_filter = ("is_active",)
     search_fields = ("name",)
 
 
 @admin.register(ShopAPIKey)
-class ShopAPIKeyAdmin(SimpleHistoryAdmin, APIKeyModelAdmin):
+class ShopAPIKeyAdmin(AuditedAdmin, APIKeyModelAdmin):
     """Adding a key shows it once in the success message; revoking is a checkbox, kept in
     the key's history with who revoked it."""
 
@@ -96,7 +96,7 @@ class LastActivityFilter(admin.SimpleListFilter):
 
 
 @admin.register(Member)
-class MemberAdmin(SimpleHistoryAdmin):
+class MemberAdmin(AuditedAdmin):
     list_display = (
         "external_id",
         "name",

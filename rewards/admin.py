@@ -4,8 +4,8 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.urls import path
 from django.utils import timezone
-from simple_history.admin import SimpleHistoryAdmin
 
+from loyalty_engine.audit_admin import AuditedAdmin
 from rewards.forms import EarnRuleForm, MilestoneForm, ProgramForm, TierForm
 from rewards.models import (
     EarnRule,
@@ -29,7 +29,7 @@ from rewards.vouchers import voucher_code_normalize
 
 
 @admin.register(Program)
-class ProgramAdmin(SimpleHistoryAdmin):
+class ProgramAdmin(AuditedAdmin):
     form = ProgramForm
     list_display = (
         "name",
@@ -143,7 +143,7 @@ def window_display(obj) -> str:
 
 
 @admin.register(Tier)
-class TierAdmin(SimpleHistoryAdmin):
+class TierAdmin(AuditedAdmin):
     form = TierForm
     list_display = ("rank", "name", "threshold", "earn_multiplier")
     list_display_links = ("rank", "name")
@@ -152,7 +152,7 @@ class TierAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(EarnRule)
-class EarnRuleAdmin(SimpleHistoryAdmin):
+class EarnRuleAdmin(AuditedAdmin):
     form = EarnRuleForm
     list_display = (
         "name",
@@ -232,7 +232,7 @@ class EarnRuleAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Milestone)
-class MilestoneAdmin(SimpleHistoryAdmin):
+class MilestoneAdmin(AuditedAdmin):
     form = MilestoneForm
     list_display = (
         "name",
@@ -341,7 +341,7 @@ class TierChangeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Reward)
-class RewardAdmin(SimpleHistoryAdmin):
+class RewardAdmin(AuditedAdmin):
     list_display = (
         "name",
         "points_cost",
@@ -510,7 +510,7 @@ class RedemptionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(StaffAdjustmentLimit)
-class StaffAdjustmentLimitAdmin(SimpleHistoryAdmin):
+class StaffAdjustmentLimitAdmin(AuditedAdmin):
     """How many points each staff user may adjust by hand (rewards.services.adjustments)."""
 
     list_display = ("user", "max_points_per_adjustment", "max_points_per_day")
