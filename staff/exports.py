@@ -50,6 +50,15 @@ class _Echo:
         return value
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    """Text as a spreadsheet shows it, never runs it: a leading ' stops a cell such as
+    =HYPERLINK(...) from being taken for a formula (CSV injection)."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
 def _moment(value) -> str:
     return value.isoformat() if value else ""
 
@@ -66,13 +75,13 @@ def member_export_rows(members: QuerySet[Member]) -> Iterator[tuple]:
     for member in members.iterator(chunk_size=CHUNK_ROWS):
         state = getattr(member, "tier_state", None)
         yield (
-            member.external_id,
-            member.email,
-            member.name,
+            _text(member.external_id),
+            _text(member.email),
+            _text(member.name),
             member.birth_date.isoformat() if member.birth_date else "",
             member.status,
             _moment(member.enrolled_at),
-            state.tier.name if state and state.tier else "",
+            _text(state.tier.name) if state and state.tier else "",
             member.points_available,
             member.points_pending,
             member.points_held,
@@ -92,14 +101,14 @@ def ledger_export_rows(entries: QuerySet[LedgerEntry]) -> Iterator[tuple]:
             actor = entry.actor_kind
         yield (
             entry.pk,
-            entry.member.external_id,
+            _text(entry.member.external_id),
             entry.kind,
             entry.points,
             entry.held_change,
             entry.owed_change,
-            entry.reason,
-            entry.reference,
-            actor,
+            _text(entry.reason),
+            _text(entry.reference),
+            _text(actor),
             _moment(entry.effective_at),
             _moment(entry.created_at),
         )
