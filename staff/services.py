@@ -21,13 +21,15 @@ import io
 import itertools
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import TextIO
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -57,9 +59,9 @@ ERRORS_KEPT = 500
 Progress = Callable[[str, int, int], None]
 
 
-def _chunks(iterable, size: int = CHUNK_ROWS) -> Iterator[list]:
+def _chunks(iterable) -> Iterator[list]:
     iterator = iter(iterable)
-    while chunk := list(itertools.islice(iterator, size)):
+    while chunk := list(itertools.islice(iterator, CHUNK_ROWS)):
         yield chunk
 
 
@@ -106,34 +108,26 @@ def csv_import_run(
     csv_import: CsvImport,
     open_file: Callable[[], TextIO] | None = None,
     on_progress: Progress | None = None,
+    deadline: float | None = None,
 ) -> CsvImport:
     """Check, then import, the file of `csv_import` (see the module's docstring). The
     import's row is updated as it goes, so the admin shows its progress. `open_file`
-    opens the file anew for each pass (default: the stored upload). Runs outside any
-    transaction: each row is one. A finished import is returned as it is."""
+    opens the file anew for each pass (default: the stored upload). Past `deadline` (a
+    time.monotonic() value) the import stops after its current chunk and is returned still
+    APPLYING; running it again goes on where it stopped. Runs outside any transaction: each
+    row is one. A finished import is returned as it is."""
     if csv_import.is_finished:
         return csv_import
     open_file = open_file or stored_content_opener(csv_import)
     progress = _progress_reporter(csv_import, on_progress)
-    _update(csv_import, status=CsvImport.Status.VALIDATING, started_at=timezone.now())
     try:
-        with open_file() as stream:
-            total = sum(1 for _ in rows_read(stream, kind=csv_import.kind))
-        _update(csv_import, rows_total=total)
-        with open_file() as stream:
-            errors, error_count = _check(csv_import, stream, progress)
-        if error_count:
-            _update(
-                csv_import,
-                status=CsvImport.Status.REJECTED,
-                errors=[error.as_dict() for error in errors],
-                error_count=error_count,
-                finished_at=timezone.now(),
-            )
-            return csv_import
-        _update(csv_import, status=CsvImport.Status.APPLYING)
-        with open_file() as stream:
-            _apply(csv_import, stream, progress)
+        if csv_import.status != CsvImport.Status.APPLYING:  # else every row was checked
+            if not _checked(csv_import, open_file, progress):
+                return csv_import
+        with open_file() as stream, _commits_unflushed():
+            finished = _apply(csv_import, stream, progress, deadline=deadline)
+        if not finished:
+            return csv_import  # still APPLYING: running it again goes on
     except HeaderError as error:
         _update(
             csv_import,
@@ -155,6 +149,27 @@ def csv_import_run(
         raise
     _update(csv_import, status=CsvImport.Status.SUCCEEDED, finished_at=timezone.now())
     return csv_import
+
+
+def _checked(csv_import: CsvImport, open_file, progress: Progress) -> bool:
+    """Count and check every row; True if the import may go on, False if rejected."""
+    _update(csv_import, status=CsvImport.Status.VALIDATING, started_at=timezone.now())
+    with open_file() as stream:
+        total = sum(1 for _ in rows_read(stream, kind=csv_import.kind))
+    _update(csv_import, rows_total=total)
+    with open_file() as stream:
+        errors, error_count = _check(csv_import, stream, progress)
+    if error_count:
+        _update(
+            csv_import,
+            status=CsvImport.Status.REJECTED,
+            errors=[error.as_dict() for error in errors],
+            error_count=error_count,
+            finished_at=timezone.now(),
+        )
+        return False
+    _update(csv_import, status=CsvImport.Status.APPLYING)
+    return True
 
 
 def _progress_reporter(csv_import: CsvImport, on_progress: Progress | None) -> Progress:
@@ -302,26 +317,59 @@ def _same_purchase(known: dict, row: PurchaseRow) -> bool:
 # --- pass 3: import --------------------------------------------------------------------
 
 
-def _apply(csv_import: CsvImport, stream: TextIO, progress: Progress) -> None:
+@contextmanager
+def _commits_unflushed():
+    """PostgreSQL: don't wait for each row's commit to reach the disk (most of a row's
+    time on a busy server). A crash may lose the last rows' commits, never half of one, and
+    the import is idempotent: running it again brings back what was lost.
+    https://www.postgresql.org/docs/current/wal-async-commit.html"""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
+def _apply(
+    csv_import: CsvImport, stream: TextIO, progress: Progress, *, deadline: float | None
+) -> bool:
+    """Import the rows; False if it stopped at the deadline before the end."""
     program = program_get()
     now = timezone.now()
     shops = {shop.name: shop for shop in Shop.objects.all()}
-    done = created = unchanged = 0
-    for chunk in _chunks(rows_read(stream, kind=csv_import.kind)):
+    # Going on after a deadline (or a lost worker): the rows done before are passed over
+    # unread; those of a chunk cut short are found already imported and skipped.
+    done, created, unchanged = (
+        csv_import.rows_done,
+        csv_import.created_count,
+        csv_import.unchanged_count,
+    )
+    rows = itertools.islice(rows_read(stream, kind=csv_import.kind), done, None)
+    for chunk in _chunks(rows):
+        # Every row passed the checks: each parses.
         if csv_import.kind == CsvImport.Kind.MEMBERS:
-            rows = [member_row_parse(line, raw, tz=program.tz, now=now)[0] for line, raw in chunk]
-            added = _members_import(rows)
+            parsed = [member_row_parse(line, raw, tz=program.tz, now=now)[0] for line, raw in chunk]
+            added = _members_import(parsed)
         else:
-            rows = [
-                purchase_row_parse(line, raw, tz=program.tz, now=now, currency=program.currency)[0]
+            currency = program.currency
+            parsed = [
+                purchase_row_parse(line, raw, tz=program.tz, now=now, currency=currency)[0]
                 for line, raw in chunk
             ]
-            added = _purchases_import(rows, shops)
-        done += len(rows)
+            added = _purchases_import(parsed, shops)
+        done += len(parsed)
         created += added
-        unchanged += len(rows) - added
+        unchanged += len(parsed) - added
         _update(csv_import, created_count=created, unchanged_count=unchanged)
         progress("import", done, csv_import.rows_total)
+        if deadline is not None and time.monotonic() > deadline and done < csv_import.rows_total:
+            return False
+    return True
 
 
 def _members_import(rows: list[MemberRow]) -> int:

@@ -250,3 +250,21 @@ def test_a_file_that_is_not_utf8_is_refused_at_upload(manager_client, program):
     page = manager_client.post("/admin/staff/csvimport/add/", {"kind": "members", "file": upload})
     assert page.status_code == 200 and "is not UTF-8" in page.content.decode()
     assert not CsvImport.objects.exists()
+
+
+def test_an_import_stopped_at_its_deadline_goes_on_where_it_stopped(tmp_path, program, monkeypatch):
+    monkeypatch.setattr("staff.services.CHUNK_ROWS", 2)
+    path = tmp_path / "members.csv"
+    path.write_text("external_id\n" + "".join(f"c-{n}\n" for n in range(5)))
+    csv_import = csv_import_create(kind="members", file_name="m.csv", run_in_background=False)
+
+    def opener():
+        return path.open(encoding="utf-8", newline="")
+
+    paused = csv_import_run(csv_import=csv_import, open_file=opener, deadline=0)
+    assert (paused.status, paused.rows_done, Member.objects.count()) == ("applying", 2, 2)
+    done = csv_import_run(
+        csv_import=CsvImport.objects.get(pk=csv_import.pk), open_file=opener, deadline=None
+    )
+    assert (done.status, done.rows_done, done.created_count) == ("succeeded", 5, 5)
+    assert Member.objects.count() == 5
