@@ -113,13 +113,24 @@ class MemberAdmin(AuditedAdmin):
     list_per_page = 50
     change_form_template = "admin/members/member/change_form.html"
     change_list_template = "admin/members/member/change_list.html"
+    # The balances are shown in the page's own Balance panel, below.
     fieldsets = (
-        (None, {"fields": ("external_id", "status", "name", "email", "birth_date")}),
-        ("Balance", {"fields": (*BALANCE_FIELDS[:4], "lifetime_earned", "enrolled_at")}),
+        (None, {"fields": ("external_id", "status", "enrolled_at", "name", "email", "birth_date")}),
     )
     # Balances are a cache of the ledger: only the ledger services change them. Status
     # changes go through the actions, the external id is the shop's key for the member.
     readonly_fields = ("external_id", "status", *BALANCE_FIELDS, "enrolled_at")
+
+    def get_fieldsets(self, request, obj=None):
+        # A read-only field a subclass adds (another app's figure) is shown too.
+        fieldsets = super().get_fieldsets(request, obj)
+        listed = {name for _, options in fieldsets for name in options["fields"]}
+        extra = [
+            name
+            for name in self.get_readonly_fields(request, obj)
+            if name not in listed and name not in BALANCE_FIELDS
+        ]
+        return (*fieldsets, ("More", {"fields": extra})) if extra else fieldsets
 
     def get_queryset(self, request):
         from rewards.models import Purchase

@@ -110,3 +110,12 @@ def manager_client(program_manager):
 @pytest.fixture
 def support_client(support_agent):
     return client_for(support_agent)
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium (tests/browser.py); skipped, or failed in CI, without one."""
+    from tests.browser import chromium
+
+    with chromium() as driver:
+        yield driver

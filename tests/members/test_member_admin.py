@@ -151,3 +151,20 @@ def test_balances_and_status_cannot_be_edited_in_the_member_form(support_client,
     assert response.status_code == 302
     member.refresh_from_db()
     assert (member.name, member.points_available, member.status) == ("New Name", 0, "active")
+
+
+def test_a_read_only_figure_another_app_adds_to_the_member_page_is_shown(rf, support_agent, member):
+    from django.contrib import admin
+
+    from members.admin import MemberAdmin
+
+    class WithFigure(MemberAdmin):
+        readonly_fields = (*MemberAdmin.readonly_fields, "figure")
+
+        def figure(self, obj):
+            return 42
+
+    request = rf.get("/")
+    request.user = support_agent
+    fieldsets = WithFigure(Member, admin.site).get_fieldsets(request, member)
+    assert fieldsets[-1] == ("More", {"fields": ["figure"]})
