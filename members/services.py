@@ -1,7 +1,9 @@
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.utils import timezone
 
@@ -145,11 +147,11 @@ def member_erase(
     *, member: Member, reason: str, staff_user: AbstractBaseUser | None = None
 ) -> Member:
     """Erase a member's personal data (right to erasure): the external id becomes a stable
-    pseudonym, email, name and birth date are cleared, in the member row and in every
-    earlier version of it in the audit trail. The ledger, lots, purchases, refunds,
-    redemptions, vouchers and tiers stay as they are, so balances and KPIs are unchanged.
-    The member can never earn, redeem or be reactivated again. Erasing an erased member
-    changes nothing. Raises ValueError for an empty reason."""
+    pseudonym, email, name and birth date are cleared, in the member row, in every earlier
+    version of it in the audit trail and in the admin's action log. The ledger, lots,
+    purchases, refunds, redemptions, vouchers and tiers stay as they are, so balances and
+    KPIs are unchanged. The member can never earn, redeem or be reactivated again. Erasing
+    an erased member changes nothing. Raises ValueError for an empty reason."""
     reason = _reason_required(reason)
     member = _member_lock(member)
     if member.status == Member.Status.ERASED:
@@ -160,8 +162,12 @@ def member_erase(
         "name": "",
         "birth_date": None,
     }
-    # The earlier versions first: once erased, no copy of the personal data is left.
+    # The earlier versions first: once erased, no copy of the personal data is left,
+    # not even the external id the admin's action log named the member by.
     Member.history.filter(id=member.pk).update(**erased)
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Member), object_id=str(member.pk)
+    ).update(object_repr=erased["external_id"])
     for field, value in erased.items():
         setattr(member, field, value)
     member.status = Member.Status.ERASED
