@@ -70,9 +70,23 @@ def earn(shop, member, amount, *, order_id=None, **kwargs):
 # Staff in the admin: users in the groups the staff_groups migration creates.
 
 
+def staff_groups_ensure() -> None:
+    """The two staff groups, as their data migration makes them. A transactional test
+    (live server, real workers) empties the database when it ends, groups included."""
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    if Group.objects.filter(name__in=["Program manager", "Support"]).count() < 2:
+        migration = importlib.import_module("staff.migrations.0002_staff_groups")
+        migration.groups_create(apps, None)
+
+
 def staff_user_in(group: str | None, username: str | None = None, *, superuser: bool = False):
     from django.contrib.auth.models import Group, User
 
+    staff_groups_ensure()
     user = User.objects.create(
         username=username or (group or "admin").lower().replace(" ", "-"),
         is_staff=True,

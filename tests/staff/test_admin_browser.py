@@ -1,24 +1,19 @@
 """The staff admin in a real headless Chromium, with screenshots in test-artifacts/."""
 
-import importlib
-
 import pytest
-from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from members.models import Member
 from rewards.models import EarnRule, LedgerEntry
 from tests.browser import admin_login, screenshot
+from tests.conftest import staff_groups_ensure
 
 PASSWORD = "a-long-staff-password-1"
 
 
 def staff_with_password(username: str, group: str) -> User:
-    # A transactional test may follow another that emptied the database, groups included:
-    # the data migration's own function makes them again.
-    migration = importlib.import_module("staff.migrations.0002_staff_groups")
-    migration.groups_create(apps, None)
+    staff_groups_ensure()
     user = User.objects.create_user(username, password=PASSWORD, is_staff=True)
     user.groups.add(Group.objects.get(name=group))
     return user

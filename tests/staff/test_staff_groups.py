@@ -1,6 +1,9 @@
 """The two staff groups from the data migration: each can do its own work and only that."""
 
+import importlib
+
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import Group
 
 from members.models import Member
@@ -36,8 +39,18 @@ SUPPORT_PAGES = [
 ]
 
 
-def test_the_migration_creates_the_program_manager_and_support_groups(db):
-    assert set(Group.objects.values_list("name", flat=True)) >= {"Program manager", "Support"}
+def test_the_staff_groups_migration_makes_both_groups_with_their_permissions(db):
+    Group.objects.filter(name__in=["Program manager", "Support"]).delete()
+    migration = importlib.import_module("staff.migrations.0002_staff_groups")
+    migration.groups_create(apps, None)
+    manager = set(
+        Group.objects.get(name="Program manager").permissions.values_list("codename", flat=True)
+    )
+    support = set(Group.objects.get(name="Support").permissions.values_list("codename", flat=True))
+    assert {"change_program", "add_earnrule", "change_shopapikey", "add_csvimport"} <= manager
+    assert {"view_member", "adjust_points", "erase_member", "view_ledgerentry"} <= support
+    assert not manager & support
+    assert not any(name.startswith(("add_ledger", "change_ledger", "delete_")) for name in support)
 
 
 @pytest.mark.parametrize("url", MANAGER_PAGES)
