@@ -14,3 +14,18 @@ class MemberExists(Conflict):
 class MemberNotActive(DomainError):
     code = "member_not_active"
     message = "The member is suspended or erased; points cannot move."
+
+
+class MemberErased(Conflict):
+    code = "member_erased"
+    message = "The member was erased; nothing about them can change any more."
+
+
+class MemberNotSuspended(Conflict):
+    code = "member_not_suspended"
+    message = "Only a suspended member can be reactivated."
+
+
+class MemberAlreadySuspended(Conflict):
+    code = "member_already_suspended"
+    message = "The member is already suspended."

@@ -2,6 +2,8 @@ from django.db import models
 from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
+from loyalty_engine.history import audit_trail
+
 
 class Shop(models.Model):
     """A point of sale or web store that calls the API with its own keys."""
@@ -9,6 +11,7 @@ class Shop(models.Model):
     name = models.CharField(max_length=200, unique=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    history = audit_trail()
 
     def __str__(self) -> str:
         return self.name
@@ -25,10 +28,21 @@ class ShopAPIKey(AbstractAPIKey):
 
     objects = ShopAPIKeyManager()
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="api_keys")
+    # Who created or revoked which key, and when. The hash stays out of the trail.
+    history = audit_trail(excluded_fields=["hashed_key"])
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "shop API key"
         verbose_name_plural = "shop API keys"
+
+
+BALANCE_FIELDS = (
+    "points_available",
+    "points_pending",
+    "points_held",
+    "points_owed",
+    "lifetime_earned",
+)
 
 
 class Member(models.Model):
@@ -58,7 +72,18 @@ class Member(models.Model):
     points_owed = models.BigIntegerField(default=0)
     lifetime_earned = models.BigIntegerField(default=0)
 
+    # Staff changes to a member (contact details, status, erasure), with who and why. The
+    # balances are a cache of the ledger, which is its own record: their saves skip the
+    # trail (rewards.services.ledger.balance_save).
+    history = audit_trail(excluded_fields=[*BALANCE_FIELDS])
+
     class Meta:
+        permissions = [
+            ("adjust_points", "Can adjust a member's points"),
+            ("suspend_member", "Can suspend and reactivate members"),
+            ("erase_member", "Can erase a member's personal data"),
+            ("export_csv", "Can export members and the ledger as CSV"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(points_available__gte=0), name="member_available_not_negative"

@@ -1,11 +1,19 @@
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.utils import timezone
 
 from loyalty_engine.db import durable_write
-from members.errors import MemberNotActive
+from members.errors import (
+    MemberAlreadySuspended,
+    MemberErased,
+    MemberNotActive,
+    MemberNotSuspended,
+)
 from members.models import Member, Shop, ShopAPIKey
 
 MEMBER_TOKEN_SALT = "members.token"
@@ -60,3 +68,113 @@ def shop_api_key_create(*, shop_name: str, key_name: str = "default") -> tuple[S
     shop, _ = Shop.objects.get_or_create(name=shop_name)
     _, key = ShopAPIKey.objects.create_key(name=key_name, shop=shop)
     return shop, key
+
+
+# Member status, changed by staff. What each status allows:
+# - active: everything.
+# - suspended: points stand still for the shop and the member: no earning, no redeeming, no
+#   member tokens (MemberNotActive). Refunds still take back points of earlier purchases,
+#   points still expire and open holds still release, so the ledger stays true; staff may
+#   still adjust points, with a reason. Reactivating restores everything.
+# - erased: personal data is gone for good (see `member_erase`); like suspended, and staff
+#   adjustments are refused too. An erased member cannot be reactivated.
+
+
+def _member_lock(member: Member) -> Member:
+    return Member.objects.select_for_update().get(pk=member.pk)
+
+
+def _status_save(
+    member: Member, *, fields: list[str], reason: str, staff_user: AbstractBaseUser | None
+) -> None:
+    # The audit trail (django-simple-history) records who changed the member and why.
+    member._change_reason = reason
+    member._history_user = staff_user
+    member.save(update_fields=fields)
+
+
+def _reason_required(reason: str) -> str:
+    if not reason.strip():
+        raise ValueError("Give a reason: it is kept in the member's history.")
+    return reason.strip()
+
+
+@durable_write
+def member_suspend(
+    *, member: Member, reason: str, staff_user: AbstractBaseUser | None = None
+) -> Member:
+    """Suspend an active member: their points stand still until reactivated. Raises
+    ValueError for an empty reason, MemberAlreadySuspended, MemberErased."""
+    reason = _reason_required(reason)
+    member = _member_lock(member)
+    if member.status == Member.Status.ERASED:
+        raise MemberErased()
+    if member.status == Member.Status.SUSPENDED:
+        raise MemberAlreadySuspended()
+    member.status = Member.Status.SUSPENDED
+    _status_save(member, fields=["status"], reason=f"Suspended: {reason}", staff_user=staff_user)
+    return member
+
+
+@durable_write
+def member_reactivate(
+    *, member: Member, reason: str, staff_user: AbstractBaseUser | None = None
+) -> Member:
+    """Make a suspended member active again. Raises ValueError for an empty reason,
+    MemberNotSuspended, MemberErased."""
+    reason = _reason_required(reason)
+    member = _member_lock(member)
+    if member.status == Member.Status.ERASED:
+        raise MemberErased()
+    if member.status != Member.Status.SUSPENDED:
+        raise MemberNotSuspended()
+    member.status = Member.Status.ACTIVE
+    _status_save(member, fields=["status"], reason=f"Reactivated: {reason}", staff_user=staff_user)
+    return member
+
+
+def erased_external_id(member_id: int) -> str:
+    """The pseudonym that replaces an erased member's external id: stable (the same member
+    always gets the same one), unique, and derived from nothing personal."""
+    return f"erased-{member_id}"
+
+
+PERSONAL_FIELDS = ["external_id", "email", "name", "birth_date"]
+
+
+@durable_write
+def member_erase(
+    *, member: Member, reason: str, staff_user: AbstractBaseUser | None = None
+) -> Member:
+    """Erase a member's personal data (right to erasure): the external id becomes a stable
+    pseudonym, email, name and birth date are cleared, in the member row, in every earlier
+    version of it in the audit trail and in the admin's action log. The ledger, lots,
+    purchases, refunds, redemptions, vouchers and tiers stay as they are, so balances and
+    KPIs are unchanged. The member can never earn, redeem or be reactivated again. Erasing
+    an erased member changes nothing. Raises ValueError for an empty reason."""
+    reason = _reason_required(reason)
+    member = _member_lock(member)
+    if member.status == Member.Status.ERASED:
+        return member
+    erased = {
+        "external_id": erased_external_id(member.pk),
+        "email": "",
+        "name": "",
+        "birth_date": None,
+    }
+    # The earlier versions first: once erased, no copy of the personal data is left,
+    # not even the external id the admin's action log named the member by.
+    Member.history.filter(id=member.pk).update(**erased)
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Member), object_id=str(member.pk)
+    ).update(object_repr=erased["external_id"])
+    for field, value in erased.items():
+        setattr(member, field, value)
+    member.status = Member.Status.ERASED
+    _status_save(
+        member,
+        fields=[*PERSONAL_FIELDS, "status"],
+        reason=f"Erased: {reason}",
+        staff_user=staff_user,
+    )
+    return member

@@ -1,7 +1,7 @@
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 
-from members.admin import MemberAdmin
 from members.models import Member
 from metrics.apis import KpiQuerySerializer
 from metrics.charts import Series, chart_svg, heat_color, legend
@@ -13,6 +13,7 @@ from metrics.selectors import (
     kpi_snapshot_list,
     member_lifetime_value_annotation,
 )
+from rewards.admin_members import MemberAdmin
 from rewards.selectors import program_get
 
 
@@ -210,14 +211,8 @@ def _cohort_rows(cohorts: list[dict]) -> tuple[list[int], list[dict]]:
 
 @admin.register(Dashboard)
 class DashboardAdmin(admin.ModelAdmin):
-    """The KPI dashboard: every staff user may read it (no model permission needed), and
-    it writes nothing."""
-
-    def has_module_permission(self, request):
-        return _staff(request)
-
-    def has_view_permission(self, request, obj=None):
-        return _staff(request)
+    """The KPI dashboard: read by staff with the view permission on it (superusers and the
+    "Program manager" group), and it writes nothing."""
 
     def has_add_permission(self, request):
         return False
@@ -229,6 +224,9 @@ class DashboardAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
+        # This view replaces the admin's changelist, and with it the admin's own check.
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         query = KpiQuerySerializer(
             data={k: v for k, v in request.GET.items() if k in ("granularity", "from", "to")}
         )

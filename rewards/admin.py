@@ -1,8 +1,11 @@
 from django.contrib import admin
-from django.db.models import Count, Sum
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.urls import path
 from django.utils import timezone
 
+from loyalty_engine.audit_admin import AuditedAdmin
 from rewards.forms import EarnRuleForm, MilestoneForm, ProgramForm, TierForm
 from rewards.models import (
     EarnRule,
@@ -12,7 +15,11 @@ from rewards.models import (
     Milestone,
     PointLot,
     Program,
+    Purchase,
+    Redemption,
+    Refund,
     Reward,
+    StaffAdjustmentLimit,
     Tier,
     TierChange,
     Voucher,
@@ -22,7 +29,7 @@ from rewards.vouchers import voucher_code_normalize
 
 
 @admin.register(Program)
-class ProgramAdmin(admin.ModelAdmin):
+class ProgramAdmin(AuditedAdmin):
     form = ProgramForm
     list_display = (
         "name",
@@ -43,7 +50,7 @@ class ProgramAdmin(admin.ModelAdmin):
     )
 
     def has_add_permission(self, request):
-        return not Program.objects.exists()
+        return super().has_add_permission(request) and not Program.objects.exists()
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -51,7 +58,11 @@ class ProgramAdmin(admin.ModelAdmin):
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     """The ledger and the tier history are changed only by services, with a reason; the
-    admin only shows them."""
+    admin only shows them. Not even a superuser can add, change or delete a row here."""
+
+    # Links from the member page: ?member__id__exact=<id>.
+    def lookup_allowed(self, lookup, value, request=None):
+        return lookup == "member__id__exact" or super().lookup_allowed(lookup, value, request)
 
     def has_add_permission(self, request):
         return False
@@ -73,12 +84,36 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         "held_change",
         "owed_change",
         "reason",
+        "reference",
+        "actor",
+        "effective_at",
         "created_at",
     )
     list_filter = ("kind", "actor_kind")
     search_fields = ("member__external_id", "reference")
-    list_select_related = ("member",)
+    list_select_related = ("member", "actor_shop", "actor_user")
     ordering = ("-id",)
+    change_list_template = "admin/rewards/ledgerentry/change_list.html"
+
+    @admin.display(description="by")
+    def actor(self, entry: LedgerEntry) -> str:
+        if entry.actor_user_id:
+            return entry.actor_user.get_username()
+        if entry.actor_shop_id:
+            return entry.actor_shop.name
+        return entry.get_actor_kind_display()
+
+    def get_urls(self):
+        export = self.admin_site.admin_view(self.export_view)
+        return [path("export/", export, name="rewards_ledgerentry_export"), *super().get_urls()]
+
+    def export_view(self, request):
+        from rewards.exports import ledger_csv_response
+
+        if not request.user.has_perm("members.export_csv"):
+            raise PermissionDenied
+        # The entries the list shows, with its search and filters, oldest first.
+        return ledger_csv_response(self.get_changelist_instance(request).get_queryset(request))
 
 
 @admin.register(PointLot)
@@ -109,7 +144,7 @@ def window_display(obj) -> str:
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(AuditedAdmin):
     form = TierForm
     list_display = ("rank", "name", "threshold", "earn_multiplier")
     list_display_links = ("rank", "name")
@@ -118,7 +153,7 @@ class TierAdmin(admin.ModelAdmin):
 
 
 @admin.register(EarnRule)
-class EarnRuleAdmin(admin.ModelAdmin):
+class EarnRuleAdmin(AuditedAdmin):
     form = EarnRuleForm
     list_display = (
         "name",
@@ -198,7 +233,7 @@ class EarnRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Milestone)
-class MilestoneAdmin(admin.ModelAdmin):
+class MilestoneAdmin(AuditedAdmin):
     form = MilestoneForm
     list_display = (
         "name",
@@ -307,7 +342,7 @@ class TierChangeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Reward)
-class RewardAdmin(admin.ModelAdmin):
+class RewardAdmin(AuditedAdmin):
     list_display = (
         "name",
         "points_cost",
@@ -316,10 +351,47 @@ class RewardAdmin(admin.ModelAdmin):
         "starts_at",
         "ends_at",
         "is_active",
+        "vouchers_issued",
+        "members_used",
+        "points_spent",
     )
     list_filter = ("is_active", "tiers")
     search_fields = ("name", "description")
     filter_horizontal = ("tiers",)
+    readonly_fields = ("vouchers_issued", "members_used", "points_spent")
+
+    def get_queryset(self, request):
+        # Subqueries, not joins: vouchers and redemptions joined together would multiply.
+        vouchers = Voucher.objects.filter(reward=OuterRef("pk")).exclude(
+            status=Voucher.Status.CANCELLED
+        )
+        spent = Redemption.objects.filter(reward=OuterRef("pk"), status=Redemption.Status.CAPTURED)
+
+        def scalar(queryset, aggregate):
+            value = queryset.values("reward").annotate(value=aggregate).values("value")
+            return Coalesce(Subquery(value, output_field=IntegerField()), 0)
+
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                vouchers_issued=scalar(vouchers, Count("pk")),
+                members_used=scalar(vouchers, Count("member", distinct=True)),
+                points_spent=scalar(spent, Sum("points")),
+            )
+        )
+
+    @admin.display(description="vouchers issued", ordering="vouchers_issued")
+    def vouchers_issued(self, reward: Reward) -> int:
+        return reward.vouchers_issued
+
+    @admin.display(description="members who got it", ordering="members_used")
+    def members_used(self, reward: Reward) -> int:
+        return reward.members_used
+
+    @admin.display(description="points spent on it", ordering="points_spent")
+    def points_spent(self, reward: Reward) -> int:
+        return reward.points_spent
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "image_url":
@@ -388,3 +460,69 @@ class JobRunAdmin(ReadOnlyAdmin):
     list_filter = ("job", "status", "via")
     date_hierarchy = "started_at"
     ordering = ("-started_at", "-id")
+
+
+# --- what members did: read-only, linked from the member page -------------------------
+
+
+class RefundInline(admin.TabularInline):
+    model = Refund
+    fields = ("refund_id", "amount", "points_reversed", "points_owed", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(ReadOnlyAdmin):
+    list_display = (
+        "occurred_at",
+        "order_id",
+        "shop",
+        "member",
+        "amount",
+        "currency",
+        "points_earned",
+        "refunded_amount",
+        "points_reversed",
+    )
+    list_filter = ("shop",)
+    search_fields = ("order_id", "member__external_id")
+    list_select_related = ("shop", "member")
+    ordering = ("-occurred_at", "-id")
+    exclude = ("request_hash", "response")
+    inlines = (RefundInline,)
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "member", "shop", "reward", "points", "status", "order_id")
+    list_filter = ("status", "shop")
+    search_fields = ("member__external_id", "order_id")
+    list_select_related = ("shop", "member", "reward")
+    ordering = ("-created_at",)
+    exclude = ("request_hash", "response")
+
+
+@admin.register(StaffAdjustmentLimit)
+class StaffAdjustmentLimitAdmin(AuditedAdmin):
+    """How many points each staff user may adjust by hand (rewards.services.adjustments)."""
+
+    list_display = ("user", "max_points_per_adjustment", "max_points_per_day")
+    search_fields = ("user__username",)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            kwargs["queryset"] = db_field.related_model.objects.filter(is_staff=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+# The member page for support and the CSV import live in their own modules; importing them
+# here registers them with the admin site.
+from rewards import admin_imports, admin_members  # noqa: E402, F401

@@ -111,3 +111,8 @@ class VoucherExpired(Conflict):
 class NightlyJobUnknown(NotFound):
     code = "nightly_job_unknown"
     message = "There is no nightly job with this name."
+
+
+class AdjustmentLimitExceeded(DomainError):
+    code = "adjustment_limit_exceeded"
+    message = "This adjustment is over the staff user's adjustment limit."

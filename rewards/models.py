@@ -18,6 +18,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from loyalty_engine.history import audit_trail
 from members.models import Member, Shop
 
 
@@ -88,6 +89,8 @@ class Program(models.Model):
         help_text="Metrics: a member is active if they made a purchase, not fully refunded, "
         "within this many days. Retention and churn are counted on it.",
     )
+
+    history = audit_trail()
 
     class Meta:
         constraints = [
@@ -374,6 +377,8 @@ class Tier(models.Model):
     )
     benefits = models.TextField(blank=True, help_text="One benefit per line, shown to members.")
 
+    history = audit_trail()
+
     class Meta:
         ordering = ["rank"]
         constraints = [
@@ -548,6 +553,8 @@ class EarnRule(Window):
         null=True, blank=True, help_text="Most points this rule gives a member, ever."
     )
 
+    history = audit_trail(m2m_fields=[shops, tiers])
+
     class Meta:
         ordering = ["kind", "-priority", "id"]
         constraints = [
@@ -632,6 +639,8 @@ class Reward(Window):
         validators=[MinValueValidator(1)],
         help_text="Days a voucher can be used after it is issued. Empty: no limit.",
     )
+
+    history = audit_trail(m2m_fields=[tiers])
 
     class Meta:
         ordering = ["points_cost", "name"]
@@ -722,6 +731,8 @@ class Milestone(Window):
     )
     is_active = models.BooleanField(default=True)
 
+    history = audit_trail()
+
     class Meta:
         ordering = ["kind", "target"]
         constraints = [
@@ -803,3 +814,107 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} as of {self.as_of:%Y-%m-%d %H:%M}"
+
+
+class StaffAdjustmentLimit(models.Model):
+    """The most points one staff user may adjust by hand: per adjustment and per day (in the
+    program's time zone), added and removed points alike. A staff user without a row, or a
+    field left empty, has no such limit (`rewards.services.adjustments.points_adjust`)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="adjustment_limit"
+    )
+    max_points_per_adjustment = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most points one adjustment may add or remove. Empty: no limit.",
+    )
+    max_points_per_day = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most points this user may add and remove in total in a day. Empty: no limit.",
+    )
+    history = audit_trail()
+
+    class Meta:
+        verbose_name = "staff adjustment limit"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_points_per_adjustment__isnull=True)
+                | Q(max_points_per_adjustment__gte=1),
+                name="adjustment_limit_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_points_per_day__isnull=True) | Q(max_points_per_day__gte=1),
+                name="adjustment_day_limit_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"adjustment limit of {self.user}"
+
+
+class CsvImport(models.Model):
+    """One import of a CSV file of members or historical purchases, with its progress and
+    its report. Written only by rewards.services.imports."""
+
+    class Kind(models.TextChoices):
+        MEMBERS = "members", "Members"
+        PURCHASES = "purchases", "Historical purchases"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to run"
+        VALIDATING = "validating", "Checking every row"
+        APPLYING = "applying", "Importing"
+        SUCCEEDED = "succeeded", "Imported"
+        REJECTED = "rejected", "Rejected: rows in error, nothing imported"
+        FAILED = "failed", "Stopped by an error"
+
+    FINISHED = (Status.SUCCEEDED, Status.REJECTED, Status.FAILED)
+
+    kind = models.CharField(max_length=16, choices=Kind)
+    file_name = models.CharField(max_length=255)
+    # The uploaded file, kept for the worker that runs the import (None for a file that
+    # `manage.py import_csv` read from disk).
+    content = models.BinaryField(null=True, editable=False)
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows_total = models.PositiveIntegerField(default=0, help_text="Data rows in the file.")
+    rows_checked = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0, help_text="Rows imported or skipped.")
+    created_count = models.PositiveIntegerField(default=0, help_text="Members or purchases added.")
+    unchanged_count = models.PositiveIntegerField(
+        default=0, help_text="Rows already imported before: left as they are."
+    )
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(
+        default=list, blank=True, help_text="The first rows in error: line, field, message."
+    )
+    failure = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "CSV import"
+        indexes = [models.Index(fields=["-created_at"], name="csv_import_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} from {self.file_name}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def percent_done(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.rows_total:
+            return 0
+        # Checking is the first half of the work, importing the second.
+        return int(50 * (self.rows_checked + self.rows_done) / self.rows_total)

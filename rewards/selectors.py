@@ -12,11 +12,14 @@ from rewards.models import (
     JobRun,
     LedgerEntry,
     MemberTier,
+    MilestoneAward,
     PointLot,
     Program,
+    Purchase,
     Redemption,
     Reward,
     Tier,
+    TierChange,
     Voucher,
 )
 from rewards.services.catalog import reward_unavailable_reason
@@ -285,3 +288,51 @@ def job_run_list(*, job: str | None = None) -> QuerySet[JobRun]:
     """Runs of the nightly jobs, newest first."""
     runs = JobRun.objects.order_by("-started_at", "-id")
     return runs.filter(job=job) if job else runs
+
+
+# The member page of the admin, for support: each list newest first (lots soonest expiry
+# first), with what its rows show already joined.
+
+
+def member_ledger_list(*, member: Member) -> QuerySet[LedgerEntry]:
+    return ledger_entry_list(member=member).select_related("actor_shop", "actor_user")
+
+
+def member_open_lot_list(*, member: Member) -> QuerySet[PointLot]:
+    """Lots with points left, in the order they are spent: soonest expiry first."""
+    return PointLot.objects.filter(member=member, remaining__gt=0).order_by(
+        F("expires_at").asc(nulls_last=True), "earned_at", "id"
+    )
+
+
+def member_tier_change_list(*, member: Member) -> QuerySet[TierChange]:
+    return (
+        TierChange.objects.filter(member=member)
+        .select_related("from_tier", "to_tier", "actor_user")
+        .order_by("-changed_at", "-id")
+    )
+
+
+def member_purchase_list(*, member: Member) -> QuerySet[Purchase]:
+    return (
+        Purchase.objects.filter(member=member)
+        .select_related("shop")
+        .prefetch_related("refunds")
+        .order_by("-occurred_at", "-id")
+    )
+
+
+def member_redemption_list(*, member: Member) -> QuerySet[Redemption]:
+    return (
+        Redemption.objects.filter(member=member)
+        .select_related("shop", "reward")
+        .order_by("-created_at")
+    )
+
+
+def member_milestone_award_list(*, member: Member) -> QuerySet[MilestoneAward]:
+    return (
+        MilestoneAward.objects.filter(member=member)
+        .select_related("milestone", "voucher")
+        .order_by("-awarded_at", "-id")
+    )

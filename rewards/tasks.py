@@ -6,13 +6,15 @@ https://docs.celeryq.dev/en/stable/userguide/tasks.html#retrying
 https://docs.celeryq.dev/en/stable/userguide/canvas.html#chords
 """
 
+import time
 from datetime import datetime
 
 from celery import chord, shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from rewards.models import JobRun
+from rewards.models import CsvImport, JobRun
+from rewards.services.imports import csv_import_run
 from rewards.services.nightly import (
     CHUNK_SIZE,
     job_chunk_run,
@@ -78,3 +80,20 @@ def nightly_run_finish(*, run_id: int) -> str:
 def nightly_run_fail(request, exc, traceback, *, run_id: int) -> None:
     """The chord's error callback: a chunk failed for good, so the run will never finish."""
     job_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
+
+
+# A task imports for at most this long, then hands the rest to a fresh task: well under
+# the broker's visibility timeout (settings) and the hard limit below, however big the file.
+WORK_SECONDS = 20 * 60
+IMPORT_LIMITS = {"soft_time_limit": 40 * 60, "time_limit": 45 * 60}
+
+
+@shared_task(acks_late=True, **IMPORT_LIMITS)
+def csv_import_run_task(csv_import_id: int) -> str:
+    csv_import = csv_import_run(
+        csv_import=CsvImport.objects.get(pk=csv_import_id),
+        deadline=time.monotonic() + WORK_SECONDS,
+    )
+    if not csv_import.is_finished:
+        csv_import_run_task.delay(csv_import_id)
+    return csv_import.status

@@ -69,3 +69,71 @@ def earn(shop, member, amount, *, order_id=None, lines=(), **kwargs):
         request_hash=f"hash-{order_id}",
         **kwargs,
     ).response
+
+
+# Staff in the admin: users in the groups the staff_groups migration creates.
+
+
+def staff_groups_ensure() -> None:
+    """The two staff groups, as their data migration makes them. A transactional test
+    (live server, real workers) empties the database when it ends, groups included."""
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    if Group.objects.filter(name__in=["Program manager", "Support"]).count() < 2:
+        migration = importlib.import_module("metrics.migrations.0002_staff_groups")
+        migration.groups_create(apps, None)
+
+
+def staff_user_in(group: str | None, username: str | None = None, *, superuser: bool = False):
+    from django.contrib.auth.models import Group, User
+
+    staff_groups_ensure()
+    user = User.objects.create(
+        username=username or (group or "admin").lower().replace(" ", "-"),
+        is_staff=True,
+        is_superuser=superuser,
+    )
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+def client_for(user):
+    from django.test import Client
+
+    client = Client()
+    # No password: hashing one per test would cost seconds.
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def program_manager(db):
+    return staff_user_in("Program manager")
+
+
+@pytest.fixture
+def support_agent(db):
+    return staff_user_in("Support")
+
+
+@pytest.fixture
+def manager_client(program_manager):
+    return client_for(program_manager)
+
+
+@pytest.fixture
+def support_client(support_agent):
+    return client_for(support_agent)
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium (tests/browser.py); skipped, or failed in CI, without one."""
+    from tests.browser import chromium
+
+    with chromium() as driver:
+        yield driver

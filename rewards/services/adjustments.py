@@ -1,12 +1,14 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Func, Sum
 from django.utils import timezone
 
 from loyalty_engine.db import durable_write
+from members.errors import MemberErased
 from members.models import Member
-from rewards.errors import InsufficientPoints
-from rewards.models import LedgerEntry
+from rewards.errors import AdjustmentLimitExceeded, InsufficientPoints
+from rewards.models import LedgerEntry, Program, StaffAdjustmentLimit
 from rewards.selectors import program_get
 from rewards.services.ledger import (
     Actor,
@@ -32,14 +34,25 @@ def points_adjust(
 ) -> LedgerEntry:
     """A manual correction by staff, with a mandatory reason. Added points form a new lot
     that expires by the program's policy; removed points come out of the lots in spending
-    order. Raises ValueError for a zero amount or an empty reason, InsufficientPoints."""
+    order. A staff user with a StaffAdjustmentLimit stays within it, per adjustment and per
+    day in the program's time zone (added and removed points both count). Suspended members
+    may be adjusted, erased ones not. Raises ValueError for a zero amount or an empty
+    reason, AdjustmentLimitExceeded, MemberErased, InsufficientPoints."""
     if not points:
         raise ValueError("An adjustment must add or remove at least one point.")
     if not reason.strip():
         raise ValueError("An adjustment needs a reason.")
     as_of = as_of or timezone.now()
     actor = Actor.for_staff(staff_user) if staff_user else Actor.system()
+    if staff_user is not None:
+        # Locked before the member row (the fixed order), so one user's adjustments of
+        # different members cannot both slip under the daily limit.
+        limit = StaffAdjustmentLimit.objects.select_for_update().filter(user=staff_user).first()
+        if limit is not None:
+            adjustment_limit_check(limit, points=points, program=program_get(), as_of=as_of)
     member = member_lock(member_id=member.pk)
+    if member.status == Member.Status.ERASED:
+        raise MemberErased()
     lots = spendable(member_catch_up(member, as_of=as_of, actor=actor))
     if points < 0 and member.points_available < -points:
         raise InsufficientPoints(extra={"available": member.points_available})
@@ -66,3 +79,35 @@ def points_adjust(
         lots_move(member, entry=entry, plan=lots_plan(lots, -points), sign=-1)
     balance_save(member)
     return entry
+
+
+def adjustment_limit_check(
+    limit: StaffAdjustmentLimit, *, points: int, program: Program, as_of: datetime
+) -> None:
+    """Raise AdjustmentLimitExceeded if `points` more would take the limit's user over it."""
+    size = abs(points)
+    if limit.max_points_per_adjustment is not None and size > limit.max_points_per_adjustment:
+        raise AdjustmentLimitExceeded(
+            f"You may adjust at most {limit.max_points_per_adjustment} points at a time.",
+            extra={"max_points_per_adjustment": limit.max_points_per_adjustment},
+        )
+    if limit.max_points_per_day is None:
+        return
+    local = as_of.astimezone(program.tz)
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    done = (
+        LedgerEntry.objects.filter(
+            kind=LedgerEntry.Kind.ADJUST,
+            actor_user=limit.user,
+            created_at__gte=day_start,
+            created_at__lt=day_start + timedelta(days=1),
+        ).aggregate(total=Sum(Func("points", function="ABS")))["total"]
+        or 0
+    )
+    if done + size > limit.max_points_per_day:
+        left = max(limit.max_points_per_day - done, 0)
+        raise AdjustmentLimitExceeded(
+            f"You may adjust at most {limit.max_points_per_day} points a day; "
+            f"{left} are left today.",
+            extra={"max_points_per_day": limit.max_points_per_day, "left_today": left},
+        )

@@ -62,7 +62,13 @@ def member_lock_by_external_id(external_id: str) -> Member:
 
 
 def balance_save(member: Member) -> None:
-    member.save(update_fields=BALANCE_FIELDS)
+    # The ledger is the record of every balance change; the member's audit trail (staff
+    # changes, django-simple-history) would only repeat it, one row per movement.
+    member.skip_history_when_saving = True
+    try:
+        member.save(update_fields=BALANCE_FIELDS)
+    finally:
+        del member.skip_history_when_saving
 
 
 def lot_expires_at(*, program: Program, earned_at: datetime) -> datetime | None:

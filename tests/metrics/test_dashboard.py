@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.db import connection
 
 from metrics.services import kpis_recompute
 from rewards.models import LedgerEntry, Tier
+from tests.conftest import staff_groups_ensure
 from tests.metrics.history import entry, feedback, members_create, purchase, refund, shop_get
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -45,9 +46,17 @@ def history_with_kpis(*, ledger: bool = True) -> None:
     kpis_recompute(first=date(2025, 1, 1), last=date(2025, 6, 30), granularities=["month"])
 
 
+def program_manager() -> User:
+    """A staff user in the "Program manager" group, whose work the dashboard is."""
+    staff_groups_ensure()
+    user = User.objects.create_user("manager", password=PASSWORD, is_staff=True)
+    user.groups.add(Group.objects.get(name="Program manager"))
+    return user
+
+
 @pytest.fixture
 def staff(db):
-    return User.objects.create_user("manager", password=PASSWORD, is_staff=True)
+    return program_manager()
 
 
 @pytest.mark.django_db
@@ -140,7 +149,7 @@ def test_dashboard_in_headless_chromium(live_server, program):
     # The ledger's append-only triggers refuse the DELETE that empties an SQLite database
     # after a transactional test (PostgreSQL truncates), so there the points stay at zero.
     history_with_kpis(ledger=connection.vendor == "postgresql")
-    User.objects.create_user("manager", password=PASSWORD, is_staff=True)
+    program_manager()
     options = webdriver.ChromeOptions()
     options.binary_location = browser_path
     for argument in (
@@ -187,3 +196,12 @@ def test_dashboard_in_headless_chromium(live_server, program):
         assert screenshot.stat().st_size > 10_000
     finally:
         driver.quit()
+
+
+@pytest.mark.django_db
+def test_support_staff_cannot_open_the_dashboard(client, program):
+    staff_groups_ensure()
+    user = User.objects.create_user("support", password=PASSWORD, is_staff=True)
+    user.groups.add(Group.objects.get(name="Support"))
+    client.force_login(user)
+    assert client.get("/admin/metrics/dashboard/").status_code == 403
