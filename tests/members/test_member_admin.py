@@ -163,7 +163,8 @@ def test_balances_and_status_cannot_be_edited_in_the_member_form(support_client,
 
 def test_a_read_only_figure_another_app_adds_to_the_member_page_is_shown(rf, support_agent, member):
     from django.contrib import admin
-    from members.admin import MemberAdmin
+
+    from rewards.admin_members import MemberAdmin
 
     class WithFigure(MemberAdmin):
         readonly_fields = (*MemberAdmin.readonly_fields, "figure")

@@ -60,6 +60,7 @@ def test_program_settings_changes_are_kept(manager_client, program_manager, prog
         "tier_basis": "points",
         "tier_window_months": "12",
         "tier_grace_days": "30",
+        "activity_window_days": "365",
     }
     response = manager_client.post(f"/admin/rewards/program/{program.pk}/change/", data)
     assert response.status_code == 302
