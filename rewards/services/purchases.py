@@ -42,7 +42,7 @@ from rewards.services.ledger import (
     spendable,
 )
 from rewards.services.milestones import milestones_award
-from rewards.services.tiers import member_tier_get, tier_upgrade_check
+from rewards.services.tiers import member_tier_get, tier_upgrade_check, tiers_list
 
 Kind = LedgerEntry.Kind
 
@@ -57,6 +57,7 @@ class LineInput:
 
 @dataclass(frozen=True)
 class EarnPlan:
+    tiers: list[Tier]
     tier: Tier | None
     calculation: EarnCalculation
     available_at: datetime
@@ -76,7 +77,8 @@ def _earn_plan(
 ) -> EarnPlan:
     """What a purchase earns now and when its points become available: shared by the real
     earn and the preview, so they cannot disagree."""
-    tier = member_tier_get(member=member)
+    tiers = tiers_list()
+    tier = member_tier_get(member=member, tiers=tiers)
     calculation = member_purchase_points_calculate(
         program=program,
         member=member,
@@ -92,6 +94,7 @@ def _earn_plan(
     expires_at = lot_expires_at(program=program, earned_at=occurred_at)
     already_expired = expires_at is not None and expires_at <= as_of
     return EarnPlan(
+        tiers=tiers,
         tier=tier,
         calculation=calculation,
         available_at=available_at,
@@ -233,7 +236,7 @@ def _purchase_record(
             lots_expire(member, lots=[lot], as_of=as_of, actor=actor)
         elif member.points_owed and not is_pending:
             owed_settle(member, lots=[lot], as_of=as_of, actor=actor)
-    tier_outcome = tier_upgrade_check(member, program=program, as_of=as_of)
+    tier_outcome = tier_upgrade_check(member, program=program, as_of=as_of, tiers=plan.tiers)
     milestones = milestones_award(
         member, program=program, moment=occurred_at, as_of=as_of, actor=actor
     )

@@ -86,10 +86,12 @@ def _higher(a: Tier | None, b: Tier | None) -> Tier | None:
 def member_tier_get(*, member: Member, tiers: list[Tier] | None = None) -> Tier | None:
     """The member's tier: the stored one, or the entry tier (threshold 0) for a member the
     engine has not placed yet."""
+    tiers = tiers if tiers is not None else tiers_list()
+    if not tiers:
+        return None  # no tier configured: no state to read
     state = MemberTier.objects.filter(member=member).select_related("tier").first()
     if state is not None:
         return state.tier
-    tiers = tiers if tiers is not None else tiers_list()
     return tier_for_value(tiers, Decimal(0))
 
 
@@ -139,10 +141,13 @@ def _describe(program: Program, value: Decimal) -> str:
     return f"{int(value)} points earned"
 
 
-def tier_upgrade_check(member: Member, *, program: Program, as_of: datetime) -> TierOutcome:
+def tier_upgrade_check(
+    member: Member, *, program: Program, as_of: datetime, tiers: list[Tier] | None = None
+) -> TierOutcome:
     """After a purchase, inside its transaction with the member locked: move the member up
-    at once if they now qualify for a higher tier, and end any grace period they were in."""
-    tiers = tiers_list()
+    at once if they now qualify for a higher tier, and end any grace period they were in.
+    `tiers`: the tiers the caller already loaded in this transaction."""
+    tiers = tiers if tiers is not None else tiers_list()
     if not tiers:
         return TierOutcome(None, None)
     state = _state_lock(member, tiers)
