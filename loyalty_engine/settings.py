@@ -145,6 +145,8 @@ SPECTACULAR_SETTINGS = {
 # The nightly `kpis` job recomputes periods touched by data dated in the past (a purchase
 # imported late) back this many days at most; older ones need `manage.py recompute_kpis`.
 KPIS_NIGHTLY_MAX_DAYS = env.int("KPIS_NIGHTLY_MAX_DAYS", default=92)
+# PostgreSQL work_mem of a KPI recompute transaction (metrics/services.py).
+KPIS_WORK_MEM = env.str("KPIS_WORK_MEM", default="256MB")
 
 # Member tokens are signed with SECRET_KEY and expire after this many seconds.
 MEMBER_TOKEN_TTL_SECONDS = env.int("MEMBER_TOKEN_TTL_SECONDS", default=15 * 60)

@@ -141,8 +141,9 @@ def period_aggregates_get(
     group = _tier_group("ts", entry_tier)
     tier_start = _tier_at("tier_start", "start")
 
-    # Activity at both ends and purchases in the period, per member, then per tier group.
-    # A purchase counts toward activity at t unless refunds created by t cover it.
+    # Activity at both ends, purchases in the period and purchases of all time up to the
+    # end (for the lifetime value), per member, then per tier group: one scan of the
+    # purchases. A purchase counts toward activity at t unless refunds created by t cover it.
     for tier, *sums in _rows(
         f"""WITH refunds AS (
                 SELECT purchase_id,
@@ -160,15 +161,16 @@ def period_aggregates_get(
                     SUM(CASE WHEN p.occurred_at >= %(start)s AND p.occurred_at < %(end)s
                         THEN 1 ELSE 0 END) AS bought,
                     SUM(CASE WHEN p.occurred_at >= %(start)s AND p.occurred_at < %(end)s
-                        THEN p.amount ELSE 0 END) AS spent
+                        THEN p.amount ELSE 0 END) AS spent,
+                    SUM(CASE WHEN p.occurred_at < %(end)s THEN p.amount ELSE 0 END) AS revenue
                 FROM {_table(Purchase)} p LEFT JOIN refunds r ON r.purchase_id = p.id
-                WHERE p.occurred_at > %(start_w)s AND p.occurred_at <= %(end)s
+                WHERE p.occurred_at <= %(end)s
                 GROUP BY p.member_id),
             {tier_start}
         SELECT {group} AS tier,
             SUM(m.at_start), SUM(m.at_end), SUM(m.at_start * m.at_end),
             SUM(m.bought), SUM(CASE WHEN m.bought > 0 THEN 1 ELSE 0 END),
-            SUM(CASE WHEN m.bought > 1 THEN 1 ELSE 0 END), SUM(m.spent)
+            SUM(CASE WHEN m.bought > 1 THEN 1 ELSE 0 END), SUM(m.spent), SUM(m.revenue)
         FROM per_member m LEFT JOIN tier_start ts ON ts.member_id = m.member_id
         GROUP BY {group}""",
         params,
@@ -183,6 +185,7 @@ def period_aggregates_get(
             figures.repeat_members,
         ) = (int(value or 0) for value in sums[:6])
         figures.purchase_amount = _decimal(sums[6])
+        figures.revenue_to_date += _decimal(sums[7])
 
     # Purchases in the period per shop (a repeat customer bought twice at that shop).
     for shop, members, repeat, purchases, amount in _rows(
@@ -199,39 +202,22 @@ def period_aggregates_get(
         figures.purchasing_members, figures.repeat_members = int(members), int(repeat or 0)
         figures.purchases, figures.purchase_amount = int(purchases or 0), _decimal(amount)
 
-    # Refunds dated in the period, by the purchase's shop and the member's tier group.
-    for shop, tier, amount in _rows(
+    # Refunds up to the end, by the purchase's shop and the member's tier group: those
+    # dated in the period, and all of them for the lifetime value's net revenue.
+    for shop, tier, in_period, to_date in _rows(
         f"""WITH {tier_start}
-            SELECT p.shop_id, {group} AS tier, SUM(r.amount)
-            FROM {_table(Refund)} r JOIN {_table(Purchase)} p ON p.id = r.purchase_id
-                LEFT JOIN tier_start ts ON ts.member_id = p.member_id
-            WHERE r.created_at >= %(start)s AND r.created_at < %(end)s
-            GROUP BY p.shop_id, {group}""",
-        params,
-    ):
-        by_shop[shop].refund_amount += _decimal(amount)
-        by_tier[tier].refund_amount += _decimal(amount)
-
-    # Net revenue of all time up to the end, for the lifetime value.
-    for tier, amount in _rows(
-        f"""WITH {tier_start}
-            SELECT {group} AS tier, SUM(p.amount)
-            FROM {_table(Purchase)} p LEFT JOIN tier_start ts ON ts.member_id = p.member_id
-            WHERE p.occurred_at < %(end)s
-            GROUP BY {group}""",
-        params,
-    ):
-        by_tier[tier].revenue_to_date += _decimal(amount)
-    for tier, amount in _rows(
-        f"""WITH {tier_start}
-            SELECT {group} AS tier, SUM(r.amount)
+            SELECT p.shop_id, {group} AS tier,
+                SUM(CASE WHEN r.created_at >= %(start)s THEN r.amount ELSE 0 END),
+                SUM(r.amount)
             FROM {_table(Refund)} r JOIN {_table(Purchase)} p ON p.id = r.purchase_id
                 LEFT JOIN tier_start ts ON ts.member_id = p.member_id
             WHERE r.created_at < %(end)s
-            GROUP BY {group}""",
+            GROUP BY p.shop_id, {group}""",
         params,
     ):
-        by_tier[tier].revenue_to_date -= _decimal(amount)
+        by_shop[shop].refund_amount += _decimal(in_period)
+        by_tier[tier].refund_amount += _decimal(in_period)
+        by_tier[tier].revenue_to_date -= _decimal(to_date)
 
     # Members enrolled by the end, by tier group at the start and tier at the end.
     tier_end = _tier_at("tier_end", "end")
@@ -251,30 +237,23 @@ def period_aggregates_get(
         figures.members_enrolled += int(enrolled or 0)
         figures.tier_end[tier_at_end] += int(members)
 
-    # The ledger up to the end, by kind: in the period and to date.
-    for tier, kind, in_period, to_date in _rows(
+    # The ledger up to the end, by kind, in the period and to date: one scan, grouped by
+    # tier group and shop (the shop that moved the points, or the redemption's), then
+    # summed per tier and per shop. Expiry is credited to shops through its lots, below.
+    for tier, shop, kind, in_period, to_date in _rows(
         f"""WITH {tier_start}
-            SELECT {group} AS tier, e.kind,
+            SELECT {group} AS tier, COALESCE(e.actor_shop_id, rd.shop_id) AS shop, e.kind,
                 SUM(CASE WHEN e.effective_at >= %(start)s THEN e.points ELSE 0 END),
                 SUM(e.points)
             FROM {_table(LedgerEntry)} e LEFT JOIN tier_start ts ON ts.member_id = e.member_id
+                LEFT JOIN {_table(Redemption)} rd ON rd.id = e.redemption_id
             WHERE e.effective_at < %(end)s
-            GROUP BY {group}, e.kind""",
+            GROUP BY {group}, COALESCE(e.actor_shop_id, rd.shop_id), e.kind""",
         params,
     ):
         _points_add(by_tier[tier], kind, in_period, to_date)
-    for shop, kind, in_period, to_date in _rows(
-        f"""SELECT COALESCE(e.actor_shop_id, rd.shop_id) AS shop, e.kind,
-                SUM(CASE WHEN e.effective_at >= %(start)s THEN e.points ELSE 0 END),
-                SUM(e.points)
-            FROM {_table(LedgerEntry)} e LEFT JOIN {_table(Redemption)} rd
-                ON rd.id = e.redemption_id
-            WHERE e.effective_at < %(end)s AND e.kind <> 'expire'
-                AND COALESCE(e.actor_shop_id, rd.shop_id) IS NOT NULL
-            GROUP BY COALESCE(e.actor_shop_id, rd.shop_id), e.kind""",
-        params,
-    ):
-        _points_add(by_shop[shop], kind, in_period, to_date)
+        if shop is not None and kind != Kind.EXPIRE:
+            _points_add(by_shop[shop], kind, in_period, to_date)
     for shop, in_period, to_date in _rows(
         f"""SELECT p.shop_id,
                 SUM(CASE WHEN e.effective_at >= %(start)s THEN mv.points ELSE 0 END),

@@ -186,6 +186,10 @@ def _period_write(*, period: Period, computed_at: datetime) -> int:
         # each other even while purchases keep coming in.
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            # The per-member aggregates hash a million groups at scale: with the default
+            # 4 MB they spill to disk. For this transaction only.
+            # https://www.postgresql.org/docs/current/runtime-config-resource.html#GUC-WORK-MEM
+            cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.KPIS_WORK_MEM])
     program = program_get()
     tz = program.tz
     start, end = period.bounds(tz)
