@@ -154,44 +154,117 @@ def fill(url: str, *, members: int, purchases: int) -> dict[str, float]:
     return {"fill_seconds": time.monotonic() - started, **rows}
 
 
+FILL_MARK = "bench_fill"
+
+
+def database_filled(url: str, *, members: int, purchases: int) -> float | None:
+    """The seconds an earlier fill of this size took, if the database holds one."""
+    try:
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                f"SELECT seconds FROM {FILL_MARK} WHERE members = %s AND purchases = %s",
+                [members, purchases],
+            ).fetchone()
+    except psycopg.Error:
+        return None
+    return row[0] if row else None
+
+
+def fill_mark(url: str, *, members: int, purchases: int, seconds: float) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE TABLE {FILL_MARK} (members bigint, purchases bigint, seconds float)"
+        )
+        conn.execute(f"INSERT INTO {FILL_MARK} VALUES (%s, %s, %s)", [members, purchases, seconds])
+
+
+def size_url(base_url: str, members: int, purchases: int) -> str:
+    return f"{base_url}_{members}_{purchases}"
+
+
+RUNS = (
+    (
+        "year of months",
+        ["recompute_kpis", "--from", "2025-01-01", "--to", "2025-12-31", "--granularity", "month"],
+    ),
+    ("nightly default", ["run_nightly", "--job", "kpis", "--as-of", "2025-12-31T03:00"]),
+)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--size",
         action="append",
-        required=True,
-        help="members:purchases, e.g. 1000000:10000000 (repeatable)",
+        help="members:purchases, e.g. 1000000:10000000 (repeatable; default 100000:1000000 "
+        "and 1000000:10000000, or 10000:100000 with --quick)",
     )
-    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--quick", action="store_true", help="one small size, for make bench-quick")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print only the results table on stdout"
+    )
+    parser.add_argument(
+        "--refill",
+        action="store_true",
+        help="fill again even if the database of a size holds a complete earlier fill",
+    )
+    parser.add_argument("--database-url", default=DEFAULT_URL, help="a size suffix is added")
     args = parser.parse_args()
-    print(f"# {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} cores")
-    for size in args.size:
+    sizes = args.size or (
+        ["10000:100000"] if args.quick else ["100000:1000000", "1000000:10000000"]
+    )
+    out = sys.stdout
+    if not args.markdown:
+        print(f"# {platform.platform()}, Python {platform.python_version()}, "
+              f"{os.cpu_count()} cores", file=out)
+    print(
+        "| members | purchases | ledger entries | fill | run | periods | wall time "
+        "| per period | peak RSS (Django) |\n|---:|---:|---:|---|---|---:|---:|---:|---:|",
+        file=out,
+        flush=True,
+    )
+    for size in sizes:
         members, purchases = (int(part) for part in size.split(":"))
-        database_recreate(args.database_url)
-        manage(args.database_url, "migrate", "--noinput")
-        filled = fill(args.database_url, members=members, purchases=purchases)
-        print(f"## {members:,} members, {purchases:,} purchases: {filled}", flush=True)
-        for label, command in (
-            (
-                "year of months",
-                [
-                    "recompute_kpis",
-                    "--from",
-                    "2025-01-01",
-                    "--to",
-                    "2025-12-31",
-                    "--granularity",
-                    "month",
-                ],
-            ),
-            ("nightly default", ["run_nightly", "--job", "kpis", "--as-of", "2025-12-31T03:00"]),
-        ):
-            seconds, rss, output = manage(args.database_url, *command)
+        url = size_url(args.database_url, members, purchases)
+        earlier = None if args.refill else database_filled(url, members=members, purchases=purchases)
+        if earlier is None:
+            log(f"filling {members:,} members and {purchases:,} purchases in {url}")
+            database_recreate(url)
+            manage(url, "migrate", "--noinput")
+            filled = fill(url, members=members, purchases=purchases)
+            fill_mark(url, members=members, purchases=purchases, seconds=filled["fill_seconds"])
+            fill_note = f"{filled['fill_seconds']:.0f} s"
+        else:
+            log(f"reusing the fill in {url} ({earlier:.0f} s when made)")
+            manage(url, "migrate", "--noinput")
+            fill_note = f"reused ({earlier:.0f} s when made)"
+        with psycopg.connect(url) as conn:
+            entries = conn.execute("SELECT count(*) FROM rewards_ledgerentry").fetchone()[0]
+        for label, command in RUNS:
+            log(f"{label}: manage.py {' '.join(command)}")
+            seconds, rss, output = manage(url, *command)
+            periods = _periods_in(output)
+            per_period = f"{seconds / periods:.1f} s" if periods else "?"
             print(
-                f"| {members:,} | {purchases:,} | {label} | {seconds:.1f} s | {rss} MiB |",
+                f"| {members:,} | {purchases:,} | {entries:,} | {fill_note} | {label} "
+                f"| {periods or '?'} | {seconds:.1f} s | {per_period} | {rss} MiB |",
+                file=out,
                 flush=True,
             )
-            print(f"    {output}", flush=True)
+            log(f"    {output}")
+
+
+def _periods_in(output: str) -> int | None:
+    """The number of periods from a command's summary line ("... 12 periods ...")."""
+    words = output.replace(",", " ").split()
+    for number, word in zip(words, words[1:], strict=False):
+        if word.startswith("period") and number.isdigit():
+            return int(number)
+    return None
 
 
 if __name__ == "__main__":

@@ -14,4 +14,5 @@ class MetricsConfig(AppConfig):
             name="kpis",
             title="Recompute the KPI snapshots of the current and previous periods",
             process_chunk=kpis_nightly_recompute,
+            items_label="periods recomputed",
         )

@@ -60,6 +60,8 @@ class NightlyJob:
     process_member: Callable[..., Counter] | None = None
     process_chunk: Callable[..., Counter] | None = None
     report: Callable[..., dict] | None = None
+    # What the run log's items_processed counts, in the operator's summary line.
+    items_label: str = "members changed"
 
     @property
     def runs_at(self) -> time:
@@ -77,6 +79,7 @@ def nightly_job_register(
     process_member: Callable[..., Counter] | None = None,
     process_chunk: Callable[..., Counter] | None = None,
     report: Callable[[datetime], dict] | None = None,
+    items_label: str = "members changed",
 ) -> NightlyJob:
     """Add a job to the registry. Registering the same name again replaces it (a module
     imported twice must not fail); a name without a default time is a programming error."""
@@ -100,6 +103,7 @@ def nightly_job_register(
         process_member=process_member,
         process_chunk=process_chunk,
         report=report,
+        items_label=items_label,
     )
     _jobs[name] = job
     return job

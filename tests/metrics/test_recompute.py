@@ -106,7 +106,7 @@ def run_kpis(as_of: str) -> str:
 def test_nightly_recomputes_the_current_and_previous_period_of_each_granularity(shop_with_sales):
     output = run_kpis("2025-03-15T03:00")
 
-    assert output.startswith("kpis: as of 2025-03-15 03:00 UTC, 10 members changed")
+    assert output.startswith("kpis: as of 2025-03-15 03:00 UTC, 10 periods recomputed")
     assert "periods=10" in output
     assert stored_periods() == [
         ("day", date(2025, 3, 14)),

@@ -81,6 +81,6 @@ class Command(BaseCommand):
         counts = " ".join(f"{key}={value}" for key, value in sorted(run.totals.items()))
         return (
             f"{run.job}: as of {run.as_of.astimezone(tz):%Y-%m-%d %H:%M %Z}, "
-            f"{run.items_processed} members changed in {seconds:.1f}s "
+            f"{run.items_processed} {nightly_job_get(run.job).items_label} in {seconds:.1f}s "
             f"(run {run.pk}, {run.status})" + (f"; {counts}" if counts else "")
         )
