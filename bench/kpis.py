@@ -172,9 +172,7 @@ def database_filled(url: str, *, members: int, purchases: int) -> float | None:
 
 def fill_mark(url: str, *, members: int, purchases: int, seconds: float) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            f"CREATE TABLE {FILL_MARK} (members bigint, purchases bigint, seconds float)"
-        )
+        conn.execute(f"CREATE TABLE {FILL_MARK} (members bigint, purchases bigint, seconds float)")
         conn.execute(f"INSERT INTO {FILL_MARK} VALUES (%s, %s, %s)", [members, purchases, seconds])
 
 
@@ -219,8 +217,10 @@ def main() -> None:
     )
     out = sys.stdout
     if not args.markdown:
-        print(f"# {platform.platform()}, Python {platform.python_version()}, "
-              f"{os.cpu_count()} cores", file=out)
+        print(
+            f"# {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} cores",
+            file=out,
+        )
     print(
         "| members | purchases | ledger entries | fill | run | periods | wall time "
         "| per period | peak RSS (Django) |\n|---:|---:|---:|---|---|---:|---:|---:|---:|",
@@ -230,7 +230,9 @@ def main() -> None:
     for size in sizes:
         members, purchases = (int(part) for part in size.split(":"))
         url = size_url(args.database_url, members, purchases)
-        earlier = None if args.refill else database_filled(url, members=members, purchases=purchases)
+        earlier = (
+            None if args.refill else database_filled(url, members=members, purchases=purchases)
+        )
         if earlier is None:
             log(f"filling {members:,} members and {purchases:,} purchases in {url}")
             database_recreate(url)
