@@ -141,9 +141,14 @@ def period_aggregates_get(
     group = _tier_group("ts", entry_tier)
     tier_start = _tier_at("tier_start", "start")
 
-    # Activity at both ends, purchases in the period and purchases of all time up to the
-    # end (for the lifetime value), per member, then per tier group: one scan of the
-    # purchases. A purchase counts toward activity at t unless refunds created by t cover it.
+    # Activity at both ends and purchases in the period, per member, then per tier group.
+    # A purchase counts toward activity at t unless refunds created by t cover it. Refunds
+    # only add up, so a purchase not fully refunded today never was, and needs no sums.
+    # The per-member state is a few integers, so a million members aggregate in memory.
+    def qualifies(refunded: str) -> str:
+        return f"""(p.refunded_amount + {CENT} < p.amount
+                OR p.amount - COALESCE({refunded}, 0) > {CENT})"""
+
     for tier, *sums in _rows(
         f"""WITH refunds AS (
                 SELECT purchase_id,
@@ -153,24 +158,19 @@ def period_aggregates_get(
             per_member AS (
                 SELECT p.member_id,
                     MAX(CASE WHEN p.occurred_at > %(start_w)s AND p.occurred_at <= %(start)s
-                        AND p.amount - COALESCE(r.by_start, 0) > {CENT}
-                        THEN 1 ELSE 0 END) AS at_start,
+                        AND {qualifies("r.by_start")} THEN 1 ELSE 0 END) AS at_start,
                     MAX(CASE WHEN p.occurred_at > %(end_w)s AND p.occurred_at <= %(end)s
-                        AND p.amount - COALESCE(r.by_end, 0) > {CENT}
-                        THEN 1 ELSE 0 END) AS at_end,
+                        AND {qualifies("r.by_end")} THEN 1 ELSE 0 END) AS at_end,
                     SUM(CASE WHEN p.occurred_at >= %(start)s AND p.occurred_at < %(end)s
-                        THEN 1 ELSE 0 END) AS bought,
-                    SUM(CASE WHEN p.occurred_at >= %(start)s AND p.occurred_at < %(end)s
-                        THEN p.amount ELSE 0 END) AS spent,
-                    SUM(CASE WHEN p.occurred_at < %(end)s THEN p.amount ELSE 0 END) AS revenue
+                        THEN 1 ELSE 0 END) AS bought
                 FROM {_table(Purchase)} p LEFT JOIN refunds r ON r.purchase_id = p.id
-                WHERE p.occurred_at <= %(end)s
+                WHERE p.occurred_at > %(start_w)s AND p.occurred_at <= %(end)s
                 GROUP BY p.member_id),
             {tier_start}
         SELECT {group} AS tier,
             SUM(m.at_start), SUM(m.at_end), SUM(m.at_start * m.at_end),
             SUM(m.bought), SUM(CASE WHEN m.bought > 0 THEN 1 ELSE 0 END),
-            SUM(CASE WHEN m.bought > 1 THEN 1 ELSE 0 END), SUM(m.spent), SUM(m.revenue)
+            SUM(CASE WHEN m.bought > 1 THEN 1 ELSE 0 END)
         FROM per_member m LEFT JOIN tier_start ts ON ts.member_id = m.member_id
         GROUP BY {group}""",
         params,
@@ -183,9 +183,22 @@ def period_aggregates_get(
             figures.purchases,
             figures.purchasing_members,
             figures.repeat_members,
-        ) = (int(value or 0) for value in sums[:6])
-        figures.purchase_amount = _decimal(sums[6])
-        figures.revenue_to_date += _decimal(sums[7])
+        ) = (int(value or 0) for value in sums)
+
+    # Purchase amounts by tier group: in the period, and of all time up to the end for the
+    # lifetime value. Summed straight into the groups, without a row per member.
+    for tier, in_period, to_date in _rows(
+        f"""WITH {tier_start}
+            SELECT {group} AS tier,
+                SUM(CASE WHEN p.occurred_at >= %(start)s THEN p.amount ELSE 0 END),
+                SUM(p.amount)
+            FROM {_table(Purchase)} p LEFT JOIN tier_start ts ON ts.member_id = p.member_id
+            WHERE p.occurred_at < %(end)s
+            GROUP BY {group}""",
+        params,
+    ):
+        by_tier[tier].purchase_amount += _decimal(in_period)
+        by_tier[tier].revenue_to_date += _decimal(to_date)
 
     # Purchases in the period per shop (a repeat customer bought twice at that shop).
     for shop, members, repeat, purchases, amount in _rows(
@@ -319,10 +332,14 @@ def cohort_cells_get(*, month_start: datetime, month_end: datetime, tz) -> list[
         ),
         Value(Decimal(0)),
     )
+    # As in period_aggregates_get: only a purchase fully refunded today looks up its refunds.
     buyers = (
         Purchase.objects.filter(occurred_at__gte=month_start, occurred_at__lt=month_end)
         .annotate(refunded=refunded_by_end)
-        .filter(amount__gt=F("refunded") + Value(Decimal(CENT)))
+        .filter(
+            Q(amount__gt=F("refunded_amount") + Value(Decimal(CENT)))
+            | Q(amount__gt=F("refunded") + Value(Decimal(CENT)))
+        )
         .values("member_id")
     )
     return list(

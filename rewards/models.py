@@ -153,7 +153,11 @@ class Purchase(IdempotentRecord):
                 name="purchase_reversal_within_earned",
             ),
         ]
-        indexes = [models.Index(fields=["member", "occurred_at"])]
+        indexes = [
+            models.Index(fields=["member", "occurred_at"]),
+            # The KPIs' purchases of a period and cohort month (metrics/selectors.py).
+            models.Index(fields=["occurred_at"], name="purchase_occurred_at"),
+        ]
 
     def __str__(self) -> str:
         return f"order {self.order_id}"

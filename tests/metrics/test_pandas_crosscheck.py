@@ -131,6 +131,13 @@ def history_generate(seed: int = 5) -> None:
                 )
             )
     refunds = Refund.objects.bulk_create(refunds)
+    # As the refund service keeps it: a purchase's refunded amount is its refunds' sum.
+    refunded = {}
+    for refund in refunds:
+        refunded[refund.purchase_id] = refunded.get(refund.purchase_id, 0) + refund.amount
+    for purchase in purchases:
+        purchase.refunded_amount = refunded.get(purchase.pk, Decimal(0))
+    Purchase.objects.bulk_update(purchases, ["refunded_amount"], batch_size=500)
 
     entries, lots_for = [], []
 
