@@ -146,7 +146,7 @@ def period_aggregates_get(
     # only add up, so a purchase not fully refunded today never was, and needs no sums.
     # The per-member state is a few integers, so a million members aggregate in memory.
     def qualifies(refunded: str) -> str:
-        return f"""(p.refunded_amount + {CENT} < p.amount
+        return f"""(p.refunded_amount = 0 OR p.refunded_amount + {CENT} < p.amount
                 OR p.amount - COALESCE({refunded}, 0) > {CENT})"""
 
     for tier, *sums in _rows(
