@@ -1,10 +1,14 @@
-"""Wall time and peak memory of the KPI recompute on a large history (not a test: run it by
-hand and copy the table into BENCHMARKS.md).
+"""Wall time and peak memory of the KPI recompute on a large history (a stage of
+`make bench`, which puts its table in BENCHMARKS.md; not a test).
 
-    .venv/bin/python bench/kpis.py --size 100000:1000000 --size 1000000:10000000
+    .venv/bin/python bench/kpis.py                  # 100k/1M and 1M/10M
+    .venv/bin/python bench/kpis.py --quick          # 5k/50k, for make bench-quick
+    .venv/bin/python bench/kpis.py --size 1000000:10000000 --markdown
 
-For each size (members:purchases) it recreates a dedicated PostgreSQL database, migrates
-it and fills it with SQL (generate_series, no ORM): members enrolling over three years,
+For each size (members:purchases) it uses a dedicated PostgreSQL database
+(loyalty_bench_kpis_<members>_<purchases>). A database that holds a complete fill of that
+size is reused (the 10M-purchase fill takes about 20 minutes; --refill forces a new one);
+otherwise it is recreated, migrated and filled with SQL (generate_series, no ORM): members enrolling over three years,
 purchases at 20 shops over 2024-2025, 5% of them refunded (half in full), one earn entry
 per purchase, redemptions and expiries in the ledger, tier changes for a tenth of the
 members and survey answers. Then it times, each in its own process:
@@ -187,6 +191,14 @@ RUNS = (
     ),
     ("nightly default", ["run_nightly", "--job", "kpis", "--as-of", "2025-12-31T03:00"]),
 )
+# make bench-quick: a quarter of months and the nightly default, on a small history.
+RUNS_QUICK = (
+    (
+        "quarter of months",
+        ["recompute_kpis", "--from", "2025-10-01", "--to", "2025-12-31", "--granularity", "month"],
+    ),
+    RUNS[1],
+)
 
 
 def log(message: str) -> None:
@@ -199,7 +211,7 @@ def main() -> None:
         "--size",
         action="append",
         help="members:purchases, e.g. 1000000:10000000 (repeatable; default 100000:1000000 "
-        "and 1000000:10000000, or 10000:100000 with --quick)",
+        "and 1000000:10000000, or 5000:50000 with --quick)",
     )
     parser.add_argument("--quick", action="store_true", help="one small size, for make bench-quick")
     parser.add_argument(
@@ -213,8 +225,9 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_URL, help="a size suffix is added")
     args = parser.parse_args()
     sizes = args.size or (
-        ["10000:100000"] if args.quick else ["100000:1000000", "1000000:10000000"]
+        ["5000:50000"] if args.quick else ["100000:1000000", "1000000:10000000"]
     )
+    runs = RUNS_QUICK if args.quick else RUNS
     out = sys.stdout
     if not args.markdown:
         print(
@@ -246,7 +259,7 @@ def main() -> None:
             fill_note = f"reused ({earlier:.0f} s when made)"
         with psycopg.connect(url) as conn:
             entries = conn.execute("SELECT count(*) FROM rewards_ledgerentry").fetchone()[0]
-        for label, command in RUNS:
+        for label, command in runs:
             log(f"{label}: manage.py {' '.join(command)}")
             seconds, rss, output = manage(url, *command)
             periods = _periods_in(output)
