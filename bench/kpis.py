@@ -8,7 +8,8 @@
 For each size (members:purchases) it uses a dedicated PostgreSQL database
 (loyalty_bench_kpis_<members>_<purchases>). A database that holds a complete fill of that
 size is reused (the 10M-purchase fill takes about 20 minutes; --refill forces a new one);
-otherwise it is recreated, migrated and filled with SQL (generate_series, no ORM): members enrolling over three years,
+otherwise it is recreated, migrated and filled with SQL (generate_series, no ORM): members
+enrolling over three years,
 purchases at 20 shops over 2024-2025, 5% of them refunded (half in full), one earn entry
 per purchase, redemptions and expiries in the ledger, tier changes for a tenth of the
 members and survey answers. Then it times, each in its own process:
@@ -224,9 +225,7 @@ def main() -> None:
     )
     parser.add_argument("--database-url", default=DEFAULT_URL, help="a size suffix is added")
     args = parser.parse_args()
-    sizes = args.size or (
-        ["5000:50000"] if args.quick else ["100000:1000000", "1000000:10000000"]
-    )
+    sizes = args.size or (["5000:50000"] if args.quick else ["100000:1000000", "1000000:10000000"])
     runs = RUNS_QUICK if args.quick else RUNS
     out = sys.stdout
     if not args.markdown:
