@@ -44,6 +44,9 @@ import psycopg
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+
+from bench.pgbench_script import request_capture, script_build, sequences_spread  # noqa: E402
+
 BENCH_DIR = REPO_ROOT / "bench"
 WRK_DIR = BENCH_DIR / "wrk"
 VENV_BIN = Path(sys.executable).parent
@@ -144,21 +147,10 @@ def fill(url: str, *, members: int) -> None:
                 .replace("%(members)s", str(members))
                 .replace("%(capture)s", capture)
             )
-        # Rows inserted from here on get ids in a range of their own per table (10^11
-        # apart), so a recorded id is never mistaken for another number of the request.
-        tables = [
-            row[0]
-            for row in conn.execute(
-                "SELECT table_name FROM information_schema.columns WHERE table_schema = "
-                "'public' AND column_name = 'id' AND data_type = 'bigint' ORDER BY table_name"
-            )
-        ]
-        for index, table in enumerate(tables, start=1):
-            sequence = conn.execute(
-                "SELECT pg_get_serial_sequence(%s, 'id')", [f'"{table}"']
-            ).fetchone()[0]
-            if sequence:
-                conn.execute("SELECT setval(%s, %s)", [sequence, index * 10**11])
+        # Rows inserted from here on get ids in a range of their own per table, so a
+        # recorded id is never mistaken for another number of the request.
+        with conn.cursor() as cursor:
+            sequences_spread(cursor)
         conn.execute("VACUUM ANALYZE")
 
 
@@ -183,8 +175,6 @@ def shop_key_create() -> str:
 
 def scripts_record(key: str, workdir: Path) -> dict[str, dict]:
     """One earn and one redeem in-process, recorded and turned into pgbench scripts."""
-    from bench.pgbench_script import request_capture, script_build
-
     tag = uuid.uuid4().hex[:12]
     requests = {
         "earn": dict(

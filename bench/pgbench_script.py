@@ -118,6 +118,27 @@ def new_ids_since(before: dict[str, int]) -> dict[str, list[int]]:
     return found
 
 
+# Recorded ids become variables by replacing them as tokens, which is only safe for numbers
+# that cannot be anything else in the request (a count, a LIMIT, an amount).
+DISTINCTIVE_DIGITS = 9
+
+
+def sequences_spread(cursor) -> None:
+    """Move every bigint id sequence of the public schema to a range of its own, 10^11
+    apart (`10^11 × n`, n counting the tables by name), so that the ids a request creates
+    are distinctive. Takes a DB-API cursor (psycopg's or Django's)."""
+    cursor.execute(
+        "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' "
+        "AND column_name = 'id' AND data_type = 'bigint' ORDER BY table_name"
+    )
+    tables = [row[0] for row in cursor.fetchall()]
+    for index, table in enumerate(tables, start=1):
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [f'"{table}"'])
+        sequence = cursor.fetchone()[0]
+        if sequence:
+            cursor.execute("SELECT setval(%s, %s)", [sequence, index * 10**11])
+
+
 def _replace_token(text: str, value: int | str, replacement: str) -> str:
     return re.sub(rf"(?<![\w]){re.escape(str(value))}(?![\w])", replacement, text)
 
@@ -134,6 +155,12 @@ def script_build(capture: Capture, *, member_variable: str = "member") -> Script
         # variable can only end a literal (`0000...:uu`), its name would run on otherwise.
         "\\set uu 100000000000 + :client_id * 10000000000 + random(0, 9999999999)",
     ]
+    for value in [capture.member_pk, *(i for ids in capture.new_ids.values() for i in ids)]:
+        if len(str(value)) < DISTINCTIVE_DIGITS:
+            raise ValueError(
+                f"id {value} is too short to be replaced safely: record on a member with a "
+                "distinctive primary key, after sequences_spread()"
+            )
     uuid_slots: dict[str, str] = {}
     id_variables: dict[int, str] = {}
     inserts_seen: dict[str, int] = {}

@@ -17,6 +17,7 @@ import argparse
 import collections
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -107,16 +108,23 @@ def stage_run(stage: Stage, *, quick: bool, root: Path = REPO_ROOT) -> Outcome:
 
     relay_thread = threading.Thread(target=relay, daemon=True)
     relay_thread.start()
+    timed_out = threading.Event()
+
+    def stop() -> None:
+        timed_out.set()
+        os.killpg(process.pid, signal.SIGKILL)
+
+    timer = threading.Timer(timeout, stop)
+    timer.start()
     try:
-        stdout, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
-        process.communicate()
-        relay_thread.join(timeout=5)
-        seconds = time.monotonic() - started
-        return Outcome(f"not measured: timed out after {timeout} s.", seconds, False)
+        stdout = process.stdout.read()
+        process.wait()
+    finally:
+        timer.cancel()
     relay_thread.join(timeout=5)
     seconds = time.monotonic() - started
+    if timed_out.is_set():
+        return Outcome(f"not measured: timed out after {timeout} s.", seconds, False)
     if process.returncode != 0:
         why = tail[-1] if tail else "no output on stderr"
         return Outcome(
