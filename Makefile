@@ -14,8 +14,9 @@ export DJANGO_DEBUG ?= true
 .PHONY: install run migrate seed nightly worker test test-postgres test-sqlite lint check-postgres clean \
 	bench bench-quick bench-tools
 
+# A worktree's .venv may be a link to a shared venv, which `venv` refuses to recreate.
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
