@@ -17,7 +17,9 @@ pgbench transaction to the next become pgbench variables:
   redemption's) become per-transaction UUIDs ending in a pgbench variable.
 
 Statements that ran inside Django's atomic block are wrapped in BEGIN/COMMIT, savepoints
-included, as the real transaction is. Everything else (timestamps, amounts, hashes) stays as
+included, as the real transaction is; with persistent connections and health checks (the
+settings' default on PostgreSQL), the `SELECT 1` Django sends first in every request is
+added, since it bypasses the recording. Everything else (timestamps, amounts, hashes) stays as
 captured: same cost, and no constraint depends on it.
 """
 
@@ -240,6 +242,7 @@ def request_capture(
     Returns the response status and the capture."""
     import json
 
+    from django.db import connection
     from django.test import Client
 
     tables = integer_id_tables()
@@ -248,8 +251,14 @@ def request_capture(
     manager, recorded = statements_record()
     with manager:
         response = client.post(path, data=json.dumps(body), content_type="application/json")
+    statements = list(recorded)
+    settings = connection.settings_dict
+    if settings.get("CONN_HEALTH_CHECKS") and settings.get("CONN_MAX_AGE"):
+        # A persistent connection is checked with `SELECT 1` before its first query of each
+        # request; Django sends it on the raw connection, past the execute wrappers.
+        statements.insert(0, Statement(sql="SELECT 1", in_transaction=False))
     return response.status_code, Capture(
-        statements=list(recorded),
+        statements=statements,
         member_pk=member_pk,
         member_external_id=member_external_id,
         unique_strings=unique_strings,
