@@ -829,6 +829,9 @@ def main() -> None:
     )
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     args = parser.parse_args()
+    # Stopped by the runner (a timeout) or by hand: unwind, so the finally blocks stop the
+    # gunicorn servers, which run in process groups of their own.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = QUICK if args.quick else FULL
     text = throughput(args, sizes) if args.stage == "throughput" else profile(args, sizes)
     print(text)

@@ -111,8 +111,13 @@ def stage_run(stage: Stage, *, quick: bool, root: Path = REPO_ROOT) -> Outcome:
     timed_out = threading.Event()
 
     def stop() -> None:
+        # SIGTERM first, so the stage can stop what it started (servers, workers).
         timed_out.set()
-        os.killpg(process.pid, signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
 
     timer = threading.Timer(timeout, stop)
     timer.start()

@@ -93,6 +93,16 @@ def test_a_failing_stage_is_recorded_as_not_measured_and_the_run_goes_on(tmp_pat
     assert "stage took" in text.split("<!-- bench:second -->")[1]
 
 
+def test_a_stage_that_outlives_its_timeout_is_stopped_and_recorded(tmp_path):
+    sleeping = write_script(tmp_path / "sleeping.py", "import time\ntime.sleep(60)\n")
+    stage = run.Stage("slow", "Slow", str(sleeping), timeout_quick=1)
+
+    outcome = run.stage_run(stage, quick=True)
+
+    assert outcome.fragment == "not measured: timed out after 1 s."
+    assert not outcome.measured and outcome.seconds < 30
+
+
 def test_the_runner_registers_the_stages_of_every_benchmark():
     commands = {stage.name: stage.command(quick=True)[1:] for stage in run.STAGES}
 
