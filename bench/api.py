@@ -61,8 +61,10 @@ CAPTURE_MEMBER_PKS = {"earn": 987654321, "redeem": 987654322}
 CONNECTIONS = 16
 LOAD_THREADS = 2
 # Workers x threads on two cores that share the machine with PostgreSQL and wrk. The full
-# run measures each of these on the earn path and keeps the fastest; the quick run uses
-# the first, the best of the full runs so far (BENCHMARKS.md).
+# run measures each of these on the earn path and keeps the best. The quick run uses the
+# first: an earn alone spends about 40% of its time on the CPU and 60% waiting on
+# PostgreSQL, so three processes (one GIL each) keep both cores busy and their threads
+# fill the waits.
 SERVER_CONFIGS = [
     ("gthread", 3, 4),
     ("sync", 2, 1),
