@@ -11,10 +11,12 @@ PORT ?= 8000
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export DJANGO_DEBUG ?= true
 
-.PHONY: install run migrate seed nightly worker test test-postgres test-sqlite lint check-postgres clean
+.PHONY: install run migrate seed nightly worker test test-postgres test-sqlite lint check-postgres clean \
+	bench bench-quick bench-tools
 
+# A worktree's .venv may be a link to a shared venv, which `venv` refuses to recreate.
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
@@ -61,6 +63,21 @@ test-postgres: install
 # Embedded SQLite: everything that does not need PostgreSQL's locks and triggers.
 test-sqlite: install
 	env -u DATABASE_URL $(PY) -m pytest -p no:cacheprovider -m "not postgres"
+
+# Benchmarks against PostgreSQL on this machine; they write BENCHMARKS.md (see its prose).
+# wrk is the load generator (Debian package); pgbench comes with the PostgreSQL client.
+bench-tools:
+	@if ! command -v wrk >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	fi
+	@command -v pgbench >/dev/null || { echo "pgbench is missing (postgresql-client)." >&2; exit 1; }
+
+bench: install bench-tools
+	$(PY) bench/run.py
+
+# Small sizes and 5-second runs, under 2 minutes.
+bench-quick: install bench-tools
+	$(PY) bench/run.py --quick
 
 lint: install
 	$(VENV)/bin/ruff check .
