@@ -4,8 +4,11 @@ members at once, set-based, for the common case (`members_nightly_catch_up`)."""
 
 from collections import Counter
 from datetime import datetime
+from typing import NamedTuple
 
-from django.db.models import F, Q
+from django.db import connection
+from django.db.models import Max, Min, Q, Sum
+from django.db.models.functions import Coalesce
 
 from loyalty_engine.db import durable_write
 from members.models import Member
@@ -14,7 +17,6 @@ from rewards.services.ledger import (
     BALANCE_FIELDS,
     Actor,
     _expiry_reason,
-    _is_due,
     balance_save,
     member_catch_up,
     member_lock,
@@ -64,22 +66,35 @@ def members_nightly_catch_up(
     `member_nightly_catch_up`. Returns the counts of what changed, as that function's
     (plus "items", the members changed), and the ids left to process one by one.
     """
+    # Plain rows and per-member sums, not model instances: building (and parsing the
+    # timestamps of) thousands of lots per batch would cost more than the statements.
     members = list(
         Member.objects.select_for_update()
         .filter(pk__in=member_ids)
         .order_by("pk")
-        .only("pk", *BALANCE_FIELDS)
+        .values_list("id", *BALANCE_FIELDS, named=True)
     )
-    lots_by_member: dict[int, list[PointLot]] = {}
-    lots = (
-        PointLot.objects.filter(member_id__in=member_ids, remaining__gt=0)
-        .filter(Q(expires_at__lte=as_of) | Q(is_pending=True, available_at__lte=as_of))
-        .order_by("member_id", F("expires_at").asc(nulls_last=True), "earned_at", "id")
-        .only("member_id", "remaining", "is_pending", "available_at", "expires_at", "earned_at")
-    )
-    for lot in lots:
-        lots_by_member.setdefault(lot.member_id, []).append(lot)
-    holding = [member.pk for member in members if member.points_held]
+    # member_catch_up's steps, release then expire, per member: a pending lot whose
+    # returns window has passed becomes available first, so if it is also due it expires
+    # from the available points; a due lot still in its window expires from pending.
+    releasable = Q(is_pending=True, available_at__lte=as_of)
+    due = Q(expires_at__lte=as_of)
+    due_from_pending = due & Q(is_pending=True, available_at__gt=as_of)
+    work = {
+        row["member_id"]: row
+        for row in PointLot.objects.filter(member_id__in=member_ids, remaining__gt=0)
+        .filter(due | releasable)
+        .values("member_id")
+        .annotate(
+            released=Coalesce(Sum("remaining", filter=releasable), 0),
+            expired=Coalesce(Sum("remaining", filter=due), 0),
+            expired_from_pending=Coalesce(Sum("remaining", filter=due_from_pending), 0),
+            first_earned=Min("earned_at", filter=due),
+            last_earned=Max("earned_at", filter=due),
+        )
+        .order_by()
+    }
+    holding = [member.id for member in members if member.points_held]
     stale_holds = (
         set(
             Redemption.objects.filter(
@@ -94,79 +109,128 @@ def members_nightly_catch_up(
 
     one_by_one: list[int] = []
     outcome = Counter()
-    changed: list[Member] = []
-    released: list[PointLot] = []
-    expired: list[tuple[Member, list[PointLot]]] = []
+    balances: list[tuple[int, int, int]] = []
+    released: list[int] = []
+    expired: list[tuple[int, int, str]] = []
     for member in members:
-        mine = lots_by_member.get(member.pk, [])
-        if member.pk in stale_holds or member.points_owed:
-            one_by_one.append(member.pk)
+        if member.id in stale_holds or member.points_owed:
+            one_by_one.append(member.id)
             continue
-        if not mine:
+        lots = work.get(member.id)
+        if lots is None:
             continue  # a redemption caught it up before we had the lock
-        before = _balance(member)
-        available, pending = member.points_available, member.points_pending
-        # The same steps, in the same order, as member_catch_up: release, then expire.
-        now_available = [lot for lot in mine if lot.is_pending and lot.available_at <= as_of]
-        for lot in now_available:
-            pending -= lot.remaining
-            available += lot.remaining
-        still_pending = {lot.pk for lot in mine if lot.is_pending} - {
-            lot.pk for lot in now_available
-        }
-        due = [lot for lot in mine if _is_due(lot, as_of)]
-        for lot in due:
-            if lot.pk in still_pending:
-                pending -= lot.remaining
-            else:
-                available -= lot.remaining
+        available = (
+            member.points_available
+            + lots["released"]
+            - (lots["expired"] - lots["expired_from_pending"])
+        )
+        pending = member.points_pending - lots["released"] - lots["expired_from_pending"]
         if available < 0 or pending < 0:
-            one_by_one.append(member.pk)
+            one_by_one.append(member.id)
             continue
-        member.points_available, member.points_pending = available, pending
-        for lot in now_available:
-            lot.is_pending = False
-        released.extend(now_available)
-        if due:
-            expired.append((member, due))
-        changed.append(member)
-        outcome.update(_outcome(before, _balance(member)))
+        if lots["released"]:
+            released.append(member.id)
+        if lots["expired"]:
+            # The reason only reads the span of earning dates of the due lots.
+            span = [_Earned(lots["first_earned"]), _Earned(lots["last_earned"])]
+            expired.append((member.id, lots["expired"], _expiry_reason(span, lots["expired"])))
+        balances.append((member.id, available, pending))
+        before = {field: getattr(member, field) for field in BALANCE_FIELDS}
+        after = {**before, "points_available": available, "points_pending": pending}
+        outcome.update(_outcome(before, after))
         outcome["items"] += 1
 
     if released:
-        PointLot.objects.filter(pk__in=[lot.pk for lot in released]).update(is_pending=False)
+        PointLot.objects.filter(member_id__in=released, remaining__gt=0).filter(releasable).update(
+            is_pending=False
+        )
     if expired:
         _expiries_write(expired, as_of=as_of)
-    if changed:
-        Member.objects.bulk_update(changed, ["points_available", "points_pending"])
+    if balances:
+        _balances_write(balances)
     return outcome, one_by_one
 
 
-def _expiries_write(expired: list[tuple[Member, list[PointLot]]], *, as_of: datetime) -> None:
-    """One expiry entry per member, one movement per lot, and the lots emptied: three
-    statements however many members (the lots are locked through their members)."""
+_ENTRY_LINKS = ["purchase_id", "refund_id", "redemption_id", "actor_shop_id", "actor_user_id"]
+
+
+class _Earned(NamedTuple):
+    earned_at: datetime
+
+
+def _expiries_write(expired: list[tuple[int, int, str]], *, as_of: datetime) -> None:
+    """One expiry entry per (member, points, reason), one movement per due lot, and the
+    due lots emptied: three statements however many members. The movements and the update
+    find the due lots by the same condition as the batch's sums: the member locks keep
+    them unchanged in between."""
     actor = Actor.system()
     entries = LedgerEntry.objects.bulk_create(
         LedgerEntry(
-            member_id=member.pk,
+            member_id=member_id,
             kind=LedgerEntry.Kind.EXPIRE,
-            points=-sum(lot.remaining for lot in due),
-            reason=_expiry_reason(due, sum(lot.remaining for lot in due)),
+            points=-points,
+            reason=reason,
             reference="expiry",
             actor_kind=actor.kind,
             effective_at=as_of,
             created_at=as_of,
+            # Given, so that building each entry skips looking up the links' defaults.
+            **dict.fromkeys(_ENTRY_LINKS),
         )
-        for member, due in expired
+        for member_id, points, reason in expired
     )
-    LotMovement.objects.bulk_create(
-        LotMovement(entry=entry, lot_id=lot.pk, points=-lot.remaining)
-        for entry, (_, due) in zip(entries, expired, strict=True)
-        for lot in due
+    _movements_insert(entry_ids=[entry.pk for entry in entries], as_of=as_of)
+    PointLot.objects.filter(
+        member_id__in=[member_id for member_id, _, _ in expired],
+        remaining__gt=0,
+        expires_at__lte=as_of,
+    ).update(remaining=0)
+
+
+def _movements_insert(*, entry_ids: list[int], as_of: datetime) -> None:
+    """INSERT ... SELECT of each entry's member's due lots, in spending order: the ORM has
+    no INSERT ... SELECT, and thousands of LotMovement instances per batch would cost more
+    than the insert. Ids are integers from bulk_create, written as literals."""
+    quote = connection.ops.quote_name
+    movement, lot, entry = (model._meta for model in (LotMovement, PointLot, LedgerEntry))
+
+    def col(meta, name: str) -> str:
+        return quote(meta.get_field(name).column)
+
+    ids = ", ".join(str(int(pk)) for pk in entry_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(movement.db_table)} "
+            f"({col(movement, 'entry')}, {col(movement, 'lot')}, {col(movement, 'points')}) "
+            f"SELECT e.{col(entry, 'id')}, l.{col(lot, 'id')}, -l.{col(lot, 'remaining')} "
+            f"FROM {quote(entry.db_table)} e JOIN {quote(lot.db_table)} l "
+            f"ON l.{col(lot, 'member')} = e.{col(entry, 'member')} "
+            f"WHERE e.{col(entry, 'id')} IN ({ids}) AND l.{col(lot, 'remaining')} > 0 "
+            f"AND l.{col(lot, 'expires_at')} <= %s "
+            f"ORDER BY e.{col(entry, 'id')}, l.{col(lot, 'expires_at')}, "
+            f"l.{col(lot, 'earned_at')}, l.{col(lot, 'id')}",
+            [connection.ops.adapt_datetimefield_value(as_of)],
+        )
+
+
+def _balances_write(balances: list[tuple[int, int, int]]) -> None:
+    """Set (member id, available, pending) in one UPDATE ... FROM a VALUES list, which
+    PostgreSQL and SQLite (3.33 and later) both run; the ORM's bulk_update would build a
+    CASE expression per member, slower to compile than the update is to run. The values
+    are integers we computed, written as literals, so no parameter limit applies."""
+    quote = connection.ops.quote_name
+    table = quote(Member._meta.db_table)
+    column = {name: quote(Member._meta.get_field(name).column) for name in BALANCE_FIELDS}
+    rows = ", ".join(
+        f"({int(pk)}, {int(available)}, {int(pending)})" for pk, available, pending in balances
     )
-    PointLot.objects.filter(pk__in=[lot.pk for _, due in expired for lot in due]).update(
-        remaining=0
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH balance (id, available, pending) AS (VALUES {rows}) "
+            f"UPDATE {table} SET {column['points_available']} = balance.available, "
+            f"{column['points_pending']} = balance.pending "
+            f"FROM balance WHERE {table}.{quote(Member._meta.pk.column)} = balance.id"
+        )
 
 
 def _balance(member: Member) -> dict[str, int]:
