@@ -12,6 +12,11 @@ A job brings members up to an as-of time. It is registered once, with
   returns a Counter of what it changed (empty when it changed nothing), or
   `process_chunk`: one that processes a whole id range and returns a Counter, of which
   "items" is counted as processed. A job without `members` runs as one chunk.
+- `process_batch` (optional, with `process_member`): a write service that does the plain
+  work of a batch of member ids set-based, in one transaction, and returns a Counter (with
+  "items") and the ids it left for `process_member`, one by one. The machinery cuts each
+  chunk into batches of BATCH_SIZE members; a batch the database refuses is redone one
+  member at a time, so only the bad member fails.
 - `report` (optional): extra figures for the run log, computed once when the run is done.
 
 Every job must be safe to run twice for the same as-of, and to rerun after it was killed
@@ -33,7 +38,7 @@ from django.db.models import QuerySet
 from rewards import selectors
 from rewards.errors import NightlyJobUnknown
 from rewards.services.bonuses import member_birthday_nightly_award
-from rewards.services.catch_up import member_nightly_catch_up
+from rewards.services.catch_up import member_nightly_catch_up, members_nightly_catch_up
 from rewards.services.tiers import member_tier_nightly_evaluate
 
 # Default start times, in the program's time zone, of every nightly job this project has
@@ -59,6 +64,7 @@ class NightlyJob:
     members: MemberSelector | None = None
     process_member: Callable[..., Counter] | None = None
     process_chunk: Callable[..., Counter] | None = None
+    process_batch: Callable[..., tuple[Counter, list[int]]] | None = None
     report: Callable[..., dict] | None = None
     # What the run log's items_processed counts, in the operator's summary line.
     items_label: str = "members changed"
@@ -78,6 +84,7 @@ def nightly_job_register(
     members: MemberSelector | None = None,
     process_member: Callable[..., Counter] | None = None,
     process_chunk: Callable[..., Counter] | None = None,
+    process_batch: Callable[..., tuple[Counter, list[int]]] | None = None,
     report: Callable[[datetime], dict] | None = None,
     items_label: str = "members changed",
 ) -> NightlyJob:
@@ -96,12 +103,18 @@ def nightly_job_register(
         raise ImproperlyConfigured(
             f"The nightly job {name!r} processes members, so it needs a `members` selector."
         )
+    if process_batch is not None and process_member is None:
+        raise ImproperlyConfigured(
+            f"The nightly job {name!r} processes batches, so it needs a `process_member` "
+            "for the members a batch leaves to be processed one by one."
+        )
     job = NightlyJob(
         name=name,
         title=title,
         members=members,
         process_member=process_member,
         process_chunk=process_chunk,
+        process_batch=process_batch,
         report=report,
         items_label=items_label,
     )
@@ -131,6 +144,7 @@ def rewards_jobs_register() -> None:
         title="Expire points past their expiry date",
         members=selectors.expiry_due_member_id_list,
         process_member=member_nightly_catch_up,
+        process_batch=members_nightly_catch_up,
         report=selectors.expiring_soon_totals,
     )
     nightly_job_register(
@@ -150,4 +164,5 @@ def rewards_jobs_register() -> None:
         title="Release pending points past their returns window, and stale holds",
         members=selectors.release_due_member_id_list,
         process_member=member_nightly_catch_up,
+        process_batch=members_nightly_catch_up,
     )

@@ -4,9 +4,10 @@ run log (JobRun).
 A run is planned as contiguous member-id ranges, each holding `chunk_size` members with
 work (the last one open-ended, so a member who gets work after planning is still in a
 range). Planning reads one boundary id per chunk, never the list of all ids. Each chunk
-then re-selects its members as of the run's as-of and processes them one by one, each in
-its own transaction. The chunks go to Celery workers as a chord whose callback closes the
-run (rewards/tasks.py), or run one after the other in-process (`manage.py run_nightly`).
+then re-selects its members as of the run's as-of and processes them in set-based batches
+(jobs with `process_batch`) or one by one, each batch or member in its own transaction.
+The chunks go to Celery workers as a chord whose callback closes the run
+(rewards/tasks.py), or run one after the other in-process (`manage.py run_nightly`).
 
 Rerunning a job for the same as-of, or a chunk that a killed worker left half done, finds
 only the members still due, so every change happens exactly once. The run log's counts are
@@ -32,6 +33,9 @@ from rewards.models import JobRun, Program
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 500
+# Members per set-based batch (process_batch): one transaction holds their row locks, so
+# this bounds how long a redemption may wait on the night, and the statements' size.
+BATCH_SIZE = 500
 # The run log keeps this many characters of errors; the worker logs keep everything.
 ERROR_LIMIT = 4000
 SCHEDULE_TASK = "rewards.tasks.nightly_job_start"
@@ -87,11 +91,14 @@ def job_run_start(
 def job_chunk_run(*, run_id: int, after: int, upto: int | None, as_of: datetime) -> Counter:
     """Process one chunk of a run and add its counts to the run log.
 
-    Each member is processed in its own transaction. A member refused by the database or by
-    a business rule is logged, counted as failed and skipped, so one bad member does not
-    stop the night for the others (the run then ends as failed). Anything else, a lost
-    connection or deadlocks past db.py's retries, propagates so the task can retry the whole
-    chunk, which is safe: the members already done are no longer due.
+    A job with `process_batch` does the chunk's members BATCH_SIZE at a time, each batch in
+    one transaction, and the members a batch leaves one by one; a job without it processes
+    every member in its own transaction. A member refused by the database or by a business
+    rule is logged, counted as failed and skipped, so one bad member does not stop the
+    night for the others (the run then ends as failed); a batch the database refuses is
+    redone one member at a time to find that member. Anything else, a lost connection or
+    deadlocks past db.py's retries, propagates so the task can retry the whole chunk, which
+    is safe: the members already done are no longer due.
     """
     run = JobRun.objects.get(pk=run_id)
     job = nightly_job_get(run.job)
@@ -100,17 +107,33 @@ def job_chunk_run(*, run_id: int, after: int, upto: int | None, as_of: datetime)
         outcome = Counter(job.process_chunk(after=after, upto=upto, as_of=as_of))
     else:
         outcome = Counter()
-        for member_id in list(job.members(as_of=as_of, after=after, upto=upto)):
-            try:
-                changed = job.process_member(member_id=member_id, as_of=as_of)
-            except (IntegrityError, DataError, DomainError) as error:
-                logger.exception("Nightly %s failed for member %s", job.name, member_id)
-                outcome["failed"] += 1
-                errors.append(f"member {member_id}: {error}")
-                continue
-            if changed:
-                outcome.update(changed)
-                outcome["items"] += 1
+        member_ids = list(job.members(as_of=as_of, after=after, upto=upto))
+        for start in range(0, len(member_ids), BATCH_SIZE):
+            one_by_one = member_ids[start : start + BATCH_SIZE]
+            if job.process_batch is not None:
+                try:
+                    changed, one_by_one = job.process_batch(member_ids=one_by_one, as_of=as_of)
+                except (IntegrityError, DataError):
+                    logger.warning(
+                        "Nightly %s: the database refused a batch from member %s; "
+                        "processing it one member at a time",
+                        job.name,
+                        one_by_one[0],
+                        exc_info=True,
+                    )
+                else:
+                    outcome.update(changed)
+            for member_id in one_by_one:
+                try:
+                    changed = job.process_member(member_id=member_id, as_of=as_of)
+                except (IntegrityError, DataError, DomainError) as error:
+                    logger.exception("Nightly %s failed for member %s", job.name, member_id)
+                    outcome["failed"] += 1
+                    errors.append(f"member {member_id}: {error}")
+                    continue
+                if changed:
+                    outcome.update(changed)
+                    outcome["items"] += 1
     _chunk_record(run_id=run_id, outcome=outcome, errors=errors)
     return outcome
 
