@@ -12,6 +12,7 @@ from rewards.models import (
     JobRun,
     LedgerEntry,
     MemberTier,
+    Milestone,
     MilestoneAward,
     PointLot,
     Program,
@@ -29,6 +30,24 @@ from rewards.vouchers import voucher_code_normalize
 def program_get() -> Program:
     """The program's settings (created with defaults on first use)."""
     program, _ = Program.objects.get_or_create(pk=1)
+    return program
+
+
+def program_for_purchase_get() -> Program:
+    """The program's settings, each with whether any tier, active purchase rule and active
+    milestone exists (`has_tiers`, `has_purchase_rules`, `has_milestones`), in one query:
+    a purchase skips the reads of what is not configured."""
+    flags = {
+        "has_tiers": Exists(Tier.objects.all()),
+        "has_purchase_rules": Exists(
+            EarnRule.objects.filter(is_active=True, kind__in=EarnRule.PURCHASE_KINDS)
+        ),
+        "has_milestones": Exists(Milestone.objects.filter(is_active=True)),
+    }
+    program = Program.objects.annotate(**flags).filter(pk=1).first()
+    if program is None:
+        program_get()
+        program = Program.objects.annotate(**flags).get(pk=1)
     return program
 
 

@@ -23,7 +23,7 @@ from rewards.models import (
     Refund,
     Tier,
 )
-from rewards.selectors import member_get, program_get
+from rewards.selectors import member_get, program_for_purchase_get
 from rewards.services.earning import EarnCalculation, member_purchase_points_calculate
 from rewards.services.idempotency import WriteResult, replay_or_none, write_or_replay
 from rewards.services.ledger import (
@@ -76,8 +76,9 @@ def _earn_plan(
     *, program, member, shop, amount, lines, occurred_at: datetime, as_of: datetime
 ) -> EarnPlan:
     """What a purchase earns now and when its points become available: shared by the real
-    earn and the preview, so they cannot disagree."""
-    tiers = tiers_list()
+    earn and the preview, so they cannot disagree. `program` comes from
+    `program_for_purchase_get`: what is not configured is not read."""
+    tiers = tiers_list() if program.has_tiers else []
     tier = member_tier_get(member=member, tiers=tiers)
     calculation = member_purchase_points_calculate(
         program=program,
@@ -87,6 +88,7 @@ def _earn_plan(
         amount=amount,
         lines=lines,
         occurred_at=occurred_at,
+        rules_configured=program.has_purchase_rules,
     )
     available_at = occurred_at + timedelta(days=program.pending_days)
     # A purchase imported from long ago may earn points that are already past expiry:
@@ -145,7 +147,7 @@ def _purchase_record(
 ) -> WriteResult:
     as_of = as_of or timezone.now()
     occurred_at = occurred_at or as_of
-    program = program_get()
+    program = program_for_purchase_get()
     _currency_check(program, currency)
     member = member_lock_by_external_id(member_external_id)
     if member.status != Member.Status.ACTIVE:
@@ -237,8 +239,10 @@ def _purchase_record(
         elif member.points_owed and not is_pending:
             owed_settle(member, lots=[lot], as_of=as_of, actor=actor)
     tier_outcome = tier_upgrade_check(member, program=program, as_of=as_of, tiers=plan.tiers)
-    milestones = milestones_award(
-        member, program=program, moment=occurred_at, as_of=as_of, actor=actor
+    milestones = (
+        milestones_award(member, program=program, moment=occurred_at, as_of=as_of, actor=actor)
+        if program.has_milestones
+        else []
     )
     balance_save(member)
     purchase.response = {
@@ -270,7 +274,7 @@ def purchase_preview(
     two agree. Raises CurrencyNotAccepted, MemberNotFound, MemberNotActive."""
     as_of = as_of or timezone.now()
     occurred_at = occurred_at or as_of
-    program = program_get()
+    program = program_for_purchase_get()
     _currency_check(program, currency)
     member = member_get(external_id=member_external_id)
     if member.status != Member.Status.ACTIVE:

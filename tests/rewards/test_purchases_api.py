@@ -151,11 +151,10 @@ def test_a_purchase_takes_a_pinned_number_of_queries(
     shop_client, member, django_assert_num_queries
 ):
     # A regression in the hot path shows up here rather than in a slow night. With no tier,
-    # rule or milestone configured: the key, the program, the member lock, the tiers (read
-    # once; no tier state without tiers), the rules, three inserts (purchase, entry, lot)
-    # and the awards, the milestones, the balance, the stored response; and the savepoint
-    # pair.
+    # rule or milestone configured: the key, the program (with whether tiers, rules and
+    # milestones exist, so none of them is read), the member lock, three inserts (purchase,
+    # entry, lot) and the awards, the balance, the stored response; and the savepoint pair.
     purchase(shop_client, member, order_id="warm-up")
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(11):
         response = purchase(shop_client, member, order_id="pinned")
     assert response.status_code == 201
