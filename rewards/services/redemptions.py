@@ -17,6 +17,8 @@ from rewards.errors import (
     MemberNotActive,
     RedemptionNotCancellable,
     RedemptionNotFound,
+    RewardNotFound,
+    RewardUnavailable,
 )
 from rewards.models import LedgerEntry, PointLot, Redemption, Voucher
 from rewards.selectors import member_tier_id_get, member_vouchers_held, program_get, reward_get
@@ -26,7 +28,7 @@ from rewards.services.catalog import (
     voucher_issue,
     voucher_response,
 )
-from rewards.services.idempotency import WriteResult, replay_or_none, write_or_replay
+from rewards.services.idempotency import WriteResult, write_or_replay
 from rewards.services.ledger import (
     Actor,
     balance_save,
@@ -115,6 +117,7 @@ def redemption_create(
             shop=shop, idempotency_key=idempotency_key
         ).first(),
         request_hash=request_hash,
+        refusals=(MemberNotActive, InsufficientPoints),
     )
 
 
@@ -125,11 +128,8 @@ def _redemption_create(
     as_of = as_of or timezone.now()
     program = program_get()
     member = member_lock_by_external_id(member_external_id)
-    # Checked under the member lock: a concurrent twin has committed by now.
-    existing = Redemption.objects.filter(shop=shop, idempotency_key=idempotency_key).first()
-    replay = replay_or_none(existing, request_hash)
-    if replay:
-        return replay
+    # No look for an earlier redemption under this key: a repeat fails on the key's unique
+    # constraint at the insert, or is refused before it, and `redemption_create` replays it.
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive()
 
@@ -221,6 +221,8 @@ def reward_redeem(
             shop=shop, idempotency_key=idempotency_key
         ).first(),
         request_hash=request_hash,
+        # A repeat finds its own voucher held and its stock and points taken.
+        refusals=(MemberNotActive, RewardNotFound, RewardUnavailable, InsufficientPoints),
     )
 
 
@@ -230,10 +232,7 @@ def _reward_redeem(
 ) -> WriteResult:
     as_of = as_of or timezone.now()
     member = member_lock_by_external_id(member_external_id)
-    existing = Redemption.objects.filter(shop=shop, idempotency_key=idempotency_key).first()
-    replay = replay_or_none(existing, request_hash)
-    if replay:
-        return replay
+    # A repeat is replayed by `reward_redeem`, as in `_redemption_create`.
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive()
 
