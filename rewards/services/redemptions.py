@@ -237,10 +237,15 @@ def _reward_redeem(
         raise MemberNotActive()
 
     reward = reward_get(reward_id=reward_id)
+    # The member's tier and vouchers are read only for a reward that limits by them.
     refusal = reward_unavailable_reason(
         reward,
-        member_tier_id=member_tier_id_get(member=member),
-        vouchers_held=member_vouchers_held(member=member, reward_ids=[reward.pk]).get(reward.pk, 0),
+        member_tier_id=member_tier_id_get(member=member) if reward.tiers.all() else None,
+        vouchers_held=(
+            member_vouchers_held(member=member, reward_ids=[reward.pk]).get(reward.pk, 0)
+            if reward.per_member_limit is not None
+            else 0
+        ),
         as_of=as_of,
     )
     if refusal:
