@@ -62,13 +62,12 @@ def member_lock_by_external_id(external_id: str) -> Member:
 
 
 def balance_save(member: Member) -> None:
-    # The ledger is the record of every balance change; the member's audit trail (staff
-    # changes, django-simple-history) would only repeat it, one row per movement.
-    member.skip_history_when_saving = True
-    try:
-        member.save(update_fields=BALANCE_FIELDS)
-    finally:
-        del member.skip_history_when_saving
+    # A plain UPDATE, not Model.save(): no save signals, so the member's audit trail (staff
+    # changes, django-simple-history) gets no row; the ledger is the record of every
+    # balance change, and the trail would only repeat it, one row per movement.
+    Member.objects.filter(pk=member.pk).update(
+        **{field: getattr(member, field) for field in BALANCE_FIELDS}
+    )
 
 
 def lot_expires_at(*, program: Program, earned_at: datetime) -> datetime | None:
