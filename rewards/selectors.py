@@ -65,6 +65,10 @@ def member_expiring_list(*, member: Member) -> list[dict]:
     nightly expiry has not processed yet are listed too, with their (past) date, so the
     groups always add up to the balance.
     """
+    if not member.points_available and not member.points_pending:
+        # The lots hold exactly the cached available and pending points (verify_ledger
+        # proves it): with none, no lot has points left, and there is nothing to read.
+        return []
     by_expiry: dict[datetime, int] = defaultdict(int)
     lots = PointLot.objects.filter(
         member=member, remaining__gt=0, expires_at__isnull=False
