@@ -17,6 +17,7 @@ from rewards.errors import (
 from rewards.models import (
     EarnAward,
     LedgerEntry,
+    MemberTier,
     Program,
     Purchase,
     PurchaseLine,
@@ -42,7 +43,12 @@ from rewards.services.ledger import (
     spendable,
 )
 from rewards.services.milestones import milestones_award
-from rewards.services.tiers import member_tier_get, tier_upgrade_check, tiers_list
+from rewards.services.tiers import (
+    member_tier_state_get,
+    tier_for_value,
+    tier_upgrade_check,
+    tiers_list,
+)
 
 Kind = LedgerEntry.Kind
 
@@ -58,6 +64,7 @@ class LineInput:
 @dataclass(frozen=True)
 class EarnPlan:
     tiers: list[Tier]
+    tier_state: MemberTier | None
     tier: Tier | None
     calculation: EarnCalculation
     available_at: datetime
@@ -79,7 +86,9 @@ def _earn_plan(
     earn and the preview, so they cannot disagree. `program` comes from
     `program_for_purchase_get`: what is not configured is not read."""
     tiers = tiers_list() if program.has_tiers else []
-    tier = member_tier_get(member=member, tiers=tiers)
+    tier_state = member_tier_state_get(member=member) if tiers else None
+    # As member_tier_get: the stored tier, or the entry tier for a member not placed yet.
+    tier = tier_state.tier if tier_state else tier_for_value(tiers, Decimal(0))
     calculation = member_purchase_points_calculate(
         program=program,
         member=member,
@@ -97,6 +106,7 @@ def _earn_plan(
     already_expired = expires_at is not None and expires_at <= as_of
     return EarnPlan(
         tiers=tiers,
+        tier_state=tier_state,
         tier=tier,
         calculation=calculation,
         available_at=available_at,
@@ -238,7 +248,9 @@ def _purchase_record(
             lots_expire(member, lots=[lot], as_of=as_of, actor=actor)
         elif member.points_owed and not is_pending:
             owed_settle(member, lots=[lot], as_of=as_of, actor=actor)
-    tier_outcome = tier_upgrade_check(member, program=program, as_of=as_of, tiers=plan.tiers)
+    tier_outcome = tier_upgrade_check(
+        member, program=program, as_of=as_of, tiers=plan.tiers, state=plan.tier_state
+    )
     milestones = (
         milestones_award(member, program=program, moment=occurred_at, as_of=as_of, actor=actor)
         if program.has_milestones
