@@ -60,7 +60,9 @@ def _database_ensure(server: str, name: str) -> None:
 def run(args) -> None:
     from decimal import Decimal
 
+    from django.db import connection
     from django.test import Client
+    from django.test.utils import CaptureQueriesContext
     from pyinstrument import Profiler
 
     from members.services import member_token_issue, shop_api_key_create
@@ -128,6 +130,11 @@ def run(args) -> None:
         call = paths[name]
         for _ in range(50):
             call()
+        # Outside a test's wrapping transaction, as in production: BEGIN and COMMIT are not
+        # statements Django logs, and a durable atomic block takes no savepoint.
+        with CaptureQueriesContext(connection) as queries:
+            call()
+        statements = "\n".join(f"    {q['sql'][:160]}" for q in queries.captured_queries)
         started, cpu_started = time.perf_counter(), time.process_time()
         for _ in range(args.requests):
             call()
@@ -139,11 +146,13 @@ def run(args) -> None:
             call()
         profiler.stop()
         line = (
-            f"{name}: {plain * 1000:.2f} ms per request, {cpu * 1000:.2f} ms of it this "
-            f"process's CPU ({1 / plain:.0f}/s in-process, one client)"
+            f"{name}: {len(queries)} queries, {plain * 1000:.2f} ms per request, "
+            f"{cpu * 1000:.2f} ms of it this process's CPU ({1 / plain:.0f}/s in-process, "
+            "one client)"
         )
         print(line, flush=True)
-        reports.append(f"## {line}\n\n{profiler.output_text(unicode=True, color=False)}")
+        profile = profiler.output_text(unicode=True, color=False)
+        reports.append(f"## {line}\n\n{statements}\n\n{profile}")
     if args.output:
         args.output.write_text("\n".join(reports))
 
