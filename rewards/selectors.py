@@ -37,18 +37,28 @@ def program_for_purchase_get() -> Program:
     """The program's settings, each with whether any tier, active purchase rule and active
     milestone exists (`has_tiers`, `has_purchase_rules`, `has_milestones`), in one query:
     a purchase skips the reads of what is not configured."""
-    flags = {
-        "has_tiers": Exists(Tier.objects.all()),
-        "has_purchase_rules": Exists(
-            EarnRule.objects.filter(is_active=True, kind__in=EarnRule.PURCHASE_KINDS)
-        ),
-        "has_milestones": Exists(Milestone.objects.filter(is_active=True)),
-    }
-    program = Program.objects.annotate(**flags).filter(pk=1).first()
+    program = next(iter(Program.objects.raw(_PROGRAM_FOR_PURCHASE_SQL, _PURCHASE_KINDS)), None)
     if program is None:
         program_get()
-        program = Program.objects.annotate(**flags).get(pk=1)
+        program = next(iter(Program.objects.raw(_PROGRAM_FOR_PURCHASE_SQL, _PURCHASE_KINDS)))
     return program
+
+
+# Written out rather than composed with Exists(): on every purchase, Django compiling the
+# three subqueries cost more CPU than the three reads they save (pyinstrument, 2,000 earns).
+# The table names come from the models' metadata; the values are parameters.
+_PURCHASE_KINDS = sorted(EarnRule.PURCHASE_KINDS)
+_PROGRAM_FOR_PURCHASE_SQL = f"""
+    SELECT program.*,
+        EXISTS (SELECT 1 FROM {Tier._meta.db_table}) AS has_tiers,
+        EXISTS (
+            SELECT 1 FROM {EarnRule._meta.db_table}
+            WHERE is_active AND kind IN ({", ".join(["%s"] * len(_PURCHASE_KINDS))})
+        ) AS has_purchase_rules,
+        EXISTS (SELECT 1 FROM {Milestone._meta.db_table} WHERE is_active) AS has_milestones
+    FROM {Program._meta.db_table} AS program
+    WHERE program.id = 1
+"""
 
 
 def member_get(*, external_id: str) -> Member:
