@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=200)
     parser.add_argument("--config", action="store_true", help="a tier, a rule and a milestone")
     parser.add_argument("--paths", default="earn,redeem,hold,balance")
+    parser.add_argument("--no-profile", action="store_true", help="time only")
     parser.add_argument("--output", type=Path, help="write the profiles' text here")
     # Coarse enough that 2,000 requests under load keep the samples in memory small.
     parser.add_argument("--interval", type=float, default=0.005, help="sampling, seconds")
@@ -146,17 +147,18 @@ def run(args) -> None:
         plain = (time.perf_counter() - started) / args.requests
         cpu = (time.process_time() - cpu_started) / args.requests
         profiler = Profiler(interval=args.interval)
-        profiler.start()
-        for _ in range(args.requests):
-            call()
-        profiler.stop()
+        if not args.no_profile:
+            profiler.start()
+            for _ in range(args.requests):
+                call()
+            profiler.stop()
         line = (
             f"{name}: {len(captured)} statements (BEGIN and COMMIT included), "
             f"{plain * 1000:.2f} ms per request, {cpu * 1000:.2f} ms of it this process's CPU "
             f"({1 / plain:.0f}/s in-process, one client)"
         )
         print(line, flush=True)
-        profile = profiler.output_text(unicode=True, color=False)
+        profile = "" if args.no_profile else profiler.output_text(unicode=True, color=False)
         reports.append(f"## {line}\n\n{statements}\n\n{profile}")
     if args.output:
         args.output.write_text("\n".join(reports))
