@@ -309,11 +309,18 @@ def member_purchase_points_calculate(
     amount: Decimal,
     lines: list,
     occurred_at: datetime,
+    rules_configured: bool = True,
 ) -> EarnCalculation:
     """The points this member would earn for this purchase now: loads the rules, the cap
     usage and whether it is the member's first purchase, then calculates. The preview and
-    the real earn both call this, so they always agree on the same data."""
-    rules = rules_for_purchase(shop=shop, tier=tier, occurred_at=occurred_at)
+    the real earn both call this, so they always agree on the same data.
+    `rules_configured=False`: the caller knows no active purchase rule exists, so nothing
+    is read (a purchase then earns its base points only)."""
+    rules = (
+        rules_for_purchase(shop=shop, tier=tier, occurred_at=occurred_at)
+        if rules_configured
+        else []
+    )
     usage = cap_usage_get(member=member, rules=rules, on=occurred_at.astimezone(program.tz).date())
     needs_first = any(rule.kind == Kind.FIRST_PURCHASE_BONUS for rule in rules)
     is_first = needs_first and not Purchase.objects.filter(member=member).exists()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError
 from django.db.models import Model
 
-from loyalty_engine.errors import IdempotencyConflict
+from loyalty_engine.errors import DomainError, IdempotencyConflict
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,18 @@ def write_or_replay(
     *,
     find_existing: Callable[[], Model | None],
     request_hash: str,
+    refusals: tuple[type[DomainError], ...] = (),
 ) -> WriteResult:
-    """Run a write; if it lost a race on its unique key to a concurrent twin that has
-    committed, replay that twin's stored response instead (or raise IdempotencyConflict)."""
+    """Run a write; if its insert hits the unique key, the request is a repeat (or lost a
+    race to a concurrent twin that has committed): replay the stored response instead, or
+    raise IdempotencyConflict. So the write need not look for an earlier record first.
+
+    `refusals`: domain errors that a repeat can meet before it reaches its insert, such as
+    a redemption whose points were spent by its own first run. When the key has a record,
+    the repeat is replayed instead; the refused write's transaction has rolled back."""
     try:
         return write()
-    except IntegrityError:
+    except (IntegrityError, *refusals):
         result = replay_or_none(find_existing(), request_hash)
         if result is None:
             raise

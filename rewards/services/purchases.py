@@ -17,13 +17,14 @@ from rewards.errors import (
 from rewards.models import (
     EarnAward,
     LedgerEntry,
+    MemberTier,
     Program,
     Purchase,
     PurchaseLine,
     Refund,
     Tier,
 )
-from rewards.selectors import member_get, program_get
+from rewards.selectors import member_get, program_for_purchase_get
 from rewards.services.earning import EarnCalculation, member_purchase_points_calculate
 from rewards.services.idempotency import WriteResult, replay_or_none, write_or_replay
 from rewards.services.ledger import (
@@ -42,7 +43,12 @@ from rewards.services.ledger import (
     spendable,
 )
 from rewards.services.milestones import milestones_award
-from rewards.services.tiers import member_tier_get, tier_upgrade_check, tiers_list
+from rewards.services.tiers import (
+    member_tier_state_get,
+    tier_for_value,
+    tier_upgrade_check,
+    tiers_list,
+)
 
 Kind = LedgerEntry.Kind
 
@@ -58,6 +64,7 @@ class LineInput:
 @dataclass(frozen=True)
 class EarnPlan:
     tiers: list[Tier]
+    tier_state: MemberTier | None
     tier: Tier | None
     calculation: EarnCalculation
     available_at: datetime
@@ -76,9 +83,12 @@ def _earn_plan(
     *, program, member, shop, amount, lines, occurred_at: datetime, as_of: datetime
 ) -> EarnPlan:
     """What a purchase earns now and when its points become available: shared by the real
-    earn and the preview, so they cannot disagree."""
-    tiers = tiers_list()
-    tier = member_tier_get(member=member, tiers=tiers)
+    earn and the preview, so they cannot disagree. `program` comes from
+    `program_for_purchase_get`: what is not configured is not read."""
+    tiers = tiers_list() if program.has_tiers else []
+    tier_state = member_tier_state_get(member=member) if tiers else None
+    # As member_tier_get: the stored tier, or the entry tier for a member not placed yet.
+    tier = tier_state.tier if tier_state else tier_for_value(tiers, Decimal(0))
     calculation = member_purchase_points_calculate(
         program=program,
         member=member,
@@ -87,6 +97,7 @@ def _earn_plan(
         amount=amount,
         lines=lines,
         occurred_at=occurred_at,
+        rules_configured=program.has_purchase_rules,
     )
     available_at = occurred_at + timedelta(days=program.pending_days)
     # A purchase imported from long ago may earn points that are already past expiry:
@@ -95,6 +106,7 @@ def _earn_plan(
     already_expired = expires_at is not None and expires_at <= as_of
     return EarnPlan(
         tiers=tiers,
+        tier_state=tier_state,
         tier=tier,
         calculation=calculation,
         available_at=available_at,
@@ -145,7 +157,7 @@ def _purchase_record(
 ) -> WriteResult:
     as_of = as_of or timezone.now()
     occurred_at = occurred_at or as_of
-    program = program_get()
+    program = program_for_purchase_get()
     _currency_check(program, currency)
     member = member_lock_by_external_id(member_external_id)
     if member.status != Member.Status.ACTIVE:
@@ -236,9 +248,13 @@ def _purchase_record(
             lots_expire(member, lots=[lot], as_of=as_of, actor=actor)
         elif member.points_owed and not is_pending:
             owed_settle(member, lots=[lot], as_of=as_of, actor=actor)
-    tier_outcome = tier_upgrade_check(member, program=program, as_of=as_of, tiers=plan.tiers)
-    milestones = milestones_award(
-        member, program=program, moment=occurred_at, as_of=as_of, actor=actor
+    tier_outcome = tier_upgrade_check(
+        member, program=program, as_of=as_of, tiers=plan.tiers, state=plan.tier_state
+    )
+    milestones = (
+        milestones_award(member, program=program, moment=occurred_at, as_of=as_of, actor=actor)
+        if program.has_milestones
+        else []
     )
     balance_save(member)
     purchase.response = {
@@ -270,7 +286,7 @@ def purchase_preview(
     two agree. Raises CurrencyNotAccepted, MemberNotFound, MemberNotActive."""
     as_of = as_of or timezone.now()
     occurred_at = occurred_at or as_of
-    program = program_get()
+    program = program_for_purchase_get()
     _currency_check(program, currency)
     member = member_get(external_id=member_external_id)
     if member.status != Member.Status.ACTIVE:

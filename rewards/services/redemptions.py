@@ -17,6 +17,8 @@ from rewards.errors import (
     MemberNotActive,
     RedemptionNotCancellable,
     RedemptionNotFound,
+    RewardNotFound,
+    RewardUnavailable,
 )
 from rewards.models import LedgerEntry, PointLot, Redemption, Voucher
 from rewards.selectors import member_tier_id_get, member_vouchers_held, program_get, reward_get
@@ -26,7 +28,7 @@ from rewards.services.catalog import (
     voucher_issue,
     voucher_response,
 )
-from rewards.services.idempotency import WriteResult, replay_or_none, write_or_replay
+from rewards.services.idempotency import WriteResult, write_or_replay
 from rewards.services.ledger import (
     Actor,
     balance_save,
@@ -115,6 +117,7 @@ def redemption_create(
             shop=shop, idempotency_key=idempotency_key
         ).first(),
         request_hash=request_hash,
+        refusals=(MemberNotActive, InsufficientPoints),
     )
 
 
@@ -125,11 +128,8 @@ def _redemption_create(
     as_of = as_of or timezone.now()
     program = program_get()
     member = member_lock_by_external_id(member_external_id)
-    # Checked under the member lock: a concurrent twin has committed by now.
-    existing = Redemption.objects.filter(shop=shop, idempotency_key=idempotency_key).first()
-    replay = replay_or_none(existing, request_hash)
-    if replay:
-        return replay
+    # No look for an earlier redemption under this key: a repeat fails on the key's unique
+    # constraint at the insert, or is refused before it, and `redemption_create` replays it.
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive()
 
@@ -221,6 +221,8 @@ def reward_redeem(
             shop=shop, idempotency_key=idempotency_key
         ).first(),
         request_hash=request_hash,
+        # A repeat finds its own voucher held and its stock and points taken.
+        refusals=(MemberNotActive, RewardNotFound, RewardUnavailable, InsufficientPoints),
     )
 
 
@@ -230,18 +232,20 @@ def _reward_redeem(
 ) -> WriteResult:
     as_of = as_of or timezone.now()
     member = member_lock_by_external_id(member_external_id)
-    existing = Redemption.objects.filter(shop=shop, idempotency_key=idempotency_key).first()
-    replay = replay_or_none(existing, request_hash)
-    if replay:
-        return replay
+    # A repeat is replayed by `reward_redeem`, as in `_redemption_create`.
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive()
 
     reward = reward_get(reward_id=reward_id)
+    # The member's tier and vouchers are read only for a reward that limits by them.
     refusal = reward_unavailable_reason(
         reward,
-        member_tier_id=member_tier_id_get(member=member),
-        vouchers_held=member_vouchers_held(member=member, reward_ids=[reward.pk]).get(reward.pk, 0),
+        member_tier_id=member_tier_id_get(member=member) if reward.tiers.all() else None,
+        vouchers_held=(
+            member_vouchers_held(member=member, reward_ids=[reward.pk]).get(reward.pk, 0)
+            if reward.per_member_limit is not None
+            else 0
+        ),
         as_of=as_of,
     )
     if refusal:

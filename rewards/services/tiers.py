@@ -95,10 +95,16 @@ def member_tier_get(*, member: Member, tiers: list[Tier] | None = None) -> Tier 
     return tier_for_value(tiers, Decimal(0))
 
 
+def member_tier_state_get(*, member: Member) -> MemberTier | None:
+    """The member's stored tier state with its tier and floor; None for a member the engine
+    has not placed yet."""
+    return MemberTier.objects.filter(member=member).select_related("tier", "floor").first()
+
+
 def _state_lock(member: Member, tiers: list[Tier]) -> MemberTier:
     """The member's tier state, created with the entry tier on first use. Call with the
     member row locked: the lock serializes every change to it."""
-    state = MemberTier.objects.filter(member=member).select_related("tier", "floor").first()
+    state = member_tier_state_get(member=member)
     if state is None:
         state = MemberTier.objects.create(member=member, tier=tier_for_value(tiers, Decimal(0)))
     return state
@@ -142,15 +148,21 @@ def _describe(program: Program, value: Decimal) -> str:
 
 
 def tier_upgrade_check(
-    member: Member, *, program: Program, as_of: datetime, tiers: list[Tier] | None = None
+    member: Member,
+    *,
+    program: Program,
+    as_of: datetime,
+    tiers: list[Tier] | None = None,
+    state: MemberTier | None = None,
 ) -> TierOutcome:
     """After a purchase, inside its transaction with the member locked: move the member up
     at once if they now qualify for a higher tier, and end any grace period they were in.
-    `tiers`: the tiers the caller already loaded in this transaction."""
+    `tiers` and `state` (`member_tier_state_get`): what the caller already read in this
+    transaction under the member lock; a member without a state gets one."""
     tiers = tiers if tiers is not None else tiers_list()
     if not tiers:
         return TierOutcome(None, None)
-    state = _state_lock(member, tiers)
+    state = state or _state_lock(member, tiers)
     value = qualifying_value_get(member=member, program=program, as_of=as_of)
     qualified = tier_for_value(tiers, value)
     change = None

@@ -121,3 +121,14 @@ def test_suspended_member_gets_no_token(shop_client, member):
     response = shop_client.post(f"/api/v1/members/{member.external_id}/token")
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "member_not_active"
+
+
+def test_the_balance_read_takes_a_pinned_number_of_queries(shop, member, django_assert_num_queries):
+    client = member_client_for(member)
+    # A member without points: the token's member only (no lot can hold a point).
+    with django_assert_num_queries(1):
+        assert client.get("/api/v1/me/balance").json()["expiring"] == []
+    earn(shop, member, "25.00")
+    # With points: the member, and their lots grouped by expiry.
+    with django_assert_num_queries(2):
+        assert client.get("/api/v1/me/balance").json()["available"] == 25

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from rewards.models import LedgerEntry, PointLot, Purchase
+from rewards.models import EarnRule, LedgerEntry, Milestone, PointLot, Purchase, Tier
 from tests.ledger_checks import assert_reconciles
 
 pytestmark = pytest.mark.django_db
@@ -151,11 +151,31 @@ def test_a_purchase_takes_a_pinned_number_of_queries(
     shop_client, member, django_assert_num_queries
 ):
     # A regression in the hot path shows up here rather than in a slow night. With no tier,
-    # rule or milestone configured: the key, the program, the member lock, the tiers (read
-    # once; no tier state without tiers), the rules, three inserts (purchase, entry, lot)
-    # and the awards, the milestones, the balance, the stored response; and the savepoint
-    # pair.
+    # rule or milestone configured: the key, the program (with whether tiers, rules and
+    # milestones exist, so none of them is read), the member lock, three inserts (purchase,
+    # entry, lot) and the awards, the balance, the stored response; and the savepoint pair.
     purchase(shop_client, member, order_id="warm-up")
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(11):
         response = purchase(shop_client, member, order_id="pinned")
     assert response.status_code == 201
+
+
+def test_a_purchase_with_a_tier_a_rule_and_a_milestone_takes_a_pinned_number_of_queries(
+    shop_client, member, django_assert_num_queries
+):
+    Tier.objects.create(name="Bronze", rank=1, threshold=0)
+    Tier.objects.create(name="Gold", rank=2, threshold=1000, earn_multiplier=Decimal("1.5"))
+    EarnRule.objects.create(
+        name="Double days", kind=EarnRule.Kind.CAMPAIGN_MULTIPLIER, multiplier=2
+    )
+    Milestone.objects.create(name="Tenth purchase", kind=Milestone.Kind.PURCHASE_COUNT, target=10)
+    purchase(shop_client, member, order_id="warm-up")
+    # The key, the program (tiers, rules and milestones exist), the member lock; the tiers,
+    # the member's tier state (read once), the rules with their shops and tiers; purchase,
+    # entry, lot and awards; the qualifying value; the milestones, their awards and the
+    # purchase totals; the balance, the stored response; and the savepoint pair.
+    with django_assert_num_queries(20):
+        response = purchase(shop_client, member, order_id="pinned")
+    assert response.status_code == 201
+    assert response.json()["tier"] == "Bronze"
+    assert [item["name"] for item in response.json()["items"]] == ["Base points", "Double days"]

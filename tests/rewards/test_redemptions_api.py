@@ -187,3 +187,33 @@ def test_discount_rounds_down_to_the_currency(shop_client, shop, member, program
     program.save()
     earn(shop, member, "100.00")
     assert redeem(shop_client, member, 3).json()["discount_amount"] == "0.03"
+
+
+@pytest.mark.parametrize("hold", [False, True], ids=["redeem", "hold"])
+def test_a_redemption_takes_a_pinned_number_of_queries(
+    shop_client, shop, member, django_assert_num_queries, hold
+):
+    earn(shop, member, "100.00")
+    assert redeem(shop_client, member, 1, key="warm-up").status_code == 201
+    # The key, the program, the member lock (a repeat is caught by the key's unique
+    # constraint, not looked for), the lots; redemption, entry, lot, movement, balance; and
+    # the savepoint pair.
+    with django_assert_num_queries(11):
+        response = redeem(shop_client, member, 10, key="pinned", hold=hold)
+    assert response.status_code == 201
+    assert response.json()["status"] == ("held" if hold else "captured")
+
+
+def test_a_replayed_redemption_returns_the_stored_response_when_its_points_are_spent(
+    shop_client, shop, member
+):
+    earn(shop, member, "10.00")
+    first = redeem(shop_client, member, 10)
+    assert first.status_code == 201
+    replay = redeem(shop_client, member, 10)
+    assert replay.status_code == 200
+    assert replay.headers["Idempotent-Replay"] == "true"
+    assert replay.json() == first.json()
+    assert redeem(shop_client, member, 10, key="key-2").json()["error"]["code"] == (
+        "insufficient_points"
+    )
