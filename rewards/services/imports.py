@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal
 from typing import TextIO
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -34,11 +33,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from loyalty_engine.db import durable_write
-from members.errors import MemberExists
 from members.models import Member, Shop
 from rewards.models import CsvImport, Purchase
 from rewards.selectors import program_get
-from rewards.services.enrollment import member_enroll
+from rewards.services.bulk_import import (
+    BulkImportResult,
+    members_bulk_enroll,
+    purchases_bulk_record,
+)
 from rewards.services.import_rows import (
     HeaderError,
     MemberRow,
@@ -48,7 +50,6 @@ from rewards.services.import_rows import (
     purchase_row_parse,
     rows_read,
 )
-from rewards.services.purchases import LineInput, purchase_record
 
 logger = logging.getLogger(__name__)
 
@@ -353,46 +354,34 @@ def _apply(
         # Every row passed the checks: each parses.
         if csv_import.kind == CsvImport.Kind.MEMBERS:
             parsed = [member_row_parse(line, raw, tz=program.tz, now=now)[0] for line, raw in chunk]
-            added = _members_import(parsed)
+            result = _members_import(parsed)
         else:
             currency = program.currency
             parsed = [
                 purchase_row_parse(line, raw, tz=program.tz, now=now, currency=currency)[0]
                 for line, raw in chunk
             ]
-            added = _purchases_import(parsed, shops)
+            result = _purchases_import(parsed, shops)
         done += len(parsed)
-        created += added
-        unchanged += len(parsed) - added
-        _update(csv_import, created_count=created, unchanged_count=unchanged)
+        created += result.created
+        unchanged += result.unchanged
+        fields = {"created_count": created, "unchanged_count": unchanged}
+        if result.missing:
+            # Checked before, these members were there; erased or renamed since, their rows
+            # are left out and listed, and the rest of the file goes on.
+            fields["errors"] = (csv_import.errors + [e.as_dict() for e in result.missing])[
+                :ERRORS_KEPT
+            ]
+            fields["error_count"] = csv_import.error_count + len(result.missing)
+        _update(csv_import, **fields)
         progress("import", done, csv_import.rows_total)
         if deadline is not None and time.monotonic() > deadline and done < csv_import.rows_total:
             return False
     return True
 
 
-def _members_import(rows: list[MemberRow]) -> int:
-    existing = set(
-        Member.objects.filter(external_id__in=[row.external_id for row in rows]).values_list(
-            "external_id", flat=True
-        )
-    )
-    added = 0
-    for row in rows:
-        if row.external_id in existing:
-            continue
-        try:
-            member_enroll(
-                external_id=row.external_id,
-                email=row.email,
-                name=row.name,
-                birth_date=row.birth_date,
-                enrolled_at=row.enrolled_at,
-            )
-        except MemberExists:  # enrolled meanwhile, by the API or another import
-            continue
-        added += 1
-    return added
+def _members_import(rows: list[MemberRow]) -> BulkImportResult:
+    return members_bulk_enroll(rows=rows)
 
 
 def purchase_request_hash(row: PurchaseRow) -> str:
@@ -412,32 +401,7 @@ def purchase_request_hash(row: PurchaseRow) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
-def _purchases_import(rows: list[PurchaseRow], shops: dict[str, Shop]) -> int:
-    existing = _existing_purchases(rows, {name: shop.pk for name, shop in shops.items()})
-    added = 0
-    for row in rows:
-        shop = shops[row.shop]
-        if (shop.pk, row.order_id) in existing:
-            continue
-        # One line for the whole amount, so category and SKU rules apply as to the API's.
-        lines = (
-            [
-                LineInput(
-                    sku=row.sku, category=row.category, quantity=Decimal(1), unit_price=row.amount
-                )
-            ]
-            if row.category or row.sku
-            else []
-        )
-        result = purchase_record(
-            shop=shop,
-            member_external_id=row.member_external_id,
-            order_id=row.order_id,
-            amount=row.amount,
-            currency=row.currency,
-            occurred_at=row.occurred_at,
-            lines=lines,
-            request_hash=purchase_request_hash(row),
-        )
-        added += not result.replayed
-    return added
+def _purchases_import(rows: list[PurchaseRow], shops: dict[str, Shop]) -> BulkImportResult:
+    return purchases_bulk_record(
+        rows=rows, shops=shops, request_hashes=[purchase_request_hash(row) for row in rows]
+    )
