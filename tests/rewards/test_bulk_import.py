@@ -421,7 +421,10 @@ def test_a_purchase_chunk_runs_the_same_queries_whatever_its_size(loyalty_setup)
             in_bulk(rows, shops, chunk=len(rows))
         return statements(queries)
 
-    assert queries_for(rows_for(range(0, 5))) == queries_for(rows_for(range(5, 60))) == 22
+    # PostgreSQL: three of them take ids from the sequences, and the eight inserts are COPYs,
+    # which the capture does not see.
+    pinned = 18 if connection.vendor == "postgresql" else 22
+    assert queries_for(rows_for(range(0, 5))) == queries_for(rows_for(range(5, 60))) == pinned
 
 
 def test_a_members_chunk_runs_the_same_queries_whatever_its_size(loyalty_setup):
