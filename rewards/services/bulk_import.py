@@ -9,16 +9,18 @@ lots and their expiry, tiers, milestones and stored responses. A chunk:
 2. loads once what the earn calculation needs: the program, the tiers, the purchase rules,
    the open milestones, the members' tier states, qualifying values and purchase totals,
    and which of the chunk's orders exist already;
-3. plans each member's rows in file order in memory, as the services would compute them,
-   tier upgrades included;
-4. writes the plans with one `bulk_create` per table and one balance update for all.
+3. plans each member's rows in file order in memory, as the services would compute them:
+   tier upgrades and milestones (their bonus entries and lots) included;
+4. writes the plans with one bulk insert per table (COPY on PostgreSQL) and one balance
+   update for all.
 
 A member whose rows the plan cannot prove equal to the row-by-row result goes through the
 services' own write (`purchase_write`, `member_enroll_write`) in the same transaction, one
-row after another: a capped rule in play (its usage is in past awards), points owed from
-refunds, a tier grace period running, or a milestone the member might reach in this chunk
-(bounded from above by their lifetime points, purchase count and spend). Such members are
-few in a history import, and their rows still share the chunk's one commit.
+row after another: a capped rule giving an item (its usage is in past awards), points owed
+from refunds, a tier grace period running, a milestone with a voucher (stock), or a yearly
+or monthly purchases or spend milestone the member might reach (bounded from above by
+their all-time figure). Such members are few in a history import, and their rows still
+share the chunk's one commit.
 """
 
 from collections import defaultdict
@@ -27,7 +29,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, connection
-from django.db.models import Count, DecimalField, F, JSONField, Sum, Value
+from django.db.models import Count, DecimalField, F, JSONField, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from psycopg.types.json import Jsonb
@@ -143,7 +145,9 @@ class _MemberState:
     tier_state_is_new: bool
     qualifying: Decimal
     purchase_count: int
+    live_count: int  # purchases not fully refunded, as milestone progress counts them
     spend: Decimal
+    reached: set[tuple[int, str]]
     tier_changed: bool = False
 
 
@@ -158,6 +162,7 @@ class _Planned:
     lot_is_pending: bool
     already_expired: bool
     tier_change: TierChange | None
+    milestones: list[tuple[Milestone, str]]
     response: dict
 
 
@@ -269,7 +274,7 @@ class _PurchaseContext:
     milestones: list[Milestone]
     tier_states: dict[int, MemberTier]
     qualifying: dict[int, Decimal]
-    totals: dict[int, tuple[int, Decimal]]
+    totals: dict[int, tuple[int, int, Decimal]]
     milestones_reached: dict[int, set[tuple[int, str]]]
     window_start: datetime
     shops: dict[str, Shop]
@@ -313,11 +318,12 @@ class _PurchaseContext:
         # Purchase totals: whether a member has bought before (first-purchase bonus) and
         # the upper bounds of their milestone progress.
         totals = {
-            row["member_id"]: (row["count"], Decimal(row["spend"]))
+            row["member_id"]: (row["count"], row["live"], Decimal(row["spend"]))
             for row in Purchase.objects.filter(member_id__in=member_ids)
             .values("member_id")
             .annotate(
                 count=Count("pk"),
+                live=Count("pk", filter=Q(refunded_amount__lt=F("amount"))),
                 spend=Coalesce(
                     Sum(F("amount") - F("refunded_amount")), Value(0), output_field=MONEY
                 ),
@@ -350,21 +356,22 @@ class _PurchaseContext:
         tier_state = self.tier_states.get(member.pk)
         if member.points_owed or (tier_state is not None and tier_state.below_since):
             raise _NotProvable
-        count, spend = self.totals.get(member.pk, (0, Decimal(0)))
+        count, live_count, spend = self.totals.get(member.pk, (0, 0, Decimal(0)))
         state = _MemberState(
             member=member,
             tier_state=tier_state,
             tier_state_is_new=tier_state is None,
             qualifying=self.qualifying.get(member.pk, Decimal(0)),
             purchase_count=count,
+            live_count=live_count,
             spend=spend,
+            reached=set(self.milestones_reached.get(member.pk, ())),
         )
         if self.tiers and tier_state is None:
             state.tier_state = MemberTier(
                 member=member, tier=tier_for_value(self.tiers, Decimal(0))
             )
         planned = [self._purchase_plan(state, row, request_hash) for row, request_hash in rows]
-        self._milestones_out_of_reach(state, rows)
         self.planned_states[member.pk] = state
         return planned
 
@@ -407,8 +414,10 @@ class _PurchaseContext:
                 else:
                     member.points_available += points
         state.purchase_count += 1
+        state.live_count += 1
         state.spend += row.amount
         tier_change = self._tier_upgrade(state, row, points)
+        milestones = self._milestones_award(state, row)
         tier = state.tier_state.tier if state.tier_state else None
         response = {
             "order_id": row.order_id,
@@ -418,7 +427,7 @@ class _PurchaseContext:
             "balance": member.points_available,
             "tier": tier.name if tier else None,
             "tier_changed": tier_change is not None,
-            "milestones_reached": [],
+            "milestones_reached": [milestone.name for milestone, _ in milestones],
         }
         return _Planned(
             row=row,
@@ -430,6 +439,7 @@ class _PurchaseContext:
             lot_is_pending=lot_is_pending,
             already_expired=already_expired,
             tier_change=tier_change,
+            milestones=milestones,
             response=response,
         )
 
@@ -475,27 +485,43 @@ class _PurchaseContext:
         state.tier_changed = True
         return change
 
-    def _milestones_out_of_reach(self, state: _MemberState, rows) -> None:
-        """Raise _NotProvable unless no open milestone can be reached by these rows: each
-        milestone's progress is at most the member's lifetime points, purchase count or
-        spend over all time, after the chunk."""
-        reached = self.milestones_reached.get(state.member.pk, set())
-        for milestone in self.milestones:
-            periods = {
-                period_bounds(milestone.period, row.occurred_at, self.program)[0]
-                for row, _ in rows
-                if milestone.is_open_at(row.occurred_at)
-            }
-            if periods <= {key for pk, key in reached if pk == milestone.pk}:
-                continue  # not open, or already reached in each period the rows fall in
-            if milestone.kind == MilestoneKind.LIFETIME_POINTS:
-                bound = Decimal(state.member.lifetime_earned)
-            elif milestone.kind == MilestoneKind.PURCHASE_COUNT:
-                bound = Decimal(state.purchase_count)
-            else:
-                bound = state.spend
-            if bound >= milestone.target:
-                raise _NotProvable
+    def _milestones_award(self, state: _MemberState, row: PurchaseRow):
+        """As milestones.milestones_award after this purchase: the milestones reached, with
+        their period keys; their bonuses are added to the balance. Progress is known
+        exactly for lifetime points and for purchases and spend counted over all time;
+        toward a yearly or monthly purchases or spend milestone it is bounded by the
+        all-time figure, and a member who might reach one raises _NotProvable."""
+        member, awarded = state.member, []
+        milestones = [m for m in self.milestones if m.is_open_at(row.occurred_at)]
+        for _ in range(len(milestones)):
+            reached_now = []
+            for milestone in milestones:
+                key = period_bounds(milestone.period, row.occurred_at, self.program)[0]
+                if (milestone.pk, key) in state.reached:
+                    continue
+                if milestone.kind == MilestoneKind.LIFETIME_POINTS:
+                    value = Decimal(member.lifetime_earned)
+                elif milestone.kind == MilestoneKind.PURCHASE_COUNT:
+                    value = Decimal(state.live_count)
+                else:
+                    value = state.spend
+                if value < milestone.target:
+                    continue
+                exact = milestone.kind == MilestoneKind.LIFETIME_POINTS or (
+                    milestone.period == Milestone.Period.EVER
+                )
+                if not exact or milestone.reward_id:
+                    raise _NotProvable  # a period's own totals, or a voucher from stock
+                reached_now.append((milestone, key))
+            if not reached_now:
+                break
+            for milestone, key in reached_now:
+                state.reached.add((milestone.pk, key))
+                if milestone.bonus_points:
+                    member.points_available += milestone.bonus_points
+                    member.lifetime_earned += milestone.bonus_points
+                awarded.append((milestone, key))
+        return awarded
 
 
 def _plans_write(plans: dict[int, list[_Planned]], *, context, members, as_of) -> None:
@@ -506,7 +532,7 @@ def _plans_write(plans: dict[int, list[_Planned]], *, context, members, as_of) -
     program = context.program
     purchases, lines, entries, lots, awards, movements = [], [], [], [], [], []
     expiring = []
-    tier_changes, new_states, changed_states = [], [], []
+    tier_changes, new_states, changed_states, milestone_awards = [], [], [], []
     for member_id, planned in plans.items():
         member = members[member_id]
         for plan in planned:
@@ -536,65 +562,114 @@ def _plans_write(plans: dict[int, list[_Planned]], *, context, members, as_of) -
             ]
             if plan.tier_change is not None:
                 tier_changes.append(plan.tier_change)
-            if not points:
-                continue
-            entry = LedgerEntry(
-                member=member,
-                kind=Kind.EARN,
-                points=points,
-                reason=f"Earned {points} points on order {row.order_id} "
-                f"({row.amount} {row.currency}).",
-                reference=f"order:{row.order_id}",
-                purchase=purchase,
-                actor_kind=LedgerEntry.Actor.SHOP,
-                actor_shop=plan.shop,
-                effective_at=row.occurred_at,
-                created_at=as_of,
-            )
-            entries.append(entry)
-            lot = PointLot(
-                member=member,
-                entry=entry,
-                purchase=purchase,
-                points=points,
-                remaining=0 if plan.already_expired else points,
-                earned_at=row.occurred_at,
-                available_at=plan.available_at,
-                is_pending=plan.lot_is_pending,
-                expires_at=plan.expires_at,
-            )
-            lots.append(lot)
-            local_date = row.occurred_at.astimezone(program.tz).date()
-            awards += [
-                EarnAward(
+            if points:
+                entry = LedgerEntry(
+                    member=member,
+                    kind=Kind.EARN,
+                    points=points,
+                    reason=f"Earned {points} points on order {row.order_id} "
+                    f"({row.amount} {row.currency}).",
+                    reference=f"order:{row.order_id}",
+                    purchase=purchase,
+                    actor_kind=LedgerEntry.Actor.SHOP,
+                    actor_shop=plan.shop,
+                    effective_at=row.occurred_at,
+                    created_at=as_of,
+                )
+                entries.append(entry)
+                lot = PointLot(
                     member=member,
                     entry=entry,
                     purchase=purchase,
-                    source=item.source,
-                    rule=item.rule,
-                    tier=item.tier,
-                    description=item.description,
-                    points=item.points,
-                    awarded_at=as_of,
-                    local_date=local_date,
+                    points=points,
+                    remaining=0 if plan.already_expired else points,
+                    earned_at=row.occurred_at,
+                    available_at=plan.available_at,
+                    is_pending=plan.lot_is_pending,
+                    expires_at=plan.expires_at,
                 )
-                for item in plan.calculation.items
-                if item.points
-            ]
-            if plan.already_expired:
-                expiry = LedgerEntry(
-                    member=member,
-                    kind=Kind.EXPIRE,
-                    points=-points,
-                    reason=_expiry_reason([lot], points),
-                    reference="expiry",
-                    actor_kind=LedgerEntry.Actor.SHOP,
-                    actor_shop=plan.shop,
-                    effective_at=as_of,
-                    created_at=as_of,
+                lots.append(lot)
+                local_date = row.occurred_at.astimezone(program.tz).date()
+                awards += [
+                    EarnAward(
+                        member=member,
+                        entry=entry,
+                        purchase=purchase,
+                        source=item.source,
+                        rule=item.rule,
+                        tier=item.tier,
+                        description=item.description,
+                        points=item.points,
+                        awarded_at=as_of,
+                        local_date=local_date,
+                    )
+                    for item in plan.calculation.items
+                    if item.points
+                ]
+                if plan.already_expired:
+                    expiry = LedgerEntry(
+                        member=member,
+                        kind=Kind.EXPIRE,
+                        points=-points,
+                        reason=_expiry_reason([lot], points),
+                        reference="expiry",
+                        actor_kind=LedgerEntry.Actor.SHOP,
+                        actor_shop=plan.shop,
+                        effective_at=as_of,
+                        created_at=as_of,
+                    )
+                    entries.append(expiry)
+                    expiring.append((expiry, lot, points))
+            for milestone, key in plan.milestones:
+                # As milestones._award and bonuses.bonus_award, at the import's time.
+                bonus_entry = None
+                if milestone.bonus_points:
+                    bonus = milestone.bonus_points
+                    bonus_entry = LedgerEntry(
+                        member=member,
+                        kind=Kind.BONUS,
+                        points=bonus,
+                        reason=f"Milestone reached: {milestone.name}. {bonus} bonus points.",
+                        reference=f"milestone:{milestone.pk}",
+                        actor_kind=LedgerEntry.Actor.SHOP,
+                        actor_shop=plan.shop,
+                        effective_at=as_of,
+                        created_at=as_of,
+                    )
+                    entries.append(bonus_entry)
+                    lots.append(
+                        PointLot(
+                            member=member,
+                            entry=bonus_entry,
+                            points=bonus,
+                            remaining=bonus,
+                            earned_at=as_of,
+                            available_at=as_of,
+                            is_pending=False,
+                            expires_at=lot_expires_at(program=program, earned_at=as_of),
+                        )
+                    )
+                    awards.append(
+                        EarnAward(
+                            member=member,
+                            entry=bonus_entry,
+                            source=EarnAward.Source.MILESTONE,
+                            milestone=milestone,
+                            description=f"+{bonus} for reaching {milestone.name}",
+                            points=bonus,
+                            awarded_at=as_of,
+                            local_date=as_of.astimezone(program.tz).date(),
+                        )
+                    )
+                milestone_awards.append(
+                    MilestoneAward(
+                        member=member,
+                        milestone=milestone,
+                        period_key=key,
+                        awarded_at=as_of,
+                        entry=bonus_entry,
+                    )
                 )
-                entries.append(expiry)
-                expiring.append((expiry, lot, points))
         state = context.planned_states[member_id]
         if state.tier_state is not None:
             if state.tier_state_is_new:
@@ -611,6 +686,7 @@ def _plans_write(plans: dict[int, list[_Planned]], *, context, members, as_of) -
     ]
     _insert(LotMovement, movements)
     _insert(TierChange, tier_changes)
+    _insert(MilestoneAward, milestone_awards)
     _insert(MemberTier, new_states)
     MemberTier.objects.bulk_update(changed_states, ["tier", "changed_at"])
     _balances_save([members[member_id] for member_id in plans])
@@ -743,9 +819,7 @@ def _members_bulk_enroll(*, rows: list[MemberRow], as_of: datetime) -> BulkImpor
     # The audit trail records each member's creation, as member_create's save() does.
     bulk_create_with_history([member for member, _ in bulk], Member)
     if tiers:
-        MemberTier.objects.bulk_create(
-            MemberTier(member=member, tier=entry_tier) for member, _ in bulk
-        )
+        _insert(MemberTier, [MemberTier(member=member, tier=entry_tier) for member, _ in bulk])
     _signup_bonuses_write([(m, r) for m, r in bulk if r is not None], program=program)
     for row in per_row:
         member_enroll_write(
@@ -806,6 +880,6 @@ def _signup_bonuses_write(bonused: list[tuple[Member, EarnRule]], *, program: Pr
                 local_date=at.astimezone(program.tz).date(),
             )
         )
-    LedgerEntry.objects.bulk_create(entries)
-    PointLot.objects.bulk_create(lots)
-    EarnAward.objects.bulk_create(awards)
+    _insert(LedgerEntry, entries, with_ids=True)
+    _insert(PointLot, lots)
+    _insert(EarnAward, awards)

@@ -6,14 +6,14 @@ any length runs in constant memory (a set of the file's keys aside, to find dupl
 2. check every row, on its own and against the database; any row in error rejects the
    whole file, the report lists each such row (line, field, message) and nothing is
    written;
-3. import the rows through the same services as the API: `member_enroll` for members
-   (entry tier, sign-up bonus) and `purchase_record` for purchases (earn rules, tiers,
-   milestones, lots and their expiry from the purchase's own date), in file order, so
-   sort purchases by date for the history to replay as it happened.
-Each row is its own transaction (the services are durable writes). Rows already imported
-(members by external id, purchases by shop and order id) are skipped, so importing the
-same file twice changes nothing, and an import stopped half-way is finished by running
-it again.
+3. import the rows, a chunk (CHUNK_ROWS) per transaction, through the bulk path
+   (rewards.services.bulk_import): it writes what `member_enroll` for members (entry tier,
+   sign-up bonus) and `purchase_record` for purchases (earn rules, tiers, milestones, lots
+   and their expiry from the purchase's own date) would have written row by row, in file
+   order, so sort purchases by date for the history to replay as it happened.
+Rows already imported (members by external id, purchases by shop and order id) are
+skipped, so importing the same file twice changes nothing, and an import stopped half-way
+(at most one chunk is lost, never half of one) is finished by running it again.
 """
 
 import hashlib
@@ -115,7 +115,7 @@ def csv_import_run(
     opens the file anew for each pass (default: the stored upload). Past `deadline` (a
     time.monotonic() value) the import stops after its current chunk and is returned still
     APPLYING; running it again goes on where it stopped. Runs outside any transaction: each
-    row is one. A finished import is returned as it is."""
+    chunk of rows is one. A finished import is returned as it is."""
     if csv_import.is_finished:
         return csv_import
     open_file = open_file or stored_content_opener(csv_import)
@@ -319,9 +319,9 @@ def _same_purchase(known: dict, row: PurchaseRow) -> bool:
 
 @contextmanager
 def _commits_unflushed():
-    """PostgreSQL: don't wait for each row's commit to reach the disk (most of a row's
-    time on a busy server). A crash may lose the last rows' commits, never half of one, and
-    the import is idempotent: running it again brings back what was lost.
+    """PostgreSQL: don't wait for each chunk's commit to reach the disk. A crash may lose
+    the last chunks' commits, never half of one, and the import is idempotent: running it
+    again brings back what was lost.
     https://www.postgresql.org/docs/current/wal-async-commit.html"""
     if connection.vendor != "postgresql":
         yield

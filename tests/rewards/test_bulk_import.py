@@ -77,9 +77,7 @@ def loyalty_setup(program):
         name="Capped x2", kind="category", multiplier=Decimal(2), targets="capped", cap_per_day=5
     )
     EarnRule.objects.create(name="Welcome", kind="signup", bonus_points=20)
-    Milestone.objects.create(
-        name="Sixth purchase", kind="purchase_count", target=6, bonus_points=30
-    )
+    Milestone.objects.create(name="Sixth purchase", kind="purchases", target=6, bonus_points=30)
     Milestone.objects.create(name="Big spender", kind="spend", target=1500, period="year")
     return program
 
@@ -329,13 +327,20 @@ def test_the_bulk_path_writes_what_purchase_record_writes_row_by_row(loyalty_set
 
 def test_the_bulk_path_plans_in_memory_when_nothing_needs_the_per_row_services(loyalty_setup):
     EarnRule.objects.filter(cap_per_day__isnull=False).update(is_active=False)
-    Milestone.objects.update(is_active=False)
+    Milestone.objects.filter(period="year").update(is_active=False)
+    Milestone.objects.create(name="500 points", kind="lifetime_points", target=500, bonus_points=40)
     shops = twin_shops()
     enroll_twins(10)
     row_by_row(history(7, "a", 10, shops["Row shop"]), shops)
     results = in_bulk(history(7, "b", 10, shops["Bulk shop"]), shops, chunk=1000)
 
     assert results[0].members_per_row == 0
+    assert MilestoneAward.objects.filter(
+        member__external_id__startswith="b-", milestone__name="Sixth purchase"
+    ).exists()
+    assert MilestoneAward.objects.filter(
+        member__external_id__startswith="b-", milestone__name="500 points"
+    ).exists()
     assert TierChange.objects.filter(member__external_id__startswith="b-").count() > 1
     assert PointLot.objects.filter(member__external_id__startswith="b-", remaining=0).exists()
     assert_twins_equal(10)
@@ -434,7 +439,9 @@ def test_a_members_chunk_runs_the_same_queries_whatever_its_size(loyalty_setup):
         return statements(queries)
 
     rows = member_rows("b", 60)
-    assert queries_for(rows[:10]) == queries_for(rows[10:]) == 15
+    # PostgreSQL: one of them takes the entries' ids, and four inserts are COPYs, unseen.
+    pinned = 12 if connection.vendor == "postgresql" else 15
+    assert queries_for(rows[:10]) == queries_for(rows[10:]) == pinned
 
 
 def test_the_csv_import_goes_through_the_bulk_path_and_twice_changes_nothing(
