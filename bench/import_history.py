@@ -3,7 +3,7 @@
 database (not a test: run it by hand, or as the `import` stage of the benchmark runner).
 
     .venv/bin/python bench/import_history.py --purchases 1000000 --members 100000
-    .venv/bin/python bench/import_history.py --quick --markdown   # 20k purchases, < 30 s
+    .venv/bin/python bench/import_history.py --quick --markdown   # 10k purchases, about 40 s
 
 It recreates a dedicated PostgreSQL database, migrates it, and configures a program as a
 shop would (points expiring after 12 months, 14 pending days, a tier ladder, a category
@@ -186,7 +186,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--purchases", type=int, default=1_000_000)
     parser.add_argument("--members", type=int, default=100_000)
-    parser.add_argument("--quick", action="store_true", help="20k purchases, 2k members")
+    parser.add_argument("--quick", action="store_true", help="10k purchases, 1k members")
     parser.add_argument("--markdown", action="store_true", help="only a markdown fragment")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_IMPORT_URL", DEFAULT_URL))
     parser.add_argument("--pgbench-tps", type=float, help="a same-run earn-SQL figure")
@@ -196,7 +196,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.quick:
-        args.purchases, args.members = 20_000, 2_000
+        args.purchases, args.members = 10_000, 1_000
     pgbench_seconds = args.pgbench_seconds or (5 if args.quick else 20)
     env = {
         **os.environ,
