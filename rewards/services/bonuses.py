@@ -86,13 +86,24 @@ def rule_for_bonus(
 ) -> EarnRule | None:
     """The one active rule of a bonus kind that applies: highest priority, then the larger
     bonus, then the oldest."""
-    rules = [
-        rule
-        for rule in EarnRule.objects.filter(is_active=True, kind=kind)
+    rules = (
+        EarnRule.objects.filter(is_active=True, kind=kind)
         .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=at))
         .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
         .prefetch_related("shops", "tiers")
-        if rule_applies_to(rule, shop=shop, tier=tier) and rule.bonus_points
+    )
+    return bonus_rule_pick(rules, at=at, shop=shop, tier=tier)
+
+
+def bonus_rule_pick(
+    rules, *, at: datetime, shop: Shop | None, tier: Tier | None
+) -> EarnRule | None:
+    """Of active rules of one bonus kind (shops and tiers prefetched), the one that applies
+    at `at`: pure, so a bulk import can load the rules once for many members."""
+    rules = [
+        rule
+        for rule in rules
+        if rule.is_open_at(at) and rule_applies_to(rule, shop=shop, tier=tier) and rule.bonus_points
     ]
     if not rules:
         return None

@@ -44,8 +44,14 @@ def member_enroll(
 
 
 @durable_write
-def _member_enroll(*, shop, enrolled_at, **fields) -> Member:
-    program = program_get()
+def _member_enroll(**fields) -> Member:
+    return member_enroll_write(**fields)
+
+
+def member_enroll_write(*, shop, enrolled_at, program=None, **fields) -> Member:
+    """The body of `member_enroll`, inside the caller's transaction: the bulk members import
+    (rewards.services.bulk_import) runs it for many members in one transaction."""
+    program = program or program_get()
     member = member_create(enrolled_at=enrolled_at, **fields)
     tier = tier_upgrade_check(member, program=program, as_of=enrolled_at).tier
     if signup_bonus_award(member, program=program, shop=shop, tier=tier, as_of=enrolled_at):

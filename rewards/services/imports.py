@@ -6,14 +6,14 @@ any length runs in constant memory (a set of the file's keys aside, to find dupl
 2. check every row, on its own and against the database; any row in error rejects the
    whole file, the report lists each such row (line, field, message) and nothing is
    written;
-3. import the rows through the same services as the API: `member_enroll` for members
-   (entry tier, sign-up bonus) and `purchase_record` for purchases (earn rules, tiers,
-   milestones, lots and their expiry from the purchase's own date), in file order, so
-   sort purchases by date for the history to replay as it happened.
-Each row is its own transaction (the services are durable writes). Rows already imported
-(members by external id, purchases by shop and order id) are skipped, so importing the
-same file twice changes nothing, and an import stopped half-way is finished by running
-it again.
+3. import the rows, a chunk (CHUNK_ROWS) per transaction, through the bulk path
+   (rewards.services.bulk_import): it writes what `member_enroll` for members (entry tier,
+   sign-up bonus) and `purchase_record` for purchases (earn rules, tiers, milestones, lots
+   and their expiry from the purchase's own date) would have written row by row, in file
+   order, so sort purchases by date for the history to replay as it happened.
+Rows already imported (members by external id, purchases by shop and order id) are
+skipped, so importing the same file twice changes nothing, and an import stopped half-way
+(at most one chunk is lost, never half of one) is finished by running it again.
 """
 
 import hashlib
@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal
 from typing import TextIO
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -34,11 +33,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from loyalty_engine.db import durable_write
-from members.errors import MemberExists
 from members.models import Member, Shop
 from rewards.models import CsvImport, Purchase
 from rewards.selectors import program_get
-from rewards.services.enrollment import member_enroll
+from rewards.services.bulk_import import (
+    BulkImportResult,
+    members_bulk_enroll,
+    purchases_bulk_record,
+)
 from rewards.services.import_rows import (
     HeaderError,
     MemberRow,
@@ -48,7 +50,6 @@ from rewards.services.import_rows import (
     purchase_row_parse,
     rows_read,
 )
-from rewards.services.purchases import LineInput, purchase_record
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def csv_import_run(
     opens the file anew for each pass (default: the stored upload). Past `deadline` (a
     time.monotonic() value) the import stops after its current chunk and is returned still
     APPLYING; running it again goes on where it stopped. Runs outside any transaction: each
-    row is one. A finished import is returned as it is."""
+    chunk of rows is one. A finished import is returned as it is."""
     if csv_import.is_finished:
         return csv_import
     open_file = open_file or stored_content_opener(csv_import)
@@ -318,9 +319,9 @@ def _same_purchase(known: dict, row: PurchaseRow) -> bool:
 
 @contextmanager
 def _commits_unflushed():
-    """PostgreSQL: don't wait for each row's commit to reach the disk (most of a row's
-    time on a busy server). A crash may lose the last rows' commits, never half of one, and
-    the import is idempotent: running it again brings back what was lost.
+    """PostgreSQL: don't wait for each chunk's commit to reach the disk. A crash may lose
+    the last chunks' commits, never half of one, and the import is idempotent: running it
+    again brings back what was lost.
     https://www.postgresql.org/docs/current/wal-async-commit.html"""
     if connection.vendor != "postgresql":
         yield
@@ -353,46 +354,34 @@ def _apply(
         # Every row passed the checks: each parses.
         if csv_import.kind == CsvImport.Kind.MEMBERS:
             parsed = [member_row_parse(line, raw, tz=program.tz, now=now)[0] for line, raw in chunk]
-            added = _members_import(parsed)
+            result = _members_import(parsed)
         else:
             currency = program.currency
             parsed = [
                 purchase_row_parse(line, raw, tz=program.tz, now=now, currency=currency)[0]
                 for line, raw in chunk
             ]
-            added = _purchases_import(parsed, shops)
+            result = _purchases_import(parsed, shops)
         done += len(parsed)
-        created += added
-        unchanged += len(parsed) - added
-        _update(csv_import, created_count=created, unchanged_count=unchanged)
+        created += result.created
+        unchanged += result.unchanged
+        fields = {"created_count": created, "unchanged_count": unchanged}
+        if result.missing:
+            # Checked before, these members were there; erased or renamed since, their rows
+            # are left out and listed, and the rest of the file goes on.
+            fields["errors"] = (csv_import.errors + [e.as_dict() for e in result.missing])[
+                :ERRORS_KEPT
+            ]
+            fields["error_count"] = csv_import.error_count + len(result.missing)
+        _update(csv_import, **fields)
         progress("import", done, csv_import.rows_total)
         if deadline is not None and time.monotonic() > deadline and done < csv_import.rows_total:
             return False
     return True
 
 
-def _members_import(rows: list[MemberRow]) -> int:
-    existing = set(
-        Member.objects.filter(external_id__in=[row.external_id for row in rows]).values_list(
-            "external_id", flat=True
-        )
-    )
-    added = 0
-    for row in rows:
-        if row.external_id in existing:
-            continue
-        try:
-            member_enroll(
-                external_id=row.external_id,
-                email=row.email,
-                name=row.name,
-                birth_date=row.birth_date,
-                enrolled_at=row.enrolled_at,
-            )
-        except MemberExists:  # enrolled meanwhile, by the API or another import
-            continue
-        added += 1
-    return added
+def _members_import(rows: list[MemberRow]) -> BulkImportResult:
+    return members_bulk_enroll(rows=rows)
 
 
 def purchase_request_hash(row: PurchaseRow) -> str:
@@ -412,32 +401,7 @@ def purchase_request_hash(row: PurchaseRow) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
-def _purchases_import(rows: list[PurchaseRow], shops: dict[str, Shop]) -> int:
-    existing = _existing_purchases(rows, {name: shop.pk for name, shop in shops.items()})
-    added = 0
-    for row in rows:
-        shop = shops[row.shop]
-        if (shop.pk, row.order_id) in existing:
-            continue
-        # One line for the whole amount, so category and SKU rules apply as to the API's.
-        lines = (
-            [
-                LineInput(
-                    sku=row.sku, category=row.category, quantity=Decimal(1), unit_price=row.amount
-                )
-            ]
-            if row.category or row.sku
-            else []
-        )
-        result = purchase_record(
-            shop=shop,
-            member_external_id=row.member_external_id,
-            order_id=row.order_id,
-            amount=row.amount,
-            currency=row.currency,
-            occurred_at=row.occurred_at,
-            lines=lines,
-            request_hash=purchase_request_hash(row),
-        )
-        added += not result.replayed
-    return added
+def _purchases_import(rows: list[PurchaseRow], shops: dict[str, Shop]) -> BulkImportResult:
+    return purchases_bulk_record(
+        rows=rows, shops=shops, request_hashes=[purchase_request_hash(row) for row in rows]
+    )

@@ -152,9 +152,15 @@ def purchase_record(
 
 
 @durable_write
-def _purchase_record(
+def _purchase_record(**fields) -> WriteResult:
+    return purchase_write(**fields)
+
+
+def purchase_write(
     *, shop, member_external_id, order_id, amount, currency, occurred_at, lines, request_hash, as_of
 ) -> WriteResult:
+    """The body of `purchase_record`, inside the caller's transaction: the bulk history
+    import (rewards.services.bulk_import) runs it for many rows in one transaction."""
     as_of = as_of or timezone.now()
     occurred_at = occurred_at or as_of
     program = program_for_purchase_get()
