@@ -44,7 +44,7 @@ from rewards import selectors
 from rewards.errors import NightlyJobUnknown
 from rewards.services.bonuses import member_birthday_nightly_award
 from rewards.services.catch_up import member_nightly_catch_up, members_nightly_catch_up
-from rewards.services.tiers import member_tier_nightly_evaluate
+from rewards.services.tiers import member_tier_nightly_evaluate, members_tier_nightly_evaluate
 
 # Default start times, in the program's time zone, of every nightly job this project has
 # or plans; the one place they are written down. The order matters: points expire and
@@ -165,6 +165,7 @@ def rewards_jobs_register() -> None:
         title="Re-evaluate tiers: move members down after their grace period",
         members=selectors.tier_evaluation_due_member_id_list,
         process_member=member_tier_nightly_evaluate,
+        process_batch=members_tier_nightly_evaluate,
     )
     nightly_job_register(
         name="birthdays",
