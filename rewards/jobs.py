@@ -18,6 +18,11 @@ A job brings members up to an as-of time. It is registered once, with
   chunk into batches of BATCH_SIZE members; a batch the database refuses is redone one
   member at a time, so only the bad member fails.
 - `report` (optional): extra figures for the run log, computed once when the run is done.
+- `member_sources` (optional, with `members`): when `members` is a union of several
+  selectors, a function with the same arguments that returns them as a list of querysets,
+  each of distinct ascending ids. Planning then reads at most the next chunk's worth of ids
+  from each, by index, instead of computing the union from `after` to the end for every
+  chunk boundary.
 
 Every job must be safe to run twice for the same as-of, and to rerun after it was killed
 half way: it looks for work as of `as_of` rather than remembering what it did.
@@ -39,7 +44,7 @@ from rewards import selectors
 from rewards.errors import NightlyJobUnknown
 from rewards.services.bonuses import member_birthday_nightly_award
 from rewards.services.catch_up import member_nightly_catch_up, members_nightly_catch_up
-from rewards.services.tiers import member_tier_nightly_evaluate
+from rewards.services.tiers import member_tier_nightly_evaluate, members_tier_nightly_evaluate
 
 # Default start times, in the program's time zone, of every nightly job this project has
 # or plans; the one place they are written down. The order matters: points expire and
@@ -66,6 +71,7 @@ class NightlyJob:
     process_chunk: Callable[..., Counter] | None = None
     process_batch: Callable[..., tuple[Counter, list[int]]] | None = None
     report: Callable[..., dict] | None = None
+    member_sources: Callable[..., list[QuerySet]] | None = None
     # What the run log's items_processed counts, in the operator's summary line.
     items_label: str = "members changed"
 
@@ -86,6 +92,7 @@ def nightly_job_register(
     process_chunk: Callable[..., Counter] | None = None,
     process_batch: Callable[..., tuple[Counter, list[int]]] | None = None,
     report: Callable[[datetime], dict] | None = None,
+    member_sources: Callable[..., list[QuerySet]] | None = None,
     items_label: str = "members changed",
 ) -> NightlyJob:
     """Add a job to the registry. Registering the same name again replaces it (a module
@@ -108,6 +115,11 @@ def nightly_job_register(
             f"The nightly job {name!r} processes batches, so it needs a `process_member` "
             "for the members a batch leaves to be processed one by one."
         )
+    if member_sources is not None and members is None:
+        raise ImproperlyConfigured(
+            f"The nightly job {name!r} plans from member sources, so it needs the `members` "
+            "selector that is their union, for the chunks."
+        )
     job = NightlyJob(
         name=name,
         title=title,
@@ -116,6 +128,7 @@ def nightly_job_register(
         process_chunk=process_chunk,
         process_batch=process_batch,
         report=report,
+        member_sources=member_sources,
         items_label=items_label,
     )
     _jobs[name] = job
@@ -152,6 +165,7 @@ def rewards_jobs_register() -> None:
         title="Re-evaluate tiers: move members down after their grace period",
         members=selectors.tier_evaluation_due_member_id_list,
         process_member=member_tier_nightly_evaluate,
+        process_batch=members_tier_nightly_evaluate,
     )
     nightly_job_register(
         name="birthdays",
@@ -163,6 +177,7 @@ def rewards_jobs_register() -> None:
         name="release",
         title="Release pending points past their returns window, and stale holds",
         members=selectors.release_due_member_id_list,
+        member_sources=selectors.release_due_member_id_sources,
         process_member=member_nightly_catch_up,
         process_batch=members_nightly_catch_up,
     )

@@ -228,7 +228,14 @@ class Redemption(IdempotentRecord):
         indexes = [
             models.Index(
                 fields=["hold_expires_at"], name="redemption_open_holds", condition=Q(status="held")
-            )
+            ),
+            # Planning the nightly release: the next members with a stale hold after an id,
+            # read in member order and stopped at the chunk's size (rewards/services/nightly.py).
+            models.Index(
+                fields=["member", "hold_expires_at"],
+                name="redemption_held_by_member",
+                condition=Q(status="held"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -325,6 +332,13 @@ class PointLot(models.Model):
             models.Index(
                 fields=["available_at"],
                 name="lot_pending_release",
+                condition=Q(is_pending=True, remaining__gt=0),
+            ),
+            # Planning the nightly release: the next members with pending points after an id,
+            # read in member order and stopped at the chunk's size (rewards/services/nightly.py).
+            models.Index(
+                fields=["member", "available_at"],
+                name="lot_pending_by_member",
                 condition=Q(is_pending=True, remaining__gt=0),
             ),
         ]

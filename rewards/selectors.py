@@ -256,12 +256,14 @@ def expiry_due_member_id_list(
     return lots.values_list("member_id", flat=True).distinct().order_by("member_id")
 
 
-def release_due_member_id_list(
+def release_due_member_id_sources(
     *, as_of: datetime, after: int = 0, upto: int | None = None
-) -> QuerySet[int]:
-    """Ids of members with pending points whose returns window has passed by `as_of`, or
-    with holds past their time limit, within `after < id <= upto`, distinct and ascending
-    (indexes lot_pending_release and redemption_open_holds)."""
+) -> list[QuerySet[int]]:
+    """The two reasons a member is due for the release, each as ids within
+    `after < id <= upto`, distinct and ascending: pending points whose returns window has
+    passed by `as_of` (index lot_pending_by_member), and holds past their time limit
+    (index redemption_held_by_member). A member may be in both. Read in member order, each
+    can stop after its first n ids, which is how the release is planned."""
     lots = PointLot.objects.filter(
         is_pending=True, remaining__gt=0, available_at__lte=as_of, member_id__gt=after
     )
@@ -271,12 +273,22 @@ def release_due_member_id_list(
     if upto is not None:
         lots = lots.filter(member_id__lte=upto)
         holds = holds.filter(member_id__lte=upto)
-    # UNION (not UNION ALL) removes the duplicates.
-    return (
-        lots.values_list("member_id", flat=True)
-        .union(holds.values_list("member_id", flat=True))
-        .order_by("member_id")
-    )
+    return [
+        lots.values_list("member_id", flat=True).distinct().order_by("member_id"),
+        holds.values_list("member_id", flat=True).distinct().order_by("member_id"),
+    ]
+
+
+def release_due_member_id_list(
+    *, as_of: datetime, after: int = 0, upto: int | None = None
+) -> QuerySet[int]:
+    """Ids of members with pending points whose returns window has passed by `as_of`, or
+    with holds past their time limit, within `after < id <= upto`, distinct and ascending:
+    the union of release_due_member_id_sources."""
+    lots, holds = release_due_member_id_sources(as_of=as_of, after=after, upto=upto)
+    # UNION (not UNION ALL) removes the duplicates. The parts drop their ORDER BY, which
+    # SQLite does not allow in the parts of a compound statement.
+    return lots.order_by().union(holds.order_by()).order_by("member_id")
 
 
 EXPIRING_SOON_DAYS = 30

@@ -3,7 +3,9 @@ run log (JobRun).
 
 A run is planned as contiguous member-id ranges, each holding `chunk_size` members with
 work (the last one open-ended, so a member who gets work after planning is still in a
-range). Planning reads one boundary id per chunk, never the list of all ids. Each chunk
+range). Planning reads one boundary id per chunk, never the list of all ids; a job whose
+members are a union of sources (the release: pending lots and stale holds) reads instead
+at most one chunk's worth of ids from each source per boundary, by index. Each chunk
 then re-selects its members as of the run's as-of and processes them in set-based batches
 (jobs with `process_batch`) or one by one, each batch or member in its own transaction.
 The chunks go to Celery workers as a chord whose callback closes the run
@@ -57,6 +59,9 @@ def job_chunks_plan(*, job: NightlyJob, as_of: datetime, chunk_size: int) -> Ite
     if job.members is None:
         yield Chunk(after=0, upto=None, members=0)
         return
+    if job.member_sources is not None:
+        yield from _chunks_plan_from_sources(job=job, as_of=as_of, chunk_size=chunk_size)
+        return
     after = 0
     while True:
         ids = job.members(as_of=as_of, after=after)
@@ -68,6 +73,31 @@ def job_chunks_plan(*, job: NightlyJob, as_of: datetime, chunk_size: int) -> Ite
         rest = ids.count()
         if rest:
             yield Chunk(after=after, upto=None, members=rest)
+        return
+
+
+def _chunks_plan_from_sources(
+    *, job: NightlyJob, as_of: datetime, chunk_size: int
+) -> Iterator[Chunk]:
+    """The same chunks as planning from the union, one query per source per boundary.
+
+    The union's first `chunk_size` ids after `after` are all among the first `chunk_size`
+    of some source, so the merge of those bounded lists holds the boundary. Each list is a
+    keyset query that an index scan stops early, where the union's OFFSET made the database
+    build the whole union from `after` for every boundary: quadratic in the members due.
+    Fewer than `chunk_size` merged ids means every source ran out, so they are the rest.
+    """
+    after = 0
+    while True:
+        sources = job.member_sources(as_of=as_of, after=after)
+        merged = sorted(set().union(*(source[:chunk_size] for source in sources)))
+        if len(merged) >= chunk_size:
+            boundary = merged[chunk_size - 1]
+            yield Chunk(after=after, upto=boundary, members=chunk_size)
+            after = boundary
+            continue
+        if merged:
+            yield Chunk(after=after, upto=None, members=len(merged))
         return
 
 

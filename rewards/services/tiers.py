@@ -46,10 +46,13 @@ def tier_window_start(*, program: Program, as_of: datetime) -> datetime:
     return months_shift(as_of, -program.tier_window_months, program.tz)
 
 
-def qualifying_value_get(*, member: Member, program: Program, as_of: datetime) -> Decimal:
-    """Points earned or money spent on purchases in (as_of − window, as_of], net of refunds."""
+_MONEY = DecimalField(max_digits=18, decimal_places=4)
+
+
+def _qualifying_purchases(*, program: Program, as_of: datetime):
+    """The purchases in (as_of − window, as_of] and what each counts for tiers, net of
+    refunds: one definition for one member and for a batch."""
     purchases = Purchase.objects.filter(
-        member=member,
         occurred_at__gt=tier_window_start(program=program, as_of=as_of),
         occurred_at__lte=as_of,
     )
@@ -57,9 +60,32 @@ def qualifying_value_get(*, member: Member, program: Program, as_of: datetime) -
         value = F("amount") - F("refunded_amount")
     else:
         value = F("points_earned") - F("points_reversed")
-    money = DecimalField(max_digits=18, decimal_places=4)
-    total = purchases.aggregate(total=Coalesce(Sum(value), Value(0), output_field=money))
+    return purchases, value
+
+
+def qualifying_value_get(*, member: Member, program: Program, as_of: datetime) -> Decimal:
+    """Points earned or money spent on purchases in (as_of − window, as_of], net of refunds."""
+    purchases, value = _qualifying_purchases(program=program, as_of=as_of)
+    total = purchases.filter(member=member).aggregate(
+        total=Coalesce(Sum(value), Value(0), output_field=_MONEY)
+    )
     return Decimal(total["total"])
+
+
+def _qualifying_values_get(
+    *, member_ids: list[int], program: Program, as_of: datetime
+) -> dict[int, Decimal]:
+    """qualifying_value_get for many members in one query; members without purchases in
+    the window are absent (their value is 0)."""
+    purchases, value = _qualifying_purchases(program=program, as_of=as_of)
+    rows = (
+        purchases.filter(member_id__in=member_ids)
+        .values("member_id")
+        .annotate(total=Coalesce(Sum(value), Value(0), output_field=_MONEY))
+        .order_by()
+        .values_list("member_id", "total")
+    )
+    return {member_id: Decimal(total) for member_id, total in rows}
 
 
 def tiers_list() -> list[Tier]:
@@ -196,6 +222,61 @@ def member_tier_nightly_evaluate(*, member_id: int, as_of: datetime) -> Counter:
     if outcome.change is None:
         return Counter()
     return Counter({f"tier_{outcome.change.reason}": 1})
+
+
+@durable_write
+def members_tier_nightly_evaluate(
+    *, member_ids: list[int], as_of: datetime
+) -> tuple[Counter, list[int]]:
+    """Do for a batch of members, in one transaction and a constant number of queries,
+    what `member_tier_nightly_evaluate` does for those of them it leaves unchanged: a
+    member whose tier is the one they keep tonight (the higher of what they qualify for and
+    their floor) and who is in no grace period only gets `evaluated_at = as_of`, and a
+    member without a tier state gets one in the entry tier, evaluated at `as_of`, as the
+    evaluation itself would store. No TierChange is written for any of them.
+
+    The members are locked first, in id order (every other writer of tier states locks one
+    member at a time), so a purchase cannot move a member up between the read of their
+    state and its update. Members evaluated at or after `as_of` are skipped, as the
+    evaluation skips them. Everyone else (moving up, entering, in or leaving a grace
+    period, moving down) is returned for `member_tier_nightly_evaluate`, one by one.
+    Returns empty counts (nothing here changes a tier) and the ids left.
+    """
+    tiers = tiers_list()
+    if not tiers:
+        return Counter(), []
+    locked = list(
+        Member.objects.select_for_update()
+        .filter(pk__in=member_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    missing = sorted(set(member_ids) - set(locked))
+    states = {
+        state.member_id: state
+        for state in MemberTier.objects.filter(member_id__in=locked).select_related("tier", "floor")
+    }
+    values = _qualifying_values_get(member_ids=locked, program=program_get(), as_of=as_of)
+    entry = tier_for_value(tiers, Decimal(0))
+    evaluated, placed, left = [], [], missing
+    for member_id in locked:
+        state = states.get(member_id)
+        if state is not None and state.evaluated_at is not None and state.evaluated_at >= as_of:
+            continue
+        tier, floor = (state.tier, state.floor) if state is not None else (entry, None)
+        keeps = _higher(tier_for_value(tiers, values.get(member_id, Decimal(0))), floor)
+        in_grace = state is not None and state.below_since is not None
+        if _rank(keeps) != _rank(tier) or in_grace:
+            left.append(member_id)
+        elif state is None:
+            placed.append(MemberTier(member_id=member_id, tier=entry, evaluated_at=as_of))
+        else:
+            evaluated.append(member_id)
+    if evaluated:
+        MemberTier.objects.filter(member_id__in=evaluated).update(evaluated_at=as_of)
+    if placed:
+        MemberTier.objects.bulk_create(placed)
+    return Counter(), sorted(left)
 
 
 @durable_write
