@@ -637,30 +637,15 @@ def _plans_write(plans: dict[int, list[_Planned]], *, context, members, as_of) -
                         created_at=as_of,
                     )
                     entries.append(bonus_entry)
-                    lots.append(
-                        PointLot(
-                            member=member,
-                            entry=bonus_entry,
-                            points=bonus,
-                            remaining=bonus,
-                            earned_at=as_of,
-                            available_at=as_of,
-                            is_pending=False,
-                            expires_at=lot_expires_at(program=program, earned_at=as_of),
-                        )
+                    lot, award = _bonus_lot_and_award(
+                        bonus_entry,
+                        program=program,
+                        source=EarnAward.Source.MILESTONE,
+                        milestone=milestone,
+                        description=f"+{bonus} for reaching {milestone.name}",
                     )
-                    awards.append(
-                        EarnAward(
-                            member=member,
-                            entry=bonus_entry,
-                            source=EarnAward.Source.MILESTONE,
-                            milestone=milestone,
-                            description=f"+{bonus} for reaching {milestone.name}",
-                            points=bonus,
-                            awarded_at=as_of,
-                            local_date=as_of.astimezone(program.tz).date(),
-                        )
-                    )
+                    lots.append(lot)
+                    awards.append(award)
                 milestone_awards.append(
                     MilestoneAward(
                         member=member,
@@ -839,6 +824,35 @@ def _members_bulk_enroll(*, rows: list[MemberRow], as_of: datetime) -> BulkImpor
     )
 
 
+def _bonus_lot_and_award(
+    entry: LedgerEntry, *, program: Program, source: str, description: str, **award_links
+) -> tuple[PointLot, EarnAward]:
+    """The lot and the award of a bonus entry, as bonuses.bonus_award writes them: the
+    points available at once from the entry's moment, expiring by the program's policy."""
+    at, points = entry.effective_at, entry.points
+    lot = PointLot(
+        member=entry.member,
+        entry=entry,
+        points=points,
+        remaining=points,
+        earned_at=at,
+        available_at=at,
+        is_pending=False,
+        expires_at=lot_expires_at(program=program, earned_at=at),
+    )
+    award = EarnAward(
+        member=entry.member,
+        entry=entry,
+        source=source,
+        description=description,
+        points=points,
+        awarded_at=at,
+        local_date=at.astimezone(program.tz).date(),
+        **award_links,
+    )
+    return lot, award
+
+
 def _signup_bonuses_write(bonused: list[tuple[Member, EarnRule]], *, program: Program) -> None:
     """As bonuses.signup_bonus_award for new members: one bonus entry, its lot (available
     at once, expiring by the policy) and its award, dated at the enrollment."""
@@ -856,30 +870,15 @@ def _signup_bonuses_write(bonused: list[tuple[Member, EarnRule]], *, program: Pr
             created_at=at,
         )
         entries.append(entry)
-        lots.append(
-            PointLot(
-                member=member,
-                entry=entry,
-                points=points,
-                remaining=points,
-                earned_at=at,
-                available_at=at,
-                is_pending=False,
-                expires_at=lot_expires_at(program=program, earned_at=at),
-            )
+        lot, award = _bonus_lot_and_award(
+            entry,
+            program=program,
+            source=EarnAward.Source.RULE,
+            rule=rule,
+            description=f"+{points} for joining",
         )
-        awards.append(
-            EarnAward(
-                member=member,
-                entry=entry,
-                source=EarnAward.Source.RULE,
-                rule=rule,
-                description=f"+{points} for joining",
-                points=points,
-                awarded_at=at,
-                local_date=at.astimezone(program.tz).date(),
-            )
-        )
+        lots.append(lot)
+        awards.append(award)
     _insert(LedgerEntry, entries, with_ids=True)
     _insert(PointLot, lots)
     _insert(EarnAward, awards)
