@@ -66,7 +66,7 @@ from rewards.services.enrollment import member_enroll_write
 from rewards.services.import_rows import MemberRow, PurchaseRow, RowError
 from rewards.services.ledger import _expiry_reason, lot_expires_at
 from rewards.services.milestones import period_bounds
-from rewards.services.purchases import LineInput, purchase_write
+from rewards.services.purchases import LineInput, earn_awards_build, purchase_write
 from rewards.services.tiers import (
     _describe,
     _rank,
@@ -590,22 +590,13 @@ def _plans_write(plans: dict[int, list[_Planned]], *, context, members, as_of) -
                 )
                 lots.append(lot)
                 local_date = row.occurred_at.astimezone(program.tz).date()
-                awards += [
-                    EarnAward(
-                        member=member,
-                        entry=entry,
-                        purchase=purchase,
-                        source=item.source,
-                        rule=item.rule,
-                        tier=item.tier,
-                        description=item.description,
-                        points=item.points,
-                        awarded_at=as_of,
-                        local_date=local_date,
-                    )
-                    for item in plan.calculation.items
-                    if item.points
-                ]
+                awards += earn_awards_build(
+                    entry=entry,
+                    purchase=purchase,
+                    calculation=plan.calculation,
+                    awarded_at=as_of,
+                    local_date=local_date,
+                )
                 if plan.already_expired:
                     expiry = LedgerEntry(
                         member=member,

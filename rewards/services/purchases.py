@@ -115,6 +115,34 @@ def _earn_plan(
     )
 
 
+def earn_awards_build(
+    *,
+    entry: LedgerEntry,
+    purchase: Purchase,
+    calculation: EarnCalculation,
+    awarded_at: datetime,
+    local_date,
+) -> list[EarnAward]:
+    """The itemized awards of a purchase's earn entry, one per item that gave points: what
+    the purchase response lists and the caps count."""
+    return [
+        EarnAward(
+            member=entry.member,
+            entry=entry,
+            purchase=purchase,
+            source=item.source,
+            rule=item.rule,
+            tier=item.tier,
+            description=item.description,
+            points=item.points,
+            awarded_at=awarded_at,
+            local_date=local_date,
+        )
+        for item in calculation.items
+        if item.points
+    ]
+
+
 def purchase_record(
     *,
     shop: Shop,
@@ -235,20 +263,13 @@ def purchase_write(
         member.lifetime_earned += points
         local_date = occurred_at.astimezone(program.tz).date()
         EarnAward.objects.bulk_create(
-            EarnAward(
-                member=member,
+            earn_awards_build(
                 entry=entry,
                 purchase=purchase,
-                source=item.source,
-                rule=item.rule,
-                tier=item.tier,
-                description=item.description,
-                points=item.points,
+                calculation=calculation,
                 awarded_at=as_of,
                 local_date=local_date,
             )
-            for item in calculation.items
-            if item.points
         )
         if already_expired:
             lots_expire(member, lots=[lot], as_of=as_of, actor=actor)
