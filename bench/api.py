@@ -150,8 +150,15 @@ def fill(url: str, *, members: int) -> None:
 
 
 def django_setup(env: dict[str, str]) -> None:
-    for name in ("DATABASE_URL", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS",
-                 "MEMBER_TOKEN_TTL_SECONDS", "REDIS_URL", "CELERY_QUEUE"):  # fmt: skip
+    for name in (
+        "DATABASE_URL",
+        "DJANGO_DEBUG",
+        "DJANGO_SECRET_KEY",
+        "DJANGO_ALLOWED_HOSTS",
+        "MEMBER_TOKEN_TTL_SECONDS",
+        "REDIS_URL",
+        "CELERY_QUEUE",
+    ):
         os.environ[name] = env[name]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_engine.settings")
     import django
@@ -193,9 +200,7 @@ def scripts_record(key: str, workdir: Path) -> dict[str, dict]:
     scripts = {}
     for name, request in requests.items():
         pk = CAPTURE_MEMBER_PKS[name]
-        status, capture = request_capture(
-            member_pk=pk, member_external_id=f"bench-{pk}", **request
-        )
+        status, capture = request_capture(member_pk=pk, member_external_id=f"bench-{pk}", **request)
         if status != 201:
             raise RuntimeError(f"the recorded {name} request answered {status}")
         script = script_build(capture)
@@ -229,14 +234,21 @@ class Server:
         command = [
             str(VENV_BIN / "gunicorn"),
             "loyalty_engine.wsgi:application",
-            "--bind", f"127.0.0.1:{self.port}",
-            "--workers", str(self.workers),
-            "--worker-class", self.worker_class,
-            "--threads", str(self.threads),
-            "--error-logfile", str(self.error_log),
-            "--log-level", "warning",
-            "--timeout", "60",
-        ]  # fmt: skip
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(self.workers),
+            "--worker-class",
+            self.worker_class,
+            "--threads",
+            str(self.threads),
+            "--error-logfile",
+            str(self.error_log),
+            "--log-level",
+            "warning",
+            "--timeout",
+            "60",
+        ]
         self.process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
@@ -311,9 +323,20 @@ class Load:
 def wrk_run(server: Server, script: str, *, duration: int, env: dict[str, str]) -> Load:
     run = uuid.uuid4().hex[:10]
     command = [
-        "wrk", "-t", str(LOAD_THREADS), "-c", str(CONNECTIONS), "-d", f"{duration}s",
-        "--timeout", "10s", "--latency", "-s", str(WRK_DIR / script), server.url,
-    ]  # fmt: skip
+        "wrk",
+        "-t",
+        str(LOAD_THREADS),
+        "-c",
+        str(CONNECTIONS),
+        "-d",
+        f"{duration}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(WRK_DIR / script),
+        server.url,
+    ]
     result = subprocess.run(
         command,
         env={**os.environ, "BENCH_WRK_DIR": str(WRK_DIR), "BENCH_RUN": run, **env},
@@ -343,11 +366,27 @@ def wrk_run(server: Server, script: str, *, duration: int, env: dict[str, str]) 
 def pgbench_run(database_url: str, script: Path, *, duration: int, members: int) -> Load:
     with tempfile.TemporaryDirectory(prefix="bench-pgbench-") as logs:
         command = [
-            "pgbench", "-n", "-M", "simple", "-c", str(CONNECTIONS), "-j", str(LOAD_THREADS),
-            "-T", str(duration), "-f", str(script), "-D", "member_min=1",
-            "-D", f"member_max={members}", "-l", "--log-prefix", f"{logs}/tx",
+            "pgbench",
+            "-n",
+            "-M",
+            "simple",
+            "-c",
+            str(CONNECTIONS),
+            "-j",
+            str(LOAD_THREADS),
+            "-T",
+            str(duration),
+            "-f",
+            str(script),
+            "-D",
+            "member_min=1",
+            "-D",
+            f"member_max={members}",
+            "-l",
+            "--log-prefix",
+            f"{logs}/tx",
             database_url.replace("postgres://", "postgresql://", 1),
-        ]  # fmt: skip
+        ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=duration + 120)
         output = result.stdout + result.stderr
         tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)
@@ -440,8 +479,13 @@ def migrations_digest() -> str:
     for path in sorted(REPO_ROOT.glob("*/migrations/*.py")):
         digest.update(str(path.relative_to(REPO_ROOT)).encode())
         digest.update(path.read_bytes())
-    for package in ("django", "djangorestframework", "djangorestframework-api-key",
-                    "django-celery-beat", "django-simple-history"):  # fmt: skip
+    for package in (
+        "django",
+        "djangorestframework",
+        "djangorestframework-api-key",
+        "django-celery-beat",
+        "django-simple-history",
+    ):
         digest.update(f"{package}=={metadata.version(package)}".encode())
     return digest.hexdigest()
 
@@ -539,17 +583,21 @@ def throughput(args, sizes: Sizes) -> str:
         hot_member = "bench-1"
         log(f"hot member, {sizes.duration} s")
         hot = wrk_run(
-            server, "hot.lua", duration=sizes.duration,
+            server,
+            "hot.lua",
+            duration=sizes.duration,
             env={**load_env, "BENCH_HOT_MEMBER": hot_member},
-        )  # fmt: skip
+        )
         log(f"minting {sizes.tokens} member tokens")
         tokens = workdir / "tokens.txt"
         tokens_mint(server, key, count=sizes.tokens, members=sizes.members, path=tokens)
         log(f"balance reads, {sizes.duration} s")
         balance = wrk_run(
-            server, "balance.lua", duration=sizes.duration,
+            server,
+            "balance.lua",
+            duration=sizes.duration,
             env={**load_env, "BENCH_TOKENS": str(tokens)},
-        )  # fmt: skip
+        )
         server_label = server.label
     finally:
         server.stop()
@@ -596,20 +644,27 @@ def throughput(args, sizes: Sizes) -> str:
         out.append("")
     out.append(TABLE_HEAD)
     out.append(row("Earn API `POST /api/v1/purchases`", earn, statuses_note(earn)))
-    out.append(row(
-        "Earn SQL (pgbench)", references["earn"],
-        f"{earn_script.statements} statements, {earn_script.transactions} transaction(s); "
-        f"{references['earn'].non_2xx} failed",
-    ))  # fmt: skip
+    out.append(
+        row(
+            "Earn SQL (pgbench)",
+            references["earn"],
+            f"{earn_script.statements} statements, {earn_script.transactions} transaction(s); "
+            f"{references['earn'].non_2xx} failed",
+        )
+    )
     out.append(row("Redeem API `POST /api/v1/redemptions`", redeem, statuses_note(redeem)))
-    out.append(row(
-        "Redeem SQL (pgbench)", references["redeem"],
-        f"{redeem_script.statements} statements, {redeem_script.transactions} transaction(s); "
-        f"{references['redeem'].non_2xx} failed",
-    ))  # fmt: skip
+    out.append(
+        row(
+            "Redeem SQL (pgbench)",
+            references["redeem"],
+            f"{redeem_script.statements} statements, {redeem_script.transactions} transaction(s); "
+            f"{references['redeem'].non_2xx} failed",
+        )
+    )
     out.append(row("Hot member: earn + redeem on one member", hot, statuses_note(hot)))
-    balance_note = "; ".join(x for x in (f"{sizes.tokens:,} member tokens",
-                                        statuses_note(balance)) if x)  # fmt: skip
+    balance_note = "; ".join(
+        x for x in (f"{sizes.tokens:,} member tokens", statuses_note(balance)) if x
+    )
     out.append(row("Balance read `GET /api/v1/me/balance`", balance, balance_note))
     out.append("")
     for name, load in (("Earn", earn), ("Redeem", redeem)):
@@ -653,18 +708,24 @@ def throughput(args, sizes: Sizes) -> str:
 # the first match wins.
 APP_PATHS = ("rewards/", "members/", "metrics/", "loyalty_engine/")
 GROUPS = [
-    ("serialization (DRF fields, JSON)", (
-        "rest_framework/serializers.py", "rest_framework/fields.py",
-        "rest_framework/renderers.py", "rest_framework/parsers.py", "json/",
-        "loyalty_engine/parsers.py",
-    )),
+    (
+        "serialization (DRF fields, JSON)",
+        (
+            "rest_framework/serializers.py",
+            "rest_framework/fields.py",
+            "rest_framework/renderers.py",
+            "rest_framework/parsers.py",
+            "json/",
+            "loyalty_engine/parsers.py",
+        ),
+    ),
     ("psycopg (adapting, sending)", ("psycopg/", "psycopg_binary/", "psycopg_c/")),
     ("DRF (views, auth)", ("rest_framework/", "rest_framework_api_key/")),
     ("Django ORM", ("django/db/",)),
     ("our code (services, selectors, views)", APP_PATHS),
     ("Django request handling", ("django/",)),
     ("gunicorn", ("gunicorn/",)),
-]  # fmt: skip
+]
 WAITING = "waiting on PostgreSQL (psycopg's wait)"
 FRAME = re.compile(r"^(?P<function>.*) \((?P<path>[^()]*?)(?::\d+)?\)$")
 
@@ -795,14 +856,25 @@ def profile(args, sizes: Sizes) -> str:
             raw = workdir / f"{script}.raw"
             spy = subprocess.Popen(
                 [
-                    str(VENV_BIN / "py-spy"), "record", "--pid", str(worker), "--idle",
-                    "--rate", "200", "--format", "raw", "--output", str(raw),
-                    "--duration", str(sizes.profile_duration), "--nonblocking",
+                    str(VENV_BIN / "py-spy"),
+                    "record",
+                    "--pid",
+                    str(worker),
+                    "--idle",
+                    "--rate",
+                    "200",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(raw),
+                    "--duration",
+                    str(sizes.profile_duration),
+                    "--nonblocking",
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,
-            )  # fmt: skip
+            )
             log(f"profiling {label.lower()}, {sizes.profile_duration} s")
             load = wrk_run(server, script, duration=sizes.profile_duration, env=load_env)
             _, spy_errors = spy.communicate(timeout=60)

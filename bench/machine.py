@@ -74,8 +74,11 @@ def markdown(server_url: str) -> str:
         ("date", f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"),
         ("cores", str(os.cpu_count())),
         ("CPU", cpu_model()),
-        ("memory", f"{memory.get('MemTotal', 0):,} kB total, "
-                   f"{memory.get('MemAvailable', 0):,} kB available at the start"),
+        (
+            "memory",
+            f"{memory.get('MemTotal', 0):,} kB total, "
+            f"{memory.get('MemAvailable', 0):,} kB available at the start",
+        ),
         ("kernel", f"{platform.system()} {platform.release()} {platform.machine()}"),
         ("load average at the start (1, 5, 15 min)", ", ".join(f"{x:.2f}" for x in load)),
         ("Python", platform.python_version()),
@@ -87,7 +90,7 @@ def markdown(server_url: str) -> str:
         ("PostgreSQL server", postgres_version(server_url)),
         ("wrk", first_line(["wrk", "--version"])),
         ("pgbench", first_line(["pgbench", "--version"])),
-    ]  # fmt: skip
+    ]
     lines = ["| | |", "|---|---|"]
     lines += [f"| {name} | {value.replace('|', '/')} |" for name, value in rows]
     busy = load[0] > 0.5 * (os.cpu_count() or 1)

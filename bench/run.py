@@ -46,8 +46,13 @@ class Stage:
 
 STAGES = [
     Stage("machine", "Machine and versions", "bench/machine.py", timeout_quick=30),
-    Stage("api", "API throughput, against PostgreSQL running the same SQL", "bench/api.py",
-          ["throughput"], timeout_quick=150),  # fmt: skip
+    Stage(
+        "api",
+        "API throughput, against PostgreSQL running the same SQL",
+        "bench/api.py",
+        ["throughput"],
+        timeout_quick=150,
+    ),
     Stage("profile", "Profile of the earn and redeem paths", "bench/api.py", ["profile"]),
     Stage("import", "History import", "bench/import_history.py"),
     Stage("nightly", "Nightly expiry: time and memory", "bench/nightly_rss.py"),
@@ -67,8 +72,10 @@ def section_replace(document: str, name: str, fragment: str, *, title: str) -> s
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if pattern.search(document):
         return pattern.sub(lambda _: body, document, count=1)
-    separator = "" if not document or document.endswith("\n\n") else (
-        "\n" if document.endswith("\n") else "\n\n"
+    separator = (
+        ""
+        if not document or document.endswith("\n\n")
+        else ("\n" if document.endswith("\n") else "\n\n")
     )
     return f"{document}{separator}## {title}\n\n{body}\n"
 

@@ -124,8 +124,19 @@ def test_the_machine_header_names_the_cores_memory_and_versions():
         check=True,
     )
 
-    for name in ("cores", "memory", "CPU", "kernel", "load average", "Django", "psycopg",
-                 "gunicorn", "PostgreSQL server", "wrk", "pgbench"):  # fmt: skip
+    for name in (
+        "cores",
+        "memory",
+        "CPU",
+        "kernel",
+        "load average",
+        "Django",
+        "psycopg",
+        "gunicorn",
+        "PostgreSQL server",
+        "wrk",
+        "pgbench",
+    ):
         assert f"| {name}" in result.stdout
 
 
@@ -196,14 +207,30 @@ def test_the_wrk_scripts_load_and_report_their_status_counts(script, tmp_path):
     tokens.write_text("token-1\ntoken-2\n")
     try:
         result = subprocess.run(
-            ["wrk", "-t", "1", "-c", "2", "-d", "1s", "-s", str(api.WRK_DIR / script),
-             f"http://127.0.0.1:{server.server_port}"],  # fmt: skip
-            env={"BENCH_WRK_DIR": str(api.WRK_DIR), "BENCH_RUN": "t", "BENCH_MEMBERS": "10",
-                 "BENCH_API_KEY": "k", "BENCH_TOKENS": str(tokens), "PATH": "/usr/bin:/bin"},
+            [
+                "wrk",
+                "-t",
+                "1",
+                "-c",
+                "2",
+                "-d",
+                "1s",
+                "-s",
+                str(api.WRK_DIR / script),
+                f"http://127.0.0.1:{server.server_port}",
+            ],
+            env={
+                "BENCH_WRK_DIR": str(api.WRK_DIR),
+                "BENCH_RUN": "t",
+                "BENCH_MEMBERS": "10",
+                "BENCH_API_KEY": "k",
+                "BENCH_TOKENS": str(tokens),
+                "PATH": "/usr/bin:/bin",
+            },
             capture_output=True,
             text=True,
             timeout=30,
-        )  # fmt: skip
+        )
     finally:
         server.shutdown()
 
@@ -234,8 +261,12 @@ def record(key: str, kind: str):
     if kind == "earn":
         request = dict(
             path="/api/v1/purchases",
-            body={"member": f"bench-{CAPTURE_PK}", "order_id": "cap-1", "amount": "57.31",
-                  "currency": "EUR"},  # fmt: skip
+            body={
+                "member": f"bench-{CAPTURE_PK}",
+                "order_id": "cap-1",
+                "amount": "57.31",
+                "currency": "EUR",
+            },
             headers={"Authorization": f"Api-Key {key}"},
             unique_strings={"cap-1": "pg"},
         )
@@ -297,12 +328,27 @@ def test_pgbench_replays_the_recorded_earn_and_redeem(recorded_shop_key, tmp_pat
         path = tmp_path / f"{kind}.sql"
         path.write_text(script.text)
         result = subprocess.run(
-            ["pgbench", "-n", "-M", "simple", "-c", "2", "-t", "3", "-f", str(path),
-             "-D", f"member_min={CAPTURE_PK}", "-D", f"member_max={CAPTURE_PK}", url],
+            [
+                "pgbench",
+                "-n",
+                "-M",
+                "simple",
+                "-c",
+                "2",
+                "-t",
+                "3",
+                "-f",
+                str(path),
+                "-D",
+                f"member_min={CAPTURE_PK}",
+                "-D",
+                f"member_max={CAPTURE_PK}",
+                url,
+            ],
             capture_output=True,
             text=True,
             timeout=60,
-        )  # fmt: skip
+        )
 
         assert result.returncode == 0, result.stderr[-500:]
         assert "number of transactions actually processed: 6/6" in result.stdout

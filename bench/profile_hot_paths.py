@@ -4,7 +4,7 @@ Runs the real middleware, authentication, views and services through Django's te
 client (no network, DEBUG off), against a PostgreSQL database of its own that it creates
 and migrates, and prints the time per request and a pyinstrument summary per path.
 
-    .venv/bin/python tools/profile_hot_paths.py --database lb_h2_prof --requests 2000
+    .venv/bin/python bench/profile_hot_paths.py --database lb_h2_prof --requests 2000
 
 The figures are in-process (no HTTP server, no load generator), so they show where the
 Python time goes, not the throughput a client sees; bench/ measures that.
