@@ -31,20 +31,15 @@ def progress(message: str) -> None:
 
 
 def union_plan(*, as_of, chunk_size: int) -> list:
-    from rewards import selectors
-    from rewards.services.nightly import Chunk
+    """The chunks as planned before issue 7: the generic keyset plan over the whole union
+    (job_chunks_plan without the release's two sources)."""
+    import dataclasses
 
-    chunks, after = [], 0
-    while True:
-        ids = selectors.release_due_member_id_list(as_of=as_of, after=after)
-        boundary = list(ids[chunk_size - 1 : chunk_size])
-        if not boundary:
-            rest = ids.count()
-            if rest:
-                chunks.append(Chunk(after=after, upto=None, members=rest))
-            return chunks
-        chunks.append(Chunk(after=after, upto=boundary[0], members=chunk_size))
-        after = boundary[0]
+    from rewards.jobs import nightly_job_get
+    from rewards.services.nightly import job_chunks_plan
+
+    union_job = dataclasses.replace(nightly_job_get("release"), member_sources=None)
+    return list(job_chunks_plan(job=union_job, as_of=as_of, chunk_size=chunk_size))
 
 
 def main() -> None:

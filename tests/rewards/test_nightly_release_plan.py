@@ -23,19 +23,15 @@ AS_OF = datetime(2026, 2, 1, 2, tzinfo=UTC)
 
 
 def union_plan(*, as_of: datetime, chunk_size: int) -> list[Chunk]:
-    """The chunks as planned before issue 7: the chunk_size-th id of the whole union after
-    each boundary, then a count of the rest."""
-    chunks, after = [], 0
-    while True:
-        ids = selectors.release_due_member_id_list(as_of=as_of, after=after)
-        boundary = list(ids[chunk_size - 1 : chunk_size])
-        if not boundary:
-            rest = ids.count()
-            if rest:
-                chunks.append(Chunk(after=after, upto=None, members=rest))
-            return chunks
-        chunks.append(Chunk(after=after, upto=boundary[0], members=chunk_size))
-        after = boundary[0]
+    """The chunks as planned before issue 7: the generic keyset plan over the whole union
+    (job_chunks_plan without the release's two sources)."""
+    import dataclasses
+
+    from rewards.jobs import nightly_job_get
+    from rewards.services.nightly import job_chunks_plan
+
+    union_job = dataclasses.replace(nightly_job_get("release"), member_sources=None)
+    return list(job_chunks_plan(job=union_job, as_of=as_of, chunk_size=chunk_size))
 
 
 def plan(*, as_of: datetime = AS_OF, chunk_size: int) -> list[Chunk]:
