@@ -11,6 +11,9 @@ left as it is. A stage without its markers yet is appended at the end under a he
 stage that fails, times out or whose script is missing leaves "not measured: <why>" in its
 section, and the run goes on. BENCHMARKS.md is rewritten after every stage, so an
 interrupted run keeps what it measured.
+
+A quick run writes `bench/out/BENCHMARKS-quick.md` (not committed) unless `--output` says
+otherwise, so trying the harness never replaces the full run's figures.
 """
 
 import argparse
@@ -27,6 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+FULL_OUTPUT = REPO_ROOT / "BENCHMARKS.md"
+QUICK_OUTPUT = REPO_ROOT / "bench" / "out" / "BENCHMARKS-quick.md"
 PYTHON = sys.executable
 
 
@@ -162,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", help="comma-separated stage names, in the standard order")
-    parser.add_argument("--output", default=str(REPO_ROOT / "BENCHMARKS.md"))
+    parser.add_argument(
+        "--output", help=f"default {FULL_OUTPUT.name}; with --quick, bench/out/{QUICK_OUTPUT.name}"
+    )
     args = parser.parse_args(argv)
     names = [stage.name for stage in STAGES]
     chosen = STAGES
@@ -173,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown stages {sorted(unknown)}; known: {', '.join(names)}")
         chosen = [stage for stage in STAGES if stage.name in wanted]
 
-    output = Path(args.output)
+    output = Path(args.output) if args.output else (QUICK_OUTPUT if args.quick else FULL_OUTPUT)
+    output.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     for stage in chosen:
         outcome = stage_run(stage, quick=args.quick)

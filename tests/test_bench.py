@@ -94,6 +94,21 @@ def test_a_failing_stage_is_recorded_as_not_measured_and_the_run_goes_on(tmp_pat
     assert "stage took" in text.split("<!-- bench:second -->")[1]
 
 
+def test_a_quick_run_writes_its_own_file_and_leaves_the_full_figures_alone(tmp_path, monkeypatch):
+    working = write_script(tmp_path / "working.py", "print('| quick figure |')\n")
+    monkeypatch.setattr(run, "STAGES", [run.Stage("only", "Only", str(working))])
+    full, quick = tmp_path / "BENCHMARKS.md", tmp_path / "out" / "BENCHMARKS-quick.md"
+    full.write_text(PROSE)
+    monkeypatch.setattr(run, "FULL_OUTPUT", full)
+    monkeypatch.setattr(run, "QUICK_OUTPUT", quick)
+
+    assert run.main(["--quick"]) == 0
+
+    assert full.read_text() == PROSE
+    assert "| quick figure |" in quick.read_text()
+    assert "quick run" in quick.read_text()
+
+
 def test_a_stage_that_outlives_its_timeout_is_stopped_and_recorded(tmp_path):
     sleeping = write_script(tmp_path / "sleeping.py", "import time\ntime.sleep(60)\n")
     stage = run.Stage("slow", "Slow", str(sleeping), timeout_quick=1)
