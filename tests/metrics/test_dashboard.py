@@ -144,7 +144,8 @@ def test_dashboard_in_headless_chromium(live_server, program):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     # The ledger's append-only triggers refuse the DELETE that empties an SQLite database
     # after a transactional test (PostgreSQL truncates), so there the points stay at zero.
@@ -174,7 +175,9 @@ def test_dashboard_in_headless_chromium(live_server, program):
             driver.execute_script("arguments[0].value = arguments[1]", field, value)
         driver.find_element(By.CSS_SELECTOR, "#kpi-filters input[type=submit]").click()
 
-        assert "granularity=month" in driver.current_url
+        # The click returns before the browser has navigated: wait for the filtered page
+        # (a form that doesn't submit still fails here, after 10 s).
+        WebDriverWait(driver, 10).until(expected_conditions.url_contains("granularity=month"))
         for chart in CHARTS:
             svg = driver.find_element(By.ID, f"chart-{chart}")
             marks = svg.find_elements(By.CSS_SELECTOR, ".mark")
