@@ -229,17 +229,20 @@ def members_tier_nightly_evaluate(
     *, member_ids: list[int], as_of: datetime
 ) -> tuple[Counter, list[int]]:
     """Do for a batch of members, in one transaction and a constant number of queries,
-    what `member_tier_nightly_evaluate` does for those of them it leaves unchanged: a
-    member whose tier is the one they keep tonight (the higher of what they qualify for and
-    their floor) and who is in no grace period only gets `evaluated_at = as_of`, and a
-    member without a tier state gets one in the entry tier, evaluated at `as_of`, as the
-    evaluation itself would store. No TierChange is written for any of them.
+    what `member_tier_nightly_evaluate` does for those of them whose tier does not change
+    tonight, as the evaluation itself would store it, with no TierChange:
+    - a member who keeps their tier (the higher of what they qualify for and their floor)
+      gets `evaluated_at = as_of`, and `below_since` cleared if a grace period was running;
+    - a member below their tier whose grace period does not end tonight gets
+      `evaluated_at = as_of`, and `below_since = as_of` if the grace period starts tonight;
+    - a member without a tier state who stays in the entry tier gets a state in it,
+      evaluated at `as_of`.
 
     The members are locked first, in id order (every other writer of tier states locks one
     member at a time), so a purchase cannot move a member up between the read of their
     state and its update. Members evaluated at or after `as_of` are skipped, as the
-    evaluation skips them. Everyone else (moving up, entering, in or leaving a grace
-    period, moving down) is returned for `member_tier_nightly_evaluate`, one by one.
+    evaluation skips them. Those whose tier changes tonight (moving up, or down at the end
+    of their grace period) are returned for `member_tier_nightly_evaluate`, one by one.
     Returns empty counts (nothing here changes a tier) and the ids left.
     """
     tiers = tiers_list()
@@ -256,24 +259,38 @@ def members_tier_nightly_evaluate(
         state.member_id: state
         for state in MemberTier.objects.filter(member_id__in=locked).select_related("tier", "floor")
     }
-    values = _qualifying_values_get(member_ids=locked, program=program_get(), as_of=as_of)
+    program = program_get()
+    grace = timedelta(days=program.tier_grace_days)
+    values = _qualifying_values_get(member_ids=locked, program=program, as_of=as_of)
     entry = tier_for_value(tiers, Decimal(0))
-    evaluated, placed, left = [], [], missing
+    placed, left = [], missing
+    evaluated, grace_over, grace_started = [], [], []  # member ids, by what is stored
     for member_id in locked:
         state = states.get(member_id)
         if state is not None and state.evaluated_at is not None and state.evaluated_at >= as_of:
             continue
         tier, floor = (state.tier, state.floor) if state is not None else (entry, None)
         keeps = _higher(tier_for_value(tiers, values.get(member_id, Decimal(0))), floor)
-        in_grace = state is not None and state.below_since is not None
-        if _rank(keeps) != _rank(tier) or in_grace:
-            left.append(member_id)
-        elif state is None:
-            placed.append(MemberTier(member_id=member_id, tier=entry, evaluated_at=as_of))
+        if state is None:
+            if _rank(keeps) == _rank(entry):
+                placed.append(MemberTier(member_id=member_id, tier=entry, evaluated_at=as_of))
+            else:
+                left.append(member_id)
+        elif _rank(keeps) > _rank(tier):
+            left.append(member_id)  # moves up
+        elif _rank(keeps) == _rank(tier):
+            (grace_over if state.below_since else evaluated).append(member_id)
+        elif as_of >= (state.below_since or as_of) + grace:
+            left.append(member_id)  # moves down
         else:
-            evaluated.append(member_id)
-    if evaluated:
-        MemberTier.objects.filter(member_id__in=evaluated).update(evaluated_at=as_of)
+            (evaluated if state.below_since else grace_started).append(member_id)
+    for ids, fields in (
+        (evaluated, {}),
+        (grace_over, {"below_since": None}),
+        (grace_started, {"below_since": as_of}),
+    ):
+        if ids:
+            MemberTier.objects.filter(member_id__in=ids).update(evaluated_at=as_of, **fields)
     if placed:
         MemberTier.objects.bulk_create(placed)
     return Counter(), sorted(left)

@@ -1,6 +1,7 @@
 """The nightly tiers job in batches (members_tier_nightly_evaluate): members whose tier
-cannot change tonight are only marked evaluated, set-based, and the stored outcome is the
-same as evaluating every member in its own transaction."""
+does not change tonight are marked evaluated, and their grace periods started or ended,
+set-based, and the stored outcome is the same as evaluating every member in its own
+transaction."""
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
@@ -146,7 +147,7 @@ def test_batches_store_the_same_tiers_as_one_member_at_a_time(
     assert members["inactive"].pk in states and states[members["inactive"].pk][4] != AS_OF
 
 
-def test_a_batch_only_marks_plain_members_evaluated_and_leaves_the_rest(shop, program):
+def test_a_batch_leaves_only_the_members_whose_tier_changes_tonight(shop, program):
     members = mixed_population(shop, program)
     ids = sorted(member.pk for member in members.values())
     changes_before = TierChange.objects.count()
@@ -154,22 +155,33 @@ def test_a_batch_only_marks_plain_members_evaluated_and_leaves_the_rest(shop, pr
     counts, left = members_tier_nightly_evaluate(member_ids=ids, as_of=AS_OF)
 
     assert counts == {}
-    assert left == sorted(
-        members[name].pk
-        for name in (
-            "no_state_qualified",
-            "falls_from_gold",
-            "in_grace",
-            "grace_over",
-            "pinned_during_grace",
-        )
-    )
+    # Placed above the entry tier, and moved down at the end of the grace period.
+    assert left == sorted(members[name].pk for name in ("no_state_qualified", "grace_over"))
     assert TierChange.objects.count() == changes_before
-    plain = ("no_state", "bronze", "gold", "pinned_silver", "no_state_again", "inactive")
-    states = MemberTier.objects.in_bulk([members[name].pk for name in plain])
+    batched = (
+        "no_state",
+        "bronze",
+        "gold",
+        "pinned_silver",
+        "no_state_again",
+        "inactive",
+        "falls_from_gold",
+        "in_grace",
+        "pinned_during_grace",
+    )
+    states = MemberTier.objects.in_bulk([members[name].pk for name in batched])
     assert {state.evaluated_at for state in states.values()} == {AS_OF}
     assert states[members["no_state"].pk].tier.name == "Bronze"
     assert states[members["no_state"].pk].changed_at is None
+    # Below Gold since tonight; still in the grace period started five days ago; back in
+    # the pinned tier, so the grace period is over.
+    below_since = {name: states[members[name].pk].below_since for name in batched[6:]}
+    assert below_since == {
+        "falls_from_gold": AS_OF,
+        "in_grace": AS_OF - timedelta(days=5),
+        "pinned_during_grace": None,
+    }
+    assert {states[members[name].pk].tier.name for name in batched[6:]} == {"Gold"}
 
 
 def test_a_batch_of_plain_members_takes_a_fixed_number_of_queries(
@@ -192,3 +204,34 @@ def test_a_batch_of_plain_members_takes_a_fixed_number_of_queries(
     assert MemberTier.objects.filter(evaluated_at=AS_OF).count() == 33
     assert MemberTier.objects.filter(tier__name="Bronze").count() == 33
     assert not TierChange.objects.exists()
+
+
+def test_grace_periods_start_and_end_in_a_fixed_number_of_queries(
+    shop, program, django_assert_num_queries
+):
+    gold = tiers_create(program)["Gold"]
+    members = MemberFactory.create_batch(12)
+    for member in members:
+        buy(shop, member, "600", OLD)  # Gold, on purchases that have left the window since
+    starting, in_grace, back = members[:6], members[6:9], members[9:]
+    for member in in_grace + back:
+        member_tier_evaluate(member_id=member.pk, as_of=AS_OF - timedelta(days=3))
+    for member in back:
+        # Pinned to the tier they are in: the grace period is over tonight.
+        member_tier_pin(member=member, floor=gold, as_of=AS_OF - timedelta(days=2))
+
+    # The savepoint and its release, the tiers, the lock, the states, the program, the
+    # qualifying values, and one update each for the members only evaluated, those whose
+    # grace period is over and those whose grace period starts.
+    with django_assert_num_queries(10):
+        counts, left = members_tier_nightly_evaluate(
+            member_ids=[member.pk for member in members], as_of=AS_OF
+        )
+
+    assert (counts, left) == ({}, [])
+    states = MemberTier.objects.in_bulk([member.pk for member in members])
+    assert {states[m.pk].below_since for m in starting} == {AS_OF}
+    assert {states[m.pk].below_since for m in in_grace} == {AS_OF - timedelta(days=3)}
+    assert {states[m.pk].below_since for m in back} == {None}
+    assert {state.evaluated_at for state in states.values()} == {AS_OF}
+    assert {state.tier.name for state in states.values()} == {"Gold"}
