@@ -5,6 +5,7 @@ program's policy) and one `EarnAward` that names the rule or milestone that gave
 """
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db.models import Q
@@ -29,14 +30,52 @@ from rewards.services.ledger import (
 BIRTHDAY_CATCH_UP = timedelta(days=7)
 
 
+@dataclass(frozen=True)
+class BonusWords:
+    """What a bonus gives and how its ledger entry and award say it, written once for the
+    services and the bulk import alike."""
+
+    points: int
+    reason: str  # the ledger entry's
+    description: str  # the award's
+    reference: str
+
+
+def signup_bonus_words(rule: EarnRule) -> BonusWords:
+    points = rule.bonus_points
+    return BonusWords(
+        points=points,
+        reason=f"Sign-up bonus: {points} points ({rule.name}).",
+        description=f"+{points} for joining",
+        reference=f"rule:{rule.pk}",
+    )
+
+
+def birthday_bonus_words(rule: EarnRule) -> BonusWords:
+    points = rule.bonus_points
+    return BonusWords(
+        points=points,
+        reason=f"Happy birthday: {points} bonus points ({rule.name}).",
+        description=f"+{points} on your birthday",
+        reference=f"rule:{rule.pk}",
+    )
+
+
+def milestone_bonus_words(milestone: Milestone) -> BonusWords:
+    points = milestone.bonus_points
+    return BonusWords(
+        points=points,
+        reason=f"Milestone reached: {milestone.name}. {points} bonus points.",
+        description=f"+{points} for reaching {milestone.name}",
+        reference=f"milestone:{milestone.pk}",
+    )
+
+
 def bonus_award(
     member: Member,
     *,
     program: Program,
-    points: int,
-    reason: str,
-    description: str,
-    reference: str,
+    words: BonusWords,
     as_of: datetime,
     actor: Actor,
     source: str,
@@ -46,14 +85,15 @@ def bonus_award(
     """Credit bonus points in a new lot, inside the caller's transaction with the member
     locked. Points the member owes from refunds are settled from it first. The caller saves
     the balance."""
+    points = words.points
     entry = entry_write(
         member,
         kind=LedgerEntry.Kind.BONUS,
         actor=actor,
         as_of=as_of,
         points=points,
-        reason=reason,
-        reference=reference,
+        reason=words.reason,
+        reference=words.reference,
     )
     lot = lot_create(
         member,
@@ -71,7 +111,7 @@ def bonus_award(
         source=source,
         rule=rule,
         milestone=milestone,
-        description=description,
+        description=words.description,
         points=points,
         awarded_at=as_of,
         local_date=as_of.astimezone(program.tz).date(),
@@ -119,10 +159,7 @@ def signup_bonus_award(
     return bonus_award(
         member,
         program=program,
-        points=rule.bonus_points,
-        reason=f"Sign-up bonus: {rule.bonus_points} points ({rule.name}).",
-        description=f"+{rule.bonus_points} for joining",
-        reference=f"rule:{rule.pk}",
+        words=signup_bonus_words(rule),
         as_of=as_of,
         actor=Actor.for_shop(shop) if shop else Actor.system(),
         source=EarnAward.Source.RULE,
@@ -181,10 +218,7 @@ def _birthday_bonus_award(*, member_id: int, as_of: datetime) -> LedgerEntry | N
     entry = bonus_award(
         member,
         program=program,
-        points=rule.bonus_points,
-        reason=f"Happy birthday: {rule.bonus_points} bonus points ({rule.name}).",
-        description=f"+{rule.bonus_points} on your birthday",
-        reference=f"rule:{rule.pk}",
+        words=birthday_bonus_words(rule),
         as_of=as_of,
         actor=Actor.system(),
         source=EarnAward.Source.RULE,

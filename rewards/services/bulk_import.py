@@ -55,7 +55,12 @@ from rewards.models import (
     TierChange,
 )
 from rewards.selectors import program_get
-from rewards.services.bonuses import bonus_rule_pick
+from rewards.services.bonuses import (
+    BonusWords,
+    bonus_rule_pick,
+    milestone_bonus_words,
+    signup_bonus_words,
+)
 from rewards.services.earning import (
     BasketLine,
     EarnCalculation,
@@ -615,26 +620,16 @@ def _plans_write(plans: dict[int, list[_Planned]], *, context, members, as_of) -
                 # As milestones._award and bonuses.bonus_award, at the import's time.
                 bonus_entry = None
                 if milestone.bonus_points:
-                    bonus = milestone.bonus_points
-                    bonus_entry = LedgerEntry(
-                        member=member,
-                        kind=Kind.BONUS,
-                        points=bonus,
-                        reason=f"Milestone reached: {milestone.name}. {bonus} bonus points.",
-                        reference=f"milestone:{milestone.pk}",
-                        actor_kind=LedgerEntry.Actor.SHOP,
-                        actor_shop=plan.shop,
-                        effective_at=as_of,
-                        created_at=as_of,
-                    )
-                    entries.append(bonus_entry)
-                    lot, award = _bonus_lot_and_award(
-                        bonus_entry,
+                    bonus_entry, lot, award = _bonus_rows(
+                        member,
+                        milestone_bonus_words(milestone),
+                        at=as_of,
                         program=program,
+                        actor_shop=plan.shop,
                         source=EarnAward.Source.MILESTONE,
                         milestone=milestone,
-                        description=f"+{bonus} for reaching {milestone.name}",
                     )
+                    entries.append(bonus_entry)
                     lots.append(lot)
                     awards.append(award)
                 milestone_awards.append(
@@ -815,12 +810,31 @@ def _members_bulk_enroll(*, rows: list[MemberRow], as_of: datetime) -> BulkImpor
     )
 
 
-def _bonus_lot_and_award(
-    entry: LedgerEntry, *, program: Program, source: str, description: str, **award_links
-) -> tuple[PointLot, EarnAward]:
-    """The lot and the award of a bonus entry, as bonuses.bonus_award writes them: the
-    points available at once from the entry's moment, expiring by the program's policy."""
-    at, points = entry.effective_at, entry.points
+def _bonus_rows(
+    member: Member,
+    words: BonusWords,
+    *,
+    at: datetime,
+    program: Program,
+    actor_shop: Shop | None,
+    source: str,
+    **award_links,
+) -> tuple[LedgerEntry, PointLot, EarnAward]:
+    """The entry, lot and award of a bonus, as bonuses.bonus_award writes them: the points
+    available at once from `at`, expiring by the program's policy; by the shop if one is
+    given, else by the system."""
+    points = words.points
+    entry = LedgerEntry(
+        member=member,
+        kind=Kind.BONUS,
+        points=points,
+        reason=words.reason,
+        reference=words.reference,
+        actor_kind=LedgerEntry.Actor.SHOP if actor_shop else LedgerEntry.Actor.SYSTEM,
+        actor_shop=actor_shop,
+        effective_at=at,
+        created_at=at,
+    )
     lot = PointLot(
         member=entry.member,
         entry=entry,
@@ -835,13 +849,13 @@ def _bonus_lot_and_award(
         member=entry.member,
         entry=entry,
         source=source,
-        description=description,
+        description=words.description,
         points=points,
         awarded_at=at,
         local_date=at.astimezone(program.tz).date(),
         **award_links,
     )
-    return lot, award
+    return entry, lot, award
 
 
 def _signup_bonuses_write(bonused: list[tuple[Member, EarnRule]], *, program: Program) -> None:
@@ -849,25 +863,16 @@ def _signup_bonuses_write(bonused: list[tuple[Member, EarnRule]], *, program: Pr
     at once, expiring by the policy) and its award, dated at the enrollment."""
     entries, lots, awards = [], [], []
     for member, rule in bonused:
-        at, points = member.enrolled_at, rule.bonus_points
-        entry = LedgerEntry(
-            member=member,
-            kind=Kind.BONUS,
-            points=points,
-            reason=f"Sign-up bonus: {points} points ({rule.name}).",
-            reference=f"rule:{rule.pk}",
-            actor_kind=LedgerEntry.Actor.SYSTEM,
-            effective_at=at,
-            created_at=at,
-        )
-        entries.append(entry)
-        lot, award = _bonus_lot_and_award(
-            entry,
+        entry, lot, award = _bonus_rows(
+            member,
+            signup_bonus_words(rule),
+            at=member.enrolled_at,
             program=program,
+            actor_shop=None,
             source=EarnAward.Source.RULE,
             rule=rule,
-            description=f"+{points} for joining",
         )
+        entries.append(entry)
         lots.append(lot)
         awards.append(award)
     _insert(LedgerEntry, entries, with_ids=True)

@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 from members.models import Member
 from rewards.errors import RewardOutOfStock
 from rewards.models import EarnAward, Milestone, MilestoneAward, Program, Purchase
-from rewards.services.bonuses import bonus_award
+from rewards.services.bonuses import bonus_award, milestone_bonus_words
 from rewards.services.catalog import voucher_issue
 from rewards.services.ledger import Actor
 
@@ -145,10 +145,7 @@ def _award(
         entry = bonus_award(
             member,
             program=program,
-            points=milestone.bonus_points,
-            reason=f"Milestone reached: {milestone.name}. {milestone.bonus_points} bonus points.",
-            description=f"+{milestone.bonus_points} for reaching {milestone.name}",
-            reference=f"milestone:{milestone.pk}",
+            words=milestone_bonus_words(milestone),
             as_of=as_of,
             actor=actor,
             source=EarnAward.Source.MILESTONE,
