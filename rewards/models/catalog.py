@@ -1,0 +1,91 @@
+"""The reward catalog and the vouchers a redemption issues."""
+
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from loyalty_engine.history import audit_trail
+from members.models import Member, Shop
+from rewards.models.ledger import Redemption
+from rewards.models.program import Window, window_ordered
+from rewards.models.tiers import Tier
+
+
+class Reward(Window):
+    """An item of the catalog that members redeem points for, as a voucher."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    image_url = models.URLField(blank=True)
+    points_cost = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    is_active = models.BooleanField(default=True)
+    stock = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Vouchers left to issue. Empty: unlimited."
+    )
+    per_member_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most vouchers of this reward one member may hold (cancelled ones don't count).",
+    )
+    tiers = models.ManyToManyField(
+        Tier, blank=True, related_name="+", help_text="Empty: members of every tier."
+    )
+    voucher_valid_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Days a voucher can be used after it is issued. Empty: no limit.",
+    )
+
+    history = audit_trail(m2m_fields=[tiers])
+
+    class Meta:
+        ordering = ["points_cost", "name"]
+        constraints = [
+            window_ordered("reward_window_ordered"),
+            models.CheckConstraint(condition=Q(points_cost__gt=0), name="reward_cost_positive"),
+            models.CheckConstraint(
+                condition=Q(stock__isnull=True) | Q(stock__gte=0), name="reward_stock_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Voucher(models.Model):
+    """Proof of a reward, used once at a till. Issued by a redemption or a milestone."""
+
+    class Status(models.TextChoices):
+        ISSUED = "issued", "Issued"
+        USED = "used", "Used"
+        CANCELLED = "cancelled", "Cancelled"
+
+    code = models.CharField(max_length=32, unique=True)
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="vouchers")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="vouchers")
+    redemption = models.OneToOneField(
+        Redemption, null=True, blank=True, on_delete=models.PROTECT, related_name="voucher"
+    )
+    status = models.CharField(max_length=16, choices=Status, default=Status.ISSUED)
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        Shop, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "-issued_at"], name="voucher_member_newest")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="used") | Q(used_at__isnull=False, used_by__isnull=False),
+                name="voucher_used_has_when_and_where",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code

@@ -1,0 +1,69 @@
+"""CSV imports of members and historical purchases."""
+
+
+from django.conf import settings
+from django.db import models
+
+
+class CsvImport(models.Model):
+    """One import of a CSV file of members or historical purchases, with its progress and
+    its report. Written only by rewards.services.imports."""
+
+    class Kind(models.TextChoices):
+        MEMBERS = "members", "Members"
+        PURCHASES = "purchases", "Historical purchases"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to run"
+        VALIDATING = "validating", "Checking every row"
+        APPLYING = "applying", "Importing"
+        SUCCEEDED = "succeeded", "Imported"
+        REJECTED = "rejected", "Rejected: rows in error, nothing imported"
+        FAILED = "failed", "Stopped by an error"
+
+    FINISHED = (Status.SUCCEEDED, Status.REJECTED, Status.FAILED)
+
+    kind = models.CharField(max_length=16, choices=Kind)
+    file_name = models.CharField(max_length=255)
+    # The uploaded file, kept for the worker that runs the import (None for a file that
+    # `manage.py import_csv` read from disk).
+    content = models.BinaryField(null=True, editable=False)
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows_total = models.PositiveIntegerField(default=0, help_text="Data rows in the file.")
+    rows_checked = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0, help_text="Rows imported or skipped.")
+    created_count = models.PositiveIntegerField(default=0, help_text="Members or purchases added.")
+    unchanged_count = models.PositiveIntegerField(
+        default=0, help_text="Rows already imported before: left as they are."
+    )
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(
+        default=list, blank=True, help_text="The first rows in error: line, field, message."
+    )
+    failure = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "CSV import"
+        indexes = [models.Index(fields=["-created_at"], name="csv_import_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} from {self.file_name}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def percent_done(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.rows_total:
+            return 0
+        # Checking is the first half of the work, importing the second.
+        return int(50 * (self.rows_checked + self.rows_done) / self.rows_total)

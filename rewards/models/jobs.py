@@ -1,0 +1,45 @@
+"""Runs of the nightly jobs, with their as-of time and progress."""
+
+
+from django.db import models
+from django.db.models import F, Q
+
+
+class JobRun(models.Model):
+    """One run of a nightly job (rewards/jobs.py) for one as-of time: its progress while it
+    runs and its totals once every chunk is done. Written only by rewards.services.nightly."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Via(models.TextChoices):
+        CELERY = "celery", "Celery workers"
+        COMMAND = "command", "manage.py run_nightly"
+
+    job = models.CharField(max_length=32)
+    as_of = models.DateTimeField(help_text="The moment the job brought the members up to.")
+    via = models.CharField(max_length=8, choices=Via)
+    status = models.CharField(max_length=16, choices=Status, default=Status.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    chunk_size = models.PositiveIntegerField()
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    items_processed = models.BigIntegerField(
+        default=0, help_text="Members (or other items) the job changed."
+    )
+    totals = models.JSONField(default=dict, blank=True, help_text="The job's own counts.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "-started_at"], name="jobrun_job_newest")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(chunks_done__lte=F("chunks_total")), name="jobrun_chunks_within_total"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} as of {self.as_of:%Y-%m-%d %H:%M}"

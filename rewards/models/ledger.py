@@ -1,0 +1,269 @@
+"""The points ledger and what moves points: purchases, refunds and redemptions.
+
+Accounting, per member (checked by `manage.py verify_ledger`):
+- sum(entry.points) == sum(lot.remaining) == member.points_available + member.points_pending
+- sum(entry.held_change) == member.points_held == points of open holds
+- sum(entry.owed_change) == member.points_owed
+- for every lot: lot.remaining == lot.points + sum(its movements)
+- for every entry: entry.points == points of the lot it created + sum(its movements)
+Entries are append-only: database triggers refuse UPDATE and DELETE (migration 0002).
+"""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from members.models import Member, Shop
+
+
+class IdempotentRecord(models.Model):
+    """The request hash and the response of a write, stored with its effect in one
+    transaction and under the effect's unique key, so a replay returns the stored response."""
+
+    request_hash = models.CharField(max_length=64)
+    response = models.JSONField()
+
+    class Meta:
+        abstract = True
+
+
+class Purchase(IdempotentRecord):
+    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="purchases")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases")
+    order_id = models.CharField(max_length=64)
+    amount = models.DecimalField(max_digits=18, decimal_places=4)
+    currency = models.CharField(max_length=3)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    points_earned = models.BigIntegerField()
+    refunded_amount = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal(0))
+    points_reversed = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "order_id"], name="purchase_order_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0, refunded_amount__lte=F("amount")),
+                name="purchase_refunds_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(points_reversed__gte=0, points_reversed__lte=F("points_earned")),
+                name="purchase_reversal_within_earned",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["member", "occurred_at"]),
+            # The KPIs' purchases of a period and cohort month (metrics/selectors.py).
+            models.Index(fields=["occurred_at"], name="purchase_occurred_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"order {self.order_id}"
+
+
+class PurchaseLine(models.Model):
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="lines")
+    sku = models.CharField(max_length=64, blank=True)
+    category = models.CharField(max_length=64, blank=True)
+    quantity = models.DecimalField(max_digits=12, decimal_places=3)
+    unit_price = models.DecimalField(max_digits=18, decimal_places=4)
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku or self.category}"
+
+
+class Refund(IdempotentRecord):
+    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="refunds")
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="refunds")
+    refund_id = models.CharField(max_length=64)
+    amount = models.DecimalField(max_digits=18, decimal_places=4)
+    points_reversed = models.BigIntegerField()
+    points_owed = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "refund_id"], name="refund_id_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"refund {self.refund_id}"
+
+
+class Redemption(IdempotentRecord):
+    class Status(models.TextChoices):
+        HELD = "held", "Held"
+        CAPTURED = "captured", "Captured"
+        VOIDED = "voided", "Voided"
+        EXPIRED = "expired", "Hold expired"
+        CANCELLED = "cancelled", "Cancelled"
+
+    # Random, so a redemption id in a URL cannot be guessed from another.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="redemptions")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="redemptions")
+    idempotency_key = models.CharField(max_length=128)
+    points = models.BigIntegerField()
+    discount_amount = models.DecimalField(max_digits=18, decimal_places=4)
+    currency = models.CharField(max_length=3)
+    order_id = models.CharField(max_length=64, blank=True)
+    reward = models.ForeignKey(
+        "Reward", null=True, blank=True, on_delete=models.PROTECT, related_name="redemptions"
+    )
+    status = models.CharField(max_length=16, choices=Status)
+    hold_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "idempotency_key"], name="redemption_idempotency_key_unique"
+            ),
+            models.CheckConstraint(condition=Q(points__gt=0), name="redemption_points_positive"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["hold_expires_at"], name="redemption_open_holds", condition=Q(status="held")
+            ),
+            # Planning the nightly release: the next members with a stale hold after an id,
+            # read in member order and stopped at the chunk's size (rewards/services/nightly.py).
+            models.Index(
+                fields=["member", "hold_expires_at"],
+                name="redemption_held_by_member",
+                condition=Q(status="held"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"redemption {self.pk}"
+
+
+class LedgerEntry(models.Model):
+    """One append-only movement of a member's points.
+
+    `points` changes the points the member owns in lots (available + pending), `held_change`
+    the points reserved by open holds, `owed_change` the points owed from refunds.
+    """
+
+    class Kind(models.TextChoices):
+        EARN = "earn", "Earn"
+        REDEEM = "redeem", "Redeem"
+        HOLD = "hold", "Hold"
+        CAPTURE = "capture", "Hold captured"
+        RELEASE = "release", "Hold released"
+        CANCEL = "cancel", "Redemption cancelled"
+        REFUND = "refund", "Refund reversal"
+        SETTLE = "settle", "Owed points settled"
+        EXPIRE = "expire", "Expiry"
+        ADJUST = "adjust", "Manual adjustment"
+        BONUS = "bonus", "Bonus"
+
+    class Actor(models.TextChoices):
+        SHOP = "shop", "Shop"
+        STAFF = "staff", "Staff"
+        SYSTEM = "system", "System"
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="ledger_entries")
+    kind = models.CharField(max_length=16, choices=Kind)
+    points = models.BigIntegerField(default=0)
+    held_change = models.BigIntegerField(default=0)
+    owed_change = models.BigIntegerField(default=0)
+    reason = models.CharField(max_length=500)
+    reference = models.CharField(max_length=200, blank=True)
+    purchase = models.ForeignKey(Purchase, null=True, blank=True, on_delete=models.PROTECT)
+    refund = models.ForeignKey(Refund, null=True, blank=True, on_delete=models.PROTECT)
+    redemption = models.ForeignKey(Redemption, null=True, blank=True, on_delete=models.PROTECT)
+    actor_kind = models.CharField(max_length=8, choices=Actor)
+    actor_shop = models.ForeignKey(Shop, null=True, blank=True, on_delete=models.PROTECT)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
+    )
+    effective_at = models.DateTimeField(help_text="When it happened in business terms.")
+    created_at = models.DateTimeField(help_text="When it was written.")
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(points=0, held_change=0, owed_change=0), name="entry_moves_points"
+            ),
+        ]
+        indexes = [models.Index(fields=["member", "-id"], name="entry_member_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.points:+d} ({self.member_id})"
+
+
+class PointLot(models.Model):
+    """Points earned together, with one expiry. Spent in order of (expires_at, earned_at, id)."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="lots")
+    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="lot")
+    purchase = models.ForeignKey(Purchase, null=True, blank=True, on_delete=models.PROTECT)
+    points = models.BigIntegerField()
+    remaining = models.BigIntegerField()
+    earned_at = models.DateTimeField()
+    available_at = models.DateTimeField()
+    is_pending = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="lot_points_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0, remaining__lte=F("points")),
+                name="lot_remaining_within_points",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["member", "expires_at", "earned_at", "id"],
+                name="lot_open_spend_order",
+                condition=Q(remaining__gt=0),
+            ),
+            models.Index(
+                fields=["expires_at"], name="lot_open_expiry", condition=Q(remaining__gt=0)
+            ),
+            # The nightly release looks for pending lots whose returns window has passed.
+            models.Index(
+                fields=["available_at"],
+                name="lot_pending_release",
+                condition=Q(is_pending=True, remaining__gt=0),
+            ),
+            # Planning the nightly release: the next members with pending points after an id,
+            # read in member order and stopped at the chunk's size (rewards/services/nightly.py).
+            models.Index(
+                fields=["member", "available_at"],
+                name="lot_pending_by_member",
+                condition=Q(is_pending=True, remaining__gt=0),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"lot {self.pk}: {self.remaining}/{self.points}"
+
+
+class LotMovement(models.Model):
+    """Points taken from (negative) or returned to (positive) a lot by a ledger entry."""
+
+    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="movements")
+    lot = models.ForeignKey(PointLot, on_delete=models.PROTECT, related_name="movements")
+    points = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(points=0), name="movement_not_zero"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points:+d} on lot {self.lot_id}"
+
+
+# Program configuration: tiers, earn rules, milestones and the reward catalog. Staff edit
+# these in the admin; `rewards.services.rules` turns them into points and plain words.

@@ -1,0 +1,97 @@
+"""Milestones and the awards they gave, once per member and period."""
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from loyalty_engine.history import audit_trail
+from members.models import Member
+from rewards.models.catalog import Reward, Voucher
+from rewards.models.ledger import LedgerEntry
+from rewards.models.program import Window, window_ordered
+
+
+class Milestone(Window):
+    """A goal that awards bonus points and/or a catalog reward once, or once per period."""
+
+    class Kind(models.TextChoices):
+        PURCHASE_COUNT = "purchases", "Number of purchases"
+        LIFETIME_POINTS = "lifetime_points", "Lifetime points earned"
+        SPEND = "spend", "Money spent"
+
+    class Period(models.TextChoices):
+        EVER = "ever", "Once"
+        YEAR = "year", "Once per calendar year"
+        MONTH = "month", "Once per calendar month"
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind)
+    target = models.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="Purchases (whole number), lifetime points (whole number) or money spent.",
+    )
+    period = models.CharField(
+        max_length=8,
+        choices=Period,
+        default=Period.EVER,
+        help_text="Purchases and spend count within the period; lifetime points only once.",
+    )
+    bonus_points = models.PositiveIntegerField(null=True, blank=True)
+    reward = models.ForeignKey(
+        Reward,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="milestones",
+        help_text="A voucher for this reward is issued, free, when the milestone is reached.",
+    )
+    is_active = models.BooleanField(default=True)
+
+    history = audit_trail()
+
+    class Meta:
+        ordering = ["kind", "target"]
+        constraints = [
+            window_ordered("milestone_window_ordered"),
+            models.CheckConstraint(condition=Q(target__gt=0), name="milestone_target_positive"),
+            models.CheckConstraint(
+                condition=Q(bonus_points__gt=0) | Q(reward__isnull=False),
+                name="milestone_awards_something",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MilestoneAward(models.Model):
+    """A milestone reached by a member, once per period: the unique key makes a second
+    award impossible even if two purchases race."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="milestone_awards")
+    milestone = models.ForeignKey(Milestone, on_delete=models.PROTECT, related_name="awards")
+    period_key = models.CharField(
+        max_length=8, help_text="'ever', a year '2026' or a month '2026-03'."
+    )
+    awarded_at = models.DateTimeField()
+    entry = models.ForeignKey(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    voucher = models.OneToOneField(
+        Voucher, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "milestone", "period_key"], name="milestone_award_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.milestone} ({self.period_key}) for {self.member_id}"

@@ -1,0 +1,173 @@
+"""The program's settings, the [start, end) window that rules, rewards and milestones share,
+and the limits on staff adjustments."""
+
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from loyalty_engine.history import audit_trail
+
+
+class TierBasis(models.TextChoices):
+    POINTS = "points", "Points earned"
+    SPEND = "spend", "Money spent"
+
+
+class Program(models.Model):
+    """The program's settings. One program per deployment: the row with id 1."""
+
+    name = models.CharField(max_length=100, default="Loyalty program")
+    currency = models.CharField(max_length=3, default="EUR", help_text="ISO 4217 code.")
+    points_per_unit = models.DecimalField(
+        max_digits=10,
+        decimal_places=4,
+        default=Decimal(1),
+        validators=[MinValueValidator(Decimal("0.0001"))],
+        help_text="Points per currency unit spent, rounded down to whole points per purchase.",
+    )
+    expiry_months = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        default=12,
+        help_text="Points expire this many months after they were earned. Empty: never.",
+    )
+    expiry_at_month_end = models.BooleanField(
+        default=True, help_text="Extend each expiry to the end of its month."
+    )
+    pending_days = models.PositiveSmallIntegerField(
+        default=0, help_text="Days before purchase points become available (returns window)."
+    )
+    point_value = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        default=Decimal("0.01"),
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Discount, in the program currency, that one redeemed point is worth.",
+    )
+    hold_ttl_minutes = models.PositiveIntegerField(
+        default=15, help_text="An uncaptured hold releases its points after this many minutes."
+    )
+    timezone = models.CharField(
+        max_length=64,
+        default=settings.TIME_ZONE,
+        help_text="The program's time zone: month ends, birthdays and nightly jobs follow it.",
+    )
+    tier_basis = models.CharField(
+        max_length=8,
+        choices=TierBasis,
+        default=TierBasis.POINTS,
+        help_text="What tiers qualify on: points earned on purchases, or money spent, "
+        "net of refunds, within the tier window. Never the balance.",
+    )
+    tier_window_months = models.PositiveSmallIntegerField(
+        default=12,
+        validators=[MinValueValidator(1)],
+        help_text="The rolling window, in months, that tier qualification counts.",
+    )
+    tier_grace_days = models.PositiveSmallIntegerField(
+        default=30,
+        help_text="Days a member keeps a tier after falling below its threshold, before the "
+        "nightly evaluation moves them down one tier.",
+    )
+    activity_window_days = models.PositiveSmallIntegerField(
+        default=365,
+        validators=[MinValueValidator(1)],
+        help_text="Metrics: a member is active if they made a purchase, not fully refunded, "
+        "within this many days. Retention and churn are counted on it.",
+    )
+
+    history = audit_trail()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="program_is_singleton"),
+            models.CheckConstraint(
+                condition=Q(points_per_unit__gt=0), name="program_rate_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(point_value__gte=0), name="program_value_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(tier_window_months__gte=1), name="program_tier_window_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(activity_window_days__gte=1), name="program_activity_window_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class Window(models.Model):
+    """An optional [starts_at, ends_at) window: start inclusive, end exclusive."""
+
+    starts_at = models.DateTimeField(null=True, blank=True, help_text="Empty: from the start.")
+    ends_at = models.DateTimeField(
+        null=True, blank=True, help_text="Empty: open-ended. The end itself is outside."
+    )
+
+    class Meta:
+        abstract = True
+
+    def is_open_at(self, moment) -> bool:
+        return (self.starts_at is None or self.starts_at <= moment) and (
+            self.ends_at is None or moment < self.ends_at
+        )
+
+
+def window_ordered(name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(starts_at__isnull=True)
+        | Q(ends_at__isnull=True)
+        | Q(ends_at__gt=F("starts_at")),
+        name=name,
+    )
+
+
+class StaffAdjustmentLimit(models.Model):
+    """The most points one staff user may adjust by hand: per adjustment and per day (in the
+    program's time zone), added and removed points alike. A staff user without a row, or a
+    field left empty, has no such limit (`rewards.services.adjustments.points_adjust`)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="adjustment_limit"
+    )
+    max_points_per_adjustment = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most points one adjustment may add or remove. Empty: no limit.",
+    )
+    max_points_per_day = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most points this user may add and remove in total in a day. Empty: no limit.",
+    )
+    history = audit_trail()
+
+    class Meta:
+        verbose_name = "staff adjustment limit"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_points_per_adjustment__isnull=True)
+                | Q(max_points_per_adjustment__gte=1),
+                name="adjustment_limit_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_points_per_day__isnull=True) | Q(max_points_per_day__gte=1),
+                name="adjustment_day_limit_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"adjustment limit of {self.user}"

@@ -1,0 +1,140 @@
+"""Earn rules and the points each one gave to a purchase."""
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from loyalty_engine.history import audit_trail
+from members.models import Member, Shop
+from rewards.models.ledger import LedgerEntry, Purchase
+from rewards.models.program import Window, window_ordered
+from rewards.models.tiers import Tier
+
+
+class EarnRule(Window):
+    """A way to earn points beyond the base rate. See `rewards.services.rules` for how
+    rules combine."""
+
+    class Kind(models.TextChoices):
+        CATEGORY_MULTIPLIER = "category", "Category multiplier"
+        SKU_MULTIPLIER = "sku", "SKU multiplier"
+        CAMPAIGN_MULTIPLIER = "campaign", "Campaign multiplier"
+        MIN_SPEND_BONUS = "min_spend", "Bonus above a minimum spend"
+        FIRST_PURCHASE_BONUS = "first_purchase", "First-purchase bonus"
+        SIGNUP_BONUS = "signup", "Sign-up bonus"
+        BIRTHDAY_BONUS = "birthday", "Birthday bonus"
+
+    MULTIPLIER_KINDS = {Kind.CATEGORY_MULTIPLIER, Kind.SKU_MULTIPLIER, Kind.CAMPAIGN_MULTIPLIER}
+    PURCHASE_KINDS = MULTIPLIER_KINDS | {Kind.MIN_SPEND_BONUS, Kind.FIRST_PURCHASE_BONUS}
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(
+        max_length=300, blank=True, help_text="Shown to members next to the generated rule text."
+    )
+    kind = models.CharField(max_length=16, choices=Kind)
+    is_active = models.BooleanField(default=True)
+    priority = models.IntegerField(
+        default=0,
+        help_text="When several rules of the same kind match, the highest priority applies "
+        "(then the larger reward).",
+    )
+    multiplier = models.DecimalField(
+        max_digits=6,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(1))],
+        help_text="Multiplier kinds: 2 doubles the base points of what matches.",
+    )
+    bonus_points = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Bonus kinds: points awarded."
+    )
+    min_amount = models.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Minimum-spend bonus: purchases of at least this amount qualify.",
+    )
+    targets = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Category or SKU multiplier: the categories or SKUs, comma-separated.",
+    )
+    shops = models.ManyToManyField(
+        Shop, blank=True, related_name="+", help_text="Empty: purchases at every shop."
+    )
+    tiers = models.ManyToManyField(
+        Tier, blank=True, related_name="+", help_text="Empty: members of every tier."
+    )
+    cap_per_day = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most points this rule gives a member in a day."
+    )
+    cap_per_month = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most points this rule gives a member in a month."
+    )
+    cap_total = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most points this rule gives a member, ever."
+    )
+
+    history = audit_trail(m2m_fields=[shops, tiers])
+
+    class Meta:
+        ordering = ["kind", "-priority", "id"]
+        constraints = [
+            window_ordered("earn_rule_window_ordered"),
+            models.CheckConstraint(
+                condition=Q(multiplier__isnull=True) | Q(multiplier__gte=1),
+                name="earn_rule_multiplier_at_least_one",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def target_list(self) -> list[str]:
+        return [t.strip() for t in self.targets.split(",") if t.strip()]
+
+
+class EarnAward(models.Model):
+    """One itemized line of points: which rule gave how many points to which member, for
+    which purchase and in which ledger entry. Caps, usage counts and the once-a-year
+    birthday bonus are counted from these rows."""
+
+    class Source(models.TextChoices):
+        BASE = "base", "Base rate"
+        TIER = "tier", "Tier multiplier"
+        RULE = "rule", "Earn rule"
+        MILESTONE = "milestone", "Milestone"
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="earn_awards")
+    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="awards")
+    purchase = models.ForeignKey(
+        Purchase, null=True, blank=True, on_delete=models.PROTECT, related_name="awards"
+    )
+    source = models.CharField(max_length=16, choices=Source)
+    rule = models.ForeignKey(
+        EarnRule, null=True, blank=True, on_delete=models.PROTECT, related_name="awards"
+    )
+    tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    milestone = models.ForeignKey(
+        "Milestone", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    description = models.CharField(max_length=300)
+    points = models.BigIntegerField()
+    awarded_at = models.DateTimeField()
+    local_date = models.DateField(help_text="The day of the award in the program's time zone.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["member", "rule", "local_date"], name="award_rule_usage"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points} points: {self.description}"
