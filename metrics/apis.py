@@ -21,7 +21,7 @@ from metrics.models import Feedback
 from metrics.periods import Granularity, period_count
 from metrics.selectors import cohort_matrix_get, kpi_snapshot_list, member_lifetime_value_get
 from metrics.services import SNAPSHOT_FIGURES, feedback_record
-from rewards.apis import CLOCK_SKEW, EARLIEST_PURCHASE, request_hash, write_response
+from rewards.apis.common import CLOCK_SKEW, EARLIEST_PURCHASE, request_hash, write_response
 from rewards.models import Tier
 from rewards.selectors import program_get
 

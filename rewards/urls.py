@@ -1,37 +1,41 @@
 from django.urls import path
 
-from rewards import apis
+from rewards.apis import me, members, program, purchases, redemptions, vouchers
 
 urlpatterns = [
-    path("members", apis.MemberCreateApi.as_view(), name="member-create"),
-    path("members/<str:external_id>", apis.MemberDetailApi.as_view(), name="member-detail"),
-    path("me", apis.MeApi.as_view(), name="me"),
-    path("program", apis.ProgramApi.as_view(), name="program"),
-    path("purchases", apis.PurchaseCreateApi.as_view(), name="purchase-create"),
-    path("purchases/preview", apis.PurchasePreviewApi.as_view(), name="purchase-preview"),
-    path("purchases/<str:order_id>/refunds", apis.RefundCreateApi.as_view(), name="refund-create"),
-    path("redemptions", apis.RedemptionCreateApi.as_view(), name="redemption-create"),
+    path("members", members.MemberCreateApi.as_view(), name="member-create"),
+    path("members/<str:external_id>", members.MemberDetailApi.as_view(), name="member-detail"),
+    path("me", members.MeApi.as_view(), name="me"),
+    path("program", program.ProgramApi.as_view(), name="program"),
+    path("purchases", purchases.PurchaseCreateApi.as_view(), name="purchase-create"),
+    path("purchases/preview", purchases.PurchasePreviewApi.as_view(), name="purchase-preview"),
+    path(
+        "purchases/<str:order_id>/refunds",
+        purchases.RefundCreateApi.as_view(),
+        name="refund-create",
+    ),
+    path("redemptions", redemptions.RedemptionCreateApi.as_view(), name="redemption-create"),
     path(
         "redemptions/<uuid:redemption_id>/capture",
-        apis.RedemptionCaptureApi.as_view(),
+        redemptions.RedemptionCaptureApi.as_view(),
         name="redemption-capture",
     ),
     path(
         "redemptions/<uuid:redemption_id>/void",
-        apis.RedemptionVoidApi.as_view(),
+        redemptions.RedemptionVoidApi.as_view(),
         name="redemption-void",
     ),
     path(
         "redemptions/<uuid:redemption_id>/cancel",
-        apis.RedemptionCancelApi.as_view(),
+        redemptions.RedemptionCancelApi.as_view(),
         name="redemption-cancel",
     ),
-    path("vouchers/<str:code>", apis.VoucherDetailApi.as_view(), name="voucher-detail"),
-    path("vouchers/<str:code>/use", apis.VoucherUseApi.as_view(), name="voucher-use"),
-    path("me/balance", apis.MeBalanceApi.as_view(), name="me-balance"),
-    path("me/transactions", apis.MeTransactionsApi.as_view(), name="me-transactions"),
-    path("me/tier", apis.MeTierApi.as_view(), name="me-tier"),
-    path("me/milestones", apis.MeMilestonesApi.as_view(), name="me-milestones"),
-    path("me/rewards", apis.MeRewardsApi.as_view(), name="me-rewards"),
-    path("me/vouchers", apis.MeVouchersApi.as_view(), name="me-vouchers"),
+    path("vouchers/<str:code>", vouchers.VoucherDetailApi.as_view(), name="voucher-detail"),
+    path("vouchers/<str:code>/use", vouchers.VoucherUseApi.as_view(), name="voucher-use"),
+    path("me/balance", me.MeBalanceApi.as_view(), name="me-balance"),
+    path("me/transactions", me.MeTransactionsApi.as_view(), name="me-transactions"),
+    path("me/tier", me.MeTierApi.as_view(), name="me-tier"),
+    path("me/milestones", me.MeMilestonesApi.as_view(), name="me-milestones"),
+    path("me/rewards", me.MeRewardsApi.as_view(), name="me-rewards"),
+    path("me/vouchers", vouchers.MeVouchersApi.as_view(), name="me-vouchers"),
 ]

@@ -1,0 +1,204 @@
+"""What a member reads about themselves with their token: balance, ledger, tier,
+milestones and the reward catalog."""
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from members.apis import (
+    BalanceSerializer,
+)
+from members.auth import MemberApi
+from rewards.selectors import (
+    ledger_entry_list,
+    member_balance_get,
+    member_catalog_get,
+    program_get,
+)
+from rewards.services.milestones import milestones_progress
+from rewards.services.tiers import tier_progress_get
+
+
+class MeBalanceApi(MemberApi, APIView):
+    class OutputSerializer(BalanceSerializer):
+        class ExpiringSerializer(serializers.Serializer):
+            points = serializers.IntegerField()
+            expires_at = serializers.DateTimeField()
+
+        expiring = ExpiringSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer, summary="My points balance", tags=["me"])
+    def get(self, request):
+        balance = member_balance_get(member=request.user.member)
+        # The body is built directly, as OutputSerializer (kept for the schema) would build
+        # it: a hot read of plain integers and timestamps needs no serializer machinery.
+        timestamp = serializers.DateTimeField().to_representation
+        expiring = [
+            {"points": group["points"], "expires_at": timestamp(group["expires_at"])}
+            for group in balance["expiring"]
+        ]
+        return Response({**balance, "expiring": expiring})
+
+
+class LedgerPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+
+
+class MeTransactionsApi(MemberApi, ListAPIView):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        kind = serializers.CharField()
+        points = serializers.IntegerField(help_text="Change to available and pending points.")
+        held_change = serializers.IntegerField()
+        owed_change = serializers.IntegerField()
+        description = serializers.CharField(source="reason")
+        reference = serializers.CharField()
+        occurred_at = serializers.DateTimeField(source="effective_at")
+        recorded_at = serializers.DateTimeField(source="created_at")
+
+    serializer_class = OutputSerializer
+    pagination_class = LedgerPagination
+
+    def get_queryset(self):
+        return ledger_entry_list(member=self.request.user.member)
+
+    @extend_schema(summary="My points history, newest first", tags=["me"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class TierSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    rank = serializers.IntegerField()
+    threshold = serializers.DecimalField(max_digits=18, decimal_places=2)
+    earn_multiplier = serializers.DecimalField(max_digits=6, decimal_places=3)
+    benefits = serializers.ListField(child=serializers.CharField(), source="benefit_list")
+
+
+class MeTierApi(MemberApi, APIView):
+    class OutputSerializer(serializers.Serializer):
+        class KeepSerializer(serializers.Serializer):
+            threshold = serializers.DecimalField(max_digits=18, decimal_places=2)
+            shortfall = serializers.DecimalField(
+                max_digits=18, decimal_places=2, help_text="How far below the threshold now."
+            )
+            drops_below_on = serializers.DateTimeField(
+                allow_null=True,
+                help_text="When old purchases leaving the window take you below the "
+                "threshold, if you buy nothing more.",
+            )
+            grace_ends_at = serializers.DateTimeField(
+                allow_null=True, help_text="Below the threshold: when you move down."
+            )
+            moves_down_to = serializers.CharField(allow_null=True, source="moves_down_to.name")
+
+        class ChangeSerializer(serializers.Serializer):
+            from_tier = serializers.CharField(allow_null=True, source="from_tier.name")
+            to_tier = serializers.CharField(allow_null=True, source="to_tier.name")
+            reason = serializers.CharField()
+            detail = serializers.CharField()
+            changed_at = serializers.DateTimeField()
+
+        basis = serializers.ChoiceField(choices=["points", "spend"])
+        window_months = serializers.IntegerField()
+        window_start = serializers.DateTimeField()
+        qualifying_value = serializers.DecimalField(
+            max_digits=18,
+            decimal_places=2,
+            help_text="Points earned or money spent on purchases in the window, net of refunds.",
+        )
+        tier = TierSerializer(allow_null=True)
+        floor = TierSerializer(allow_null=True, help_text="A tier staff pinned as your minimum.")
+        next_tier = TierSerializer(allow_null=True)
+        next_needed = serializers.DecimalField(
+            max_digits=18, decimal_places=2, allow_null=True, help_text="Still needed for it."
+        )
+        keep = KeepSerializer(allow_null=True)
+        history = ChangeSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer, summary="My tier and my progress", tags=["me"])
+    def get(self, request):
+        progress = tier_progress_get(
+            member=request.user.member, program=program_get(), as_of=timezone.now()
+        )
+        return Response(self.OutputSerializer(progress).data)
+
+
+class MeMilestonesApi(MemberApi, APIView):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField(source="milestone.pk")
+        name = serializers.CharField(source="milestone.name")
+        description = serializers.CharField(source="milestone.description")
+        kind = serializers.CharField(source="milestone.kind")
+        period = serializers.CharField(source="milestone.period")
+        period_key = serializers.CharField()
+        target = serializers.DecimalField(
+            max_digits=18, decimal_places=2, source="milestone.target"
+        )
+        progress = serializers.DecimalField(max_digits=18, decimal_places=2, source="value")
+        remaining = serializers.DecimalField(max_digits=18, decimal_places=2)
+        reached = serializers.BooleanField(help_text="Reached in the current period.")
+        bonus_points = serializers.IntegerField(allow_null=True, source="milestone.bonus_points")
+        reward = serializers.CharField(allow_null=True, source="milestone.reward.name")
+
+    @extend_schema(
+        responses=OutputSerializer(many=True),
+        summary="My progress toward each milestone",
+        tags=["me"],
+    )
+    def get(self, request):
+        progress = milestones_progress(
+            member=request.user.member, program=program_get(), moment=timezone.now()
+        )
+        return Response(self.OutputSerializer(progress, many=True).data)
+
+
+class MeRewardsApi(MemberApi, APIView):
+    class OutputSerializer(serializers.Serializer):
+        class ItemSerializer(serializers.Serializer):
+            class ReasonSerializer(serializers.Serializer):
+                code = serializers.CharField()
+                message = serializers.CharField()
+
+            id = serializers.IntegerField(source="reward.id")
+            name = serializers.CharField(source="reward.name")
+            description = serializers.CharField(source="reward.description")
+            image_url = serializers.CharField(source="reward.image_url")
+            points_cost = serializers.IntegerField(source="reward.points_cost")
+            stock = serializers.IntegerField(
+                source="reward.stock", allow_null=True, help_text="Left to issue; null: unlimited."
+            )
+            per_member_limit = serializers.IntegerField(
+                source="reward.per_member_limit", allow_null=True
+            )
+            voucher_valid_days = serializers.IntegerField(
+                source="reward.voucher_valid_days", allow_null=True
+            )
+            ends_at = serializers.DateTimeField(source="reward.ends_at", allow_null=True)
+            tiers = serializers.ListField(
+                child=serializers.CharField(), help_text="Empty: members of every tier."
+            )
+            affordable = serializers.BooleanField(help_text="Available points cover the cost.")
+            available = serializers.BooleanField(
+                help_text="The member may redeem it (points aside)."
+            )
+            unavailable_reason = ReasonSerializer(allow_null=True)
+
+        points_available = serializers.IntegerField()
+        rewards = ItemSerializer(many=True)
+
+    @extend_schema(
+        responses=OutputSerializer,
+        summary="The reward catalog as I see it: what I can afford, and why not",
+        tags=["me"],
+    )
+    def get(self, request):
+        catalog = member_catalog_get(member=request.user.member, as_of=timezone.now())
+        return Response(self.OutputSerializer(catalog).data)

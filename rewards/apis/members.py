@@ -1,0 +1,90 @@
+"""Enrolling and reading members: the shop's view and the member's own profile."""
+
+from datetime import date
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from members.apis import (
+    BalanceSerializer,
+    ExternalIdField,
+    member_by_external_id,
+    printable,
+)
+from members.auth import MemberApi, ShopApi
+from members.models import Member
+from rewards.services.enrollment import member_enroll
+from rewards.services.tiers import member_tier_get
+
+
+class MemberOutputSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    email = serializers.EmailField()
+    name = serializers.CharField()
+    birth_date = serializers.DateField(allow_null=True)
+    status = serializers.ChoiceField(choices=Member.Status.choices)
+    enrolled_at = serializers.DateTimeField()
+    tier = serializers.CharField(allow_null=True, help_text="Null while no tier is configured.")
+    balance = BalanceSerializer()
+
+    def to_representation(self, member: Member) -> dict:
+        return {
+            "external_id": member.external_id,
+            "email": member.email,
+            "name": member.name,
+            "birth_date": member.birth_date.isoformat() if member.birth_date else None,
+            "status": member.status,
+            "enrolled_at": serializers.DateTimeField().to_representation(member.enrolled_at),
+            "tier": getattr(member_tier_get(member=member), "name", None),
+            "balance": {
+                "available": member.points_available,
+                "pending": member.points_pending,
+                "held": member.points_held,
+                "owed": member.points_owed,
+                "lifetime_earned": member.lifetime_earned,
+            },
+        }
+
+
+class MemberCreateApi(ShopApi, APIView):
+    class InputSerializer(serializers.Serializer):
+        external_id = ExternalIdField()
+        email = serializers.EmailField(required=False, default="", allow_blank=True)
+        name = serializers.CharField(
+            required=False, default="", allow_blank=True, max_length=200, validators=[printable]
+        )
+        birth_date = serializers.DateField(required=False, allow_null=True, default=None)
+
+        def validate_birth_date(self, value: date | None) -> date | None:
+            if value and not date(1900, 1, 1) <= value <= timezone.localdate():
+                raise serializers.ValidationError(
+                    "A birth date lies between 1900-01-01 and today.", code="out_of_range"
+                )
+            return value
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: MemberOutputSerializer},
+        summary="Enroll a member",
+        tags=["members"],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        member = member_enroll(**serializer.validated_data, shop=request.user.shop)
+        return Response(MemberOutputSerializer(member).data, status=status.HTTP_201_CREATED)
+
+
+class MemberDetailApi(ShopApi, APIView):
+    @extend_schema(responses=MemberOutputSerializer, summary="Get a member", tags=["members"])
+    def get(self, request, external_id: str):
+        return Response(MemberOutputSerializer(member_by_external_id(external_id)).data)
+
+
+class MeApi(MemberApi, APIView):
+    @extend_schema(responses=MemberOutputSerializer, summary="My profile", tags=["me"])
+    def get(self, request):
+        return Response(MemberOutputSerializer(request.user.member).data)

@@ -1,0 +1,182 @@
+"""Purchases that earn points, their preview, and refunds that take points back."""
+
+from decimal import Decimal
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from members.apis import (
+    ExternalIdField,
+    path_value,
+    printable,
+)
+from members.auth import ShopApi
+from rewards.apis.common import (
+    CLOCK_SKEW,
+    EARLIEST_PURCHASE,
+    check_minor_units,
+    money_field,
+    request_hash,
+    write_response,
+)
+from rewards.currency import is_known_currency
+from rewards.services.purchases import (
+    LineInput,
+    purchase_preview,
+    purchase_record,
+    refund_record,
+)
+
+
+class EarnItemSerializer(serializers.Serializer):
+    source = serializers.ChoiceField(choices=["base", "tier", "rule"])
+    rule_id = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+    description = serializers.CharField()
+    points = serializers.IntegerField()
+
+
+class PurchaseCreateApi(ShopApi, APIView):
+    class InputSerializer(serializers.Serializer):
+        class LineSerializer(serializers.Serializer):
+            sku = serializers.CharField(
+                max_length=64, required=False, default="", allow_blank=True, validators=[printable]
+            )
+            category = serializers.CharField(
+                max_length=64, required=False, default="", allow_blank=True, validators=[printable]
+            )
+            quantity = serializers.DecimalField(
+                max_digits=12, decimal_places=3, min_value=Decimal("0.001")
+            )
+            unit_price = money_field(min_value=Decimal(0))
+
+        member = ExternalIdField()
+        order_id = serializers.CharField(max_length=64, validators=[printable])
+        amount = money_field(min_value=Decimal("0.0001"))
+        currency = serializers.CharField(min_length=3, max_length=3)
+        occurred_at = serializers.DateTimeField(required=False, default=None)
+        lines = LineSerializer(many=True, required=False, default=list, max_length=500)
+
+        def validate_currency(self, value: str) -> str:
+            if not is_known_currency(value):
+                raise serializers.ValidationError(
+                    "Not an ISO 4217 currency code.", code="unknown_currency"
+                )
+            return value
+
+        def validate_occurred_at(self, value):
+            if value and value > timezone.now() + CLOCK_SKEW:
+                raise serializers.ValidationError(
+                    "A purchase cannot happen in the future.", code="future_date"
+                )
+            if value and value < EARLIEST_PURCHASE:
+                raise serializers.ValidationError(
+                    "A purchase date before 2000-01-01 is not accepted.", code="too_old"
+                )
+            return value
+
+        def validate(self, data):
+            check_minor_units(data["amount"], data["currency"], "amount")
+            for index, line in enumerate(data["lines"]):
+                check_minor_units(line["unit_price"], data["currency"], f"lines.{index}.unit_price")
+            return data
+
+    class OutputSerializer(serializers.Serializer):
+        order_id = serializers.CharField()
+        points_earned = serializers.IntegerField()
+        points_pending = serializers.IntegerField()
+        items = EarnItemSerializer(many=True, help_text="Which rule gave how many points.")
+        balance = serializers.IntegerField(help_text="Available points after this purchase.")
+        tier = serializers.CharField(allow_null=True, help_text="The member's tier after it.")
+        tier_changed = serializers.BooleanField()
+        milestones_reached = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, 200: OutputSerializer},
+        summary="Record a purchase and earn points (idempotent by order_id)",
+        tags=["purchases"],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = purchase_record(
+            shop=request.user.shop,
+            member_external_id=data["member"],
+            order_id=data["order_id"],
+            amount=data["amount"],
+            currency=data["currency"],
+            occurred_at=data["occurred_at"],
+            lines=[LineInput(**line) for line in data["lines"]],
+            request_hash=request_hash(data),
+        )
+        return write_response(result)
+
+
+class PurchasePreviewApi(ShopApi, APIView):
+    class OutputSerializer(serializers.Serializer):
+        points_earned = serializers.IntegerField()
+        points_pending = serializers.IntegerField()
+        items = EarnItemSerializer(many=True)
+        tier = serializers.CharField(allow_null=True)
+
+    @extend_schema(
+        request=PurchaseCreateApi.InputSerializer,
+        responses=OutputSerializer,
+        summary="Preview the points a purchase would earn (writes nothing)",
+        tags=["purchases"],
+    )
+    def post(self, request):
+        serializer = PurchaseCreateApi.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        preview = purchase_preview(
+            shop=request.user.shop,
+            member_external_id=data["member"],
+            amount=data["amount"],
+            currency=data["currency"],
+            occurred_at=data["occurred_at"],
+            lines=[LineInput(**line) for line in data["lines"]],
+        )
+        return Response(self.OutputSerializer(preview).data)
+
+
+class RefundCreateApi(ShopApi, APIView):
+    class InputSerializer(serializers.Serializer):
+        refund_id = serializers.CharField(max_length=64, validators=[printable])
+        amount = money_field(min_value=Decimal("0.0001"))
+
+    class OutputSerializer(serializers.Serializer):
+        refund_id = serializers.CharField()
+        order_id = serializers.CharField()
+        amount = serializers.DecimalField(max_digits=18, decimal_places=4)
+        points_reversed = serializers.IntegerField()
+        points_owed = serializers.IntegerField(
+            help_text="Points of this refund that were already spent and are now owed."
+        )
+        balance = serializers.IntegerField()
+        owed = serializers.IntegerField(help_text="All points the member owes now.")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, 200: OutputSerializer},
+        summary="Refund a purchase and take back its points (idempotent by refund_id)",
+        tags=["purchases"],
+    )
+    def post(self, request, order_id: str):
+        path_value(order_id, field="order_id")
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = refund_record(
+            shop=request.user.shop,
+            order_id=order_id,
+            refund_id=data["refund_id"],
+            amount=data["amount"],
+            request_hash=request_hash({**data, "order_id": order_id}),
+        )
+        return write_response(result)

@@ -1,0 +1,163 @@
+"""Spending points: redemptions, holds and their capture, void and cancel."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.views import APIView
+
+from members.apis import (
+    ExternalIdField,
+    printable,
+)
+from members.auth import ShopApi
+from rewards.apis.common import MAX_ID, MAX_POINTS, request_hash, write_response
+from rewards.errors import IdempotencyKeyRequired
+from rewards.services.redemptions import (
+    redemption_cancel,
+    redemption_capture,
+    redemption_create,
+    redemption_void,
+    reward_redeem,
+)
+from rewards.vouchers import DISPLAY_STATUSES
+
+
+class RewardRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class RedemptionVoucherSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Show it to the member: `ABCD-EFGH-JKMN-PQRS`.")
+    status = serializers.ChoiceField(choices=DISPLAY_STATUSES)
+    reward = RewardRefSerializer()
+    issued_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class RedemptionOutputSerializer(serializers.Serializer):
+    redemption_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["held", "captured", "voided", "expired", "cancelled"])
+    points = serializers.IntegerField()
+    discount_amount = serializers.DecimalField(max_digits=18, decimal_places=4)
+    currency = serializers.CharField()
+    order_id = serializers.CharField()
+    hold_expires_at = serializers.DateTimeField(allow_null=True)
+    balance = serializers.IntegerField(help_text="Available points after this operation.")
+    voucher = RedemptionVoucherSerializer(
+        required=False, help_text="Only in the redemption of a reward: the voucher issued."
+    )
+
+
+IDEMPOTENCY_KEY = serializers.CharField(min_length=1, max_length=128, validators=[printable])
+
+
+class RedemptionCreateApi(ShopApi, APIView):
+    class InputSerializer(serializers.Serializer):
+        member = ExternalIdField()
+        points = serializers.IntegerField(
+            min_value=1, max_value=MAX_POINTS, required=False, help_text="Or reward_id."
+        )
+        reward_id = serializers.IntegerField(
+            min_value=1,
+            max_value=MAX_ID,
+            required=False,
+            help_text="Or points: redeem this catalog reward for its points cost and a voucher.",
+        )
+        order_id = serializers.CharField(
+            max_length=64, required=False, default="", allow_blank=True, validators=[printable]
+        )
+        hold = serializers.BooleanField(
+            required=False, default=False, help_text="Points only: a reward is never held."
+        )
+
+        def validate(self, data):
+            if "points" in data and "reward_id" in data:
+                raise serializers.ValidationError(
+                    {"reward_id": ["Send either points or reward_id, not both."]},
+                    code="points_or_reward",
+                )
+            if "points" not in data and "reward_id" not in data:
+                raise serializers.ValidationError(
+                    {"points": ["Send points, or reward_id to redeem a reward."]},
+                    code="required",
+                )
+            if "reward_id" in data and data["hold"]:
+                raise serializers.ValidationError(
+                    {"hold": ["A reward is redeemed at once; it cannot be held."]},
+                    code="not_with_reward",
+                )
+            return data
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: RedemptionOutputSerializer, 200: RedemptionOutputSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="Unique per redemption; a retry with the same key is replayed.",
+            )
+        ],
+        summary="Redeem points or a catalog reward, or hold points for a later capture",
+        tags=["redemptions"],
+    )
+    def post(self, request):
+        key = request.headers.get("Idempotency-Key", "")
+        try:
+            key = IDEMPOTENCY_KEY.run_validation(key)
+        except serializers.ValidationError:
+            raise IdempotencyKeyRequired() from None
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if "reward_id" in data:
+            result = reward_redeem(
+                shop=request.user.shop,
+                member_external_id=data["member"],
+                reward_id=data["reward_id"],
+                order_id=data["order_id"],
+                idempotency_key=key,
+                request_hash=request_hash(data),
+            )
+        else:
+            result = redemption_create(
+                shop=request.user.shop,
+                member_external_id=data["member"],
+                points=data["points"],
+                order_id=data["order_id"],
+                hold=data["hold"],
+                idempotency_key=key,
+                request_hash=request_hash(data),
+            )
+        return write_response(result)
+
+
+_action_schema = {"request": None, "responses": RedemptionOutputSerializer, "tags": ["redemptions"]}
+
+
+class RedemptionCaptureApi(ShopApi, APIView):
+    @extend_schema(summary="Capture a hold (at most once)", **_action_schema)
+    def post(self, request, redemption_id):
+        result = redemption_capture(shop=request.user.shop, redemption_id=redemption_id)
+        return write_response(result, created=False)
+
+
+class RedemptionVoidApi(ShopApi, APIView):
+    @extend_schema(summary="Void a hold and give its points back", **_action_schema)
+    def post(self, request, redemption_id):
+        result = redemption_void(shop=request.user.shop, redemption_id=redemption_id)
+        return write_response(result, created=False)
+
+
+class RedemptionCancelApi(ShopApi, APIView):
+    @extend_schema(
+        summary="Cancel a captured redemption; points return to their original lots "
+        "(and a reward's unused voucher is cancelled)",
+        **_action_schema,
+    )
+    def post(self, request, redemption_id):
+        result = redemption_cancel(shop=request.user.shop, redemption_id=redemption_id)
+        return write_response(result, created=False)
