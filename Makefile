@@ -17,8 +17,8 @@ export DJANGO_DEBUG ?= true
 # A worktree's .venv may be a link to a shared venv, which `venv` refuses to recreate.
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
 # Local development settings for plain `manage.py` use; never committed, never in images.

@@ -29,7 +29,8 @@ from tests.nightly_helpers import earn_at, ledger_snapshot, redeem_at
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = "redis://127.0.0.1:6379/5"
+# Tests that need a real broker read TEST_REDIS_URL, so two checkouts can run side by side.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 EXPIRY = datetime(2026, 2, 1, tzinfo=UTC)
 AS_OF = datetime(2026, 2, 1, 2, tzinfo=UTC)
 
