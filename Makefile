@@ -12,7 +12,7 @@ REDIS_URL ?= redis://127.0.0.1:6379/0
 export DJANGO_DEBUG ?= true
 
 .PHONY: install run migrate seed nightly worker test test-postgres test-sqlite lint check-postgres clean \
-	bench bench-quick bench-tools
+	bench bench-quick bench-tools serve nginx-tools
 
 # A worktree's .venv may be a link to a shared venv, which `venv` refuses to recreate.
 $(VENV)/.installed: pyproject.toml
@@ -40,6 +40,19 @@ nightly: seed
 run: nightly
 	@echo "Serving http://$(HOST):$(PORT)/  (API docs /api/docs/, admin /admin/)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# nginx is Debian's package, the proxy in front of gunicorn in `make serve`.
+nginx-tools:
+	@if ! command -v nginx >/dev/null && ! test -x /usr/sbin/nginx; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	fi
+
+# The production setup on this machine: DEBUG off; DJANGO_SECRET_KEY (required),
+# DATABASE_URL and REDIS_URL from the environment; migrate, collectstatic, then gunicorn
+# behind nginx on SERVE_PORT (the environment's PORT, else 8080). See README "Production".
+SERVE_PORT := $(if $(filter environment command line,$(origin PORT)),$(PORT),8080)
+serve: $(VENV)/.installed nginx-tools
+	PORT=$(SERVE_PORT) DJANGO_DEBUG=false $(PY) deploy/serve.py
 
 # A Celery worker with beat embedded (-B), reading the nightly schedules from the database
 # (django-celery-beat; edit them in the admin under Periodic tasks).

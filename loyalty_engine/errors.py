@@ -6,9 +6,11 @@ and is what clients branch on. Services raise DomainError subclasses; DRF's own 
 """
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -59,8 +61,33 @@ _DRF_CODES = {
     exceptions.NotAcceptable: "not_acceptable",
     exceptions.UnsupportedMediaType: "unsupported_media_type",
     exceptions.ParseError: "malformed_json",
-    exceptions.Throttled: "throttled",
+    exceptions.Throttled: "rate_limited",
 }
+
+# Seconds a client waits before trying again after a 503: long enough for a database
+# restart or failover, short enough that a till does not give up.
+RETRY_AFTER_SECONDS = 5
+
+
+def is_database_unavailable(error: BaseException | None) -> bool:
+    """A lost, refused or broken database connection, or a statement the server gave up on
+    (a deadlock past db.py's retries): trying again later is the answer, not a 500."""
+    return isinstance(error, (OperationalError, InterfaceError))
+
+
+def _service_unavailable_body() -> dict:
+    return error_body(
+        "service_unavailable",
+        "The service is briefly unavailable: its database could not be reached. Retry with "
+        "the same order id or Idempotency-Key; a request that did go through is replayed, "
+        "not repeated.",
+    )
+
+
+def service_unavailable_response() -> JsonResponse:
+    response = JsonResponse(_service_unavailable_body(), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def _field_errors(detail: Any) -> dict:
@@ -87,6 +114,13 @@ def _field_errors(detail: Any) -> dict:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if is_database_unavailable(exc):
+        logger.warning("Database unavailable", exc_info=exc)
+        return Response(
+            _service_unavailable_body(),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):
@@ -127,6 +161,9 @@ def json_404(request, exception=None) -> JsonResponse:
 
 
 def json_500(request) -> JsonResponse:
+    # Django calls this while handling the exception, so it is still at hand.
+    if is_database_unavailable(sys.exc_info()[1]):
+        return service_unavailable_response()
     return JsonResponse(
         error_body("internal_error", "Something went wrong on our side; it has been logged."),
         status=500,

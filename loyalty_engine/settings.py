@@ -47,6 +47,9 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "rest_framework_api_key",
     "drf_spectacular",
+    # Swagger UI and ReDoc served from this package's static files, not a CDN.
+    "drf_spectacular_sidecar",
+    "corsheaders",
     "django_celery_beat",
     "simple_history",
     "members",
@@ -55,7 +58,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # A lost or refused database connection anywhere below becomes 503, not 500.
+    "loyalty_engine.serving.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin, dashboard, API docs) with DEBUG off, from the collected files.
+    # https://whitenoise.readthedocs.io/en/stable/django.html
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before CommonMiddleware, so preflight requests are answered.
+    # https://github.com/adamchainz/django-cors-headers#setup
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -114,6 +125,53 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+# Compressed, content-hashed names (cached forever by browsers) once collected; plain
+# finders in development and tests, which run without collectstatic.
+# https://whitenoise.readthedocs.io/en/stable/django.html#add-compression-and-caching-support
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+# Tests and `runserver` with DEBUG off still find the apps' files without collectstatic.
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
+WHITENOISE_MANIFEST_STRICT = False
+
+# Throttle counts and other shared state: Redis in production (every web process sees the
+# same counts), this process's memory in development and tests.
+# https://docs.djangoproject.com/en/5.2/topics/cache/#redis
+CACHE_URL = env.str("CACHE_URL", default="") or env.str("REDIS_URL", default="")
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="loyalty"),
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# The proxies in front of the app (nginx): only a request from one of these addresses has
+# its X-Forwarded-For believed when the client's address matters (throttles). Django's
+# SECURE_PROXY_SSL_HEADER below trusts X-Forwarded-Proto, which nginx always overwrites
+# and gunicorn only listens behind it.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+
+# CORS: only a member's front end calls the API from a browser, and only the member
+# endpoints and the public program page answer it; a shop's Api-Key never sits in a browser.
+# https://github.com/adamchainz/django-cors-headers#configuration
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/v1/(me|me/.*|program)$"
+CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "accept-language")
+CORS_ALLOW_CREDENTIALS = False
 
 # https://www.django-rest-framework.org/api-guide/settings/
 REST_FRAMEWORK = {
@@ -126,6 +184,19 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "loyalty_engine.schema.ViewNamedAutoSchema",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
+    # Rates of the throttles in loyalty_engine/throttling.py, per minute unless the env says
+    # otherwise ("N/s", "N/m", "N/h", "N/d"). Generous: a real shop does not meet them.
+    # https://www.django-rest-framework.org/api-guide/throttling/
+    "DEFAULT_THROTTLE_RATES": {
+        # Bad API keys and bad tokens, per client address.
+        "failed_auth": env.str("THROTTLE_FAILED_AUTH", default="60/m"),
+        # Member tokens minted, per shop.
+        "member_token": env.str("THROTTLE_MEMBER_TOKEN", default="3000/m"),
+        # Voucher codes looked up or used that do not exist, per shop (guessing).
+        "voucher_miss": env.str("THROTTLE_VOUCHER_MISS", default="120/m"),
+        # Survey answers posted, per shop.
+        "feedback": env.str("THROTTLE_FEEDBACK", default="1200/m"),
+    },
 }
 
 # https://drf-spectacular.readthedocs.io/en/latest/settings.html
@@ -140,6 +211,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Choice sets shared by several components need a name of their own.
     "ENUM_NAME_OVERRIDES": {"VoucherStatusEnum": "rewards.vouchers.DISPLAY_STATUSES"},
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: no CDN.
+    # https://drf-spectacular.readthedocs.io/en/latest/settings.html#self-contained-ui-installation
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # The nightly `kpis` job recomputes periods touched by data dated in the past (a purchase
@@ -163,13 +239,22 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A task is redelivered when its worker has not acknowledged it within the visibility
-# timeout; it must outlast the longest hard time limit (nightly tasks: rewards/tasks.py).
+# timeout; it must outlast the longest hard time limit (rewards/tasks.py: 16 minutes), and
+# no more than that, so a message whose worker died comes back in minutes.
 # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 20 * 60}
+# A nightly run with no chunk finished for this long had its worker die (every chunk's hard
+# limit and retries are far shorter): the next run or `manage.py job_runs_sweep` marks it
+# interrupted. https://docs.celeryq.dev/en/stable/userguide/workers.html#time-limits
+JOB_RUN_STALE_AFTER_SECONDS = env.int("JOB_RUN_STALE_AFTER_SECONDS", default=2 * 60 * 60)
 # Periodic schedules live in the database (editable in the admin); the nightly jobs install
 # their defaults on migrate (rewards/jobs.py).
 # https://django-celery-beat.readthedocs.io/en/latest/#using-custom-scheduler-classes
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# The largest request body read into memory (nginx's client_max_body_size matches it in
+# deploy/nginx/loyalty.conf.template; CSV imports in the admin are files, not this).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 
 if not DEBUG:
     # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/

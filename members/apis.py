@@ -4,6 +4,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.throttling import MemberTokenThrottle
 from members.auth import ShopApi
 from members.errors import MemberNotFound
 from members.models import Member
@@ -46,6 +47,8 @@ class BalanceSerializer(serializers.Serializer):
 
 
 class MemberTokenApi(ShopApi, APIView):
+    throttle_classes = [MemberTokenThrottle]
+
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
         expires_at = serializers.DateTimeField()

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from rest_framework import authentication, exceptions, permissions
 
+from loyalty_engine.throttling import failed_authentication_throttled
 from members.models import Member, Shop, ShopAPIKey
 from members.services import member_token_verify
 
@@ -20,6 +21,7 @@ class MemberPrincipal:
     is_authenticated: bool = True
 
 
+@failed_authentication_throttled
 class ShopKeyAuthentication(authentication.BaseAuthentication):
     """`Authorization: Api-Key <key>`, checked against the hashed keys of active shops."""
 
@@ -45,6 +47,7 @@ class ShopKeyAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
+@failed_authentication_throttled
 class MemberTokenAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer <member token>`."""
 

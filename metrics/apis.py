@@ -13,6 +13,7 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.throttling import FeedbackThrottle, failed_authentication_throttled
 from members.apis import ExternalIdField, member_by_external_id, printable
 from members.auth import ShopApi
 from members.models import Shop
@@ -33,6 +34,7 @@ LATEST_DAY = date(2100, 12, 31)
 no_nul = RegexValidator(r"^[^\x00]*$", "Remove the NUL characters.", code="invalid_characters")
 
 
+@failed_authentication_throttled
 class StaffTokenAuthentication(TokenAuthentication):
     """DRF's token authentication, refusing a malformed key before it reaches the database
     (a NUL byte would make PostgreSQL raise, and a 500 is a bug)."""
@@ -313,6 +315,8 @@ class MemberValueApi(StaffApi, APIView):
 
 
 class FeedbackCreateApi(ShopApi, APIView):
+    throttle_classes = [FeedbackThrottle]
+
     class InputSerializer(serializers.Serializer):
         member = ExternalIdField()
         kind = serializers.ChoiceField(choices=Feedback.Kind.choices)

@@ -72,7 +72,7 @@ def _django(code: str, **env: str | None):
     )
 
 
-def test_compose_file_is_valid_and_defines_the_five_services(empty_env_file):
+def test_compose_file_is_valid_and_defines_the_six_services(empty_env_file):
     result = _compose(
         empty_env_file,
         "config",
@@ -82,7 +82,40 @@ def test_compose_file_is_valid_and_defines_the_five_services(empty_env_file):
     )
 
     assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == {"postgres", "redis", "web", "worker", "beat"}
+    assert set(result.stdout.split()) == {"postgres", "redis", "web", "worker", "beat", "nginx"}
+
+
+def _config(env_file: Path) -> dict:
+    result = _compose(
+        env_file,
+        "config",
+        DJANGO_SECRET_KEY="compose-test-secret",
+        POSTGRES_PASSWORD="compose-test-password",
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)["services"]
+
+
+def test_compose_nginx_serves_the_repository_site_file_in_front_of_web(empty_env_file):
+    services = _config(empty_env_file)
+    nginx = services["nginx"]
+
+    mounts = nginx["volumes"]
+    sources = [Path(m["source"] if isinstance(m, dict) else m.split(":")[0]) for m in mounts]
+    assert REPO_ROOT / "deploy/nginx/loyalty.conf.template" in sources
+    assert nginx["environment"]["LOYALTY_UPSTREAM"] == "web:8000"
+    assert nginx["depends_on"] == {"web": {"condition": "service_healthy"}}
+    # Only nginx is published; web is reached through it.
+    assert "ports" not in services["web"]
+    published = [str(p["target"] if isinstance(p, dict) else p).split(":")[-1] for p in nginx["ports"]]
+    assert published == ["8080"]
+
+
+def test_compose_healthchecks_use_the_health_endpoints(empty_env_file):
+    services = _config(empty_env_file)
+
+    assert "/health/ready" in " ".join(services["web"]["healthcheck"]["test"])
+    assert "/health/live" in " ".join(services["nginx"]["healthcheck"]["test"])
 
 
 def test_compose_app_services_take_the_secret_key_from_the_operator_environment(empty_env_file):

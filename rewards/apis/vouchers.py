@@ -8,6 +8,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.throttling import CountsFailures, VoucherMissThrottle
 from members.apis import (
     path_value,
 )
@@ -49,7 +50,10 @@ def voucher_code_path(code: str) -> str:
     return path_value(code, field="code")
 
 
-class VoucherDetailApi(ShopApi, APIView):
+class VoucherDetailApi(CountsFailures, ShopApi, APIView):
+    # Unknown codes count against the shop: guessing codes is refused with 429.
+    throttle_classes = [VoucherMissThrottle]
+
     @extend_schema(
         responses=VoucherOutputSerializer,
         summary="Check a voucher (any shop of the program); case, spaces and hyphens ignored",
@@ -60,7 +64,9 @@ class VoucherDetailApi(ShopApi, APIView):
         return Response(VoucherOutputSerializer(voucher).data)
 
 
-class VoucherUseApi(ShopApi, APIView):
+class VoucherUseApi(CountsFailures, ShopApi, APIView):
+    throttle_classes = [VoucherMissThrottle]
+
     @extend_schema(
         request=None,
         responses=VoucherOutputSerializer,
