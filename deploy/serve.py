@@ -9,7 +9,8 @@ SIGTERM stops both, and if one of them dies the other is stopped too.
 
 Options: --no-setup skips migrate and collectstatic (already done by this release).
 Environment: PORT, GUNICORN_WORKERS (2), GUNICORN_THREADS (4), NGINX_WORKERS (2),
-NGINX_ACCESS_LOG (off; a path or /dev/stdout to log), DJANGO_ALLOWED_HOSTS.
+NGINX_ACCESS_LOG (off; a path or /dev/stdout to log), GUNICORN_PORT (a free one),
+DJANGO_ALLOWED_HOSTS.
 """
 
 import argparse
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             if subprocess.run([python, "manage.py", *command], cwd=REPO_ROOT, env=env).returncode:
                 raise ServeError(f"`manage.py {' '.join(command)}` failed (see above).")
 
-    app_port = free_port()
+    app_port = int(env.get("GUNICORN_PORT") or free_port())
     runtime = Path(tempfile.mkdtemp(prefix="loyalty-nginx-"))
     # nginx started by root runs its workers as nobody, who must reach the temp files.
     runtime.chmod(0o755)
@@ -143,12 +144,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         gunicorn = subprocess.Popen(
             [
-                python, "-m", "gunicorn", "loyalty_engine.wsgi:application",
-                "--bind", f"127.0.0.1:{app_port}",
-                "--workers", env.get("GUNICORN_WORKERS", "2"),
-                "--threads", env.get("GUNICORN_THREADS", "4"),
-                "--forwarded-allow-ips", "127.0.0.1",
-                "--access-logfile", "-",
+                python,
+                "-m",
+                "gunicorn",
+                "loyalty_engine.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{app_port}",
+                "--workers",
+                env.get("GUNICORN_WORKERS", "2"),
+                "--threads",
+                env.get("GUNICORN_THREADS", "4"),
+                "--forwarded-allow-ips",
+                "127.0.0.1",
+                "--access-logfile",
+                "-",
             ],
             cwd=REPO_ROOT,
             env=env,
@@ -157,15 +166,19 @@ def main(argv: list[str] | None = None) -> int:
         wait_for_port(app_port, gunicorn, "gunicorn")
         test = subprocess.run(
             [nginx, "-t", "-q", "-p", str(runtime), "-c", str(conf), "-e", "stderr"],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if test.returncode:
             raise ServeError(f"nginx refused its configuration:\n{test.stderr}")
         server = subprocess.Popen([nginx, "-p", str(runtime), "-c", str(conf), "-e", "stderr"])
         processes.append(("nginx", server))
         wait_for_port(int(port), server, "nginx")
-        print(f"Serving http://127.0.0.1:{port}/ (nginx -> gunicorn on 127.0.0.1:{app_port}); "
-              f"health: /health/live, /health/ready", flush=True)
+        print(
+            f"Serving http://127.0.0.1:{port}/ (nginx -> gunicorn on 127.0.0.1:{app_port}); "
+            f"health: /health/live, /health/ready",
+            flush=True,
+        )
         while True:
             for name, process in processes:
                 if process.poll() is not None:

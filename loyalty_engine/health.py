@@ -42,9 +42,7 @@ def _migrations() -> bool:
 def _broker() -> bool:
     import redis
 
-    client = redis.Redis.from_url(
-        settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2
-    )
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
     try:
         return bool(client.ping())
     finally:

@@ -12,6 +12,7 @@ from loyalty_engine.errors import error_body, is_database_unavailable, service_u
 
 logger = logging.getLogger(__name__)
 
+
 def _is_trusted_proxy(address: str) -> bool:
     try:
         ip = ipaddress.ip_address(address.strip())

@@ -140,6 +140,7 @@ STORAGES = {
 }
 # Tests and `runserver` with DEBUG off still find the apps' files without collectstatic.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
+WHITENOISE_AUTOREFRESH = DEBUG
 WHITENOISE_MANIFEST_STRICT = False
 
 # Throttle counts and other shared state: Redis in production (every web process sees the

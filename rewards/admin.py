@@ -453,6 +453,7 @@ class JobRunAdmin(ReadOnlyAdmin):
         "via",
         "started_at",
         "finished_at",
+        "progressed_at",
         "chunks_done",
         "chunks_total",
         "items_processed",

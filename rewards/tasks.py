@@ -84,8 +84,8 @@ def nightly_run_fail(request, exc, traceback, *, run_id: int) -> None:
 
 # A task imports for at most this long, then hands the rest to a fresh task: well under
 # the broker's visibility timeout (settings) and the hard limit below, however big the file.
-WORK_SECONDS = 20 * 60
-IMPORT_LIMITS = {"soft_time_limit": 40 * 60, "time_limit": 45 * 60}
+WORK_SECONDS = 5 * 60
+IMPORT_LIMITS = {"soft_time_limit": 9 * 60, "time_limit": 10 * 60}
 
 
 @shared_task(acks_late=True, **IMPORT_LIMITS)

@@ -12,6 +12,16 @@ from tests.factories import MemberFactory
 _orders = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def _cache_cleared():
+    """Throttle counts live in the cache, which tests share: each test starts from none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def program(db):
     return program_get()

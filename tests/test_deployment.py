@@ -107,7 +107,9 @@ def test_compose_nginx_serves_the_repository_site_file_in_front_of_web(empty_env
     assert nginx["depends_on"] == {"web": {"condition": "service_healthy"}}
     # Only nginx is published; web is reached through it.
     assert "ports" not in services["web"]
-    published = [str(p["target"] if isinstance(p, dict) else p).split(":")[-1] for p in nginx["ports"]]
+    published = [
+        str(p["target"] if isinstance(p, dict) else p).split(":")[-1] for p in nginx["ports"]
+    ]
     assert published == ["8080"]
 
 

@@ -13,6 +13,8 @@ class JobRun(models.Model):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        # Its worker or process died: no chunk finished for JOB_RUN_STALE_AFTER_SECONDS.
+        INTERRUPTED = "interrupted", "Interrupted"
 
     class Via(models.TextChoices):
         CELERY = "celery", "Celery workers"
@@ -24,6 +26,11 @@ class JobRun(models.Model):
     status = models.CharField(max_length=16, choices=Status, default=Status.RUNNING)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    progressed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the run last showed progress: its start, then each chunk finished.",
+    )
     chunk_size = models.PositiveIntegerField()
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_done = models.PositiveIntegerField(default=0)

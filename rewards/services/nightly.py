@@ -21,10 +21,11 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DataError, IntegrityError
+from django.db.models import Q
 from django.utils import timezone
 
 from loyalty_engine.db import durable_write
@@ -104,14 +105,18 @@ def _chunks_plan_from_sources(
 def job_run_start(
     *, job_name: str, as_of: datetime, via: str, chunk_size: int = CHUNK_SIZE
 ) -> tuple[JobRun, list[Chunk]]:
-    """Plan a run of the job and open its run log. Raises NightlyJobUnknown."""
+    """Plan a run of the job and open its run log; first close, as interrupted, the runs
+    whose worker died (job_runs_sweep). Raises NightlyJobUnknown."""
     job = nightly_job_get(job_name)
+    job_runs_sweep()
     chunks = list(job_chunks_plan(job=job, as_of=as_of, chunk_size=chunk_size))
+    started_at = timezone.now()
     run = JobRun.objects.create(
         job=job.name,
         as_of=as_of,
         via=via,
-        started_at=timezone.now(),
+        started_at=started_at,
+        progressed_at=started_at,
         chunk_size=chunk_size,
         chunks_total=len(chunks),
     )
@@ -178,9 +183,10 @@ def _chunk_record(*, run_id: int, outcome: Counter, errors: list[str]) -> None:
     # A chunk redelivered after it was recorded (its worker died before acknowledging it)
     # must not push the progress past the total.
     run.chunks_done = min(run.chunks_done + 1, run.chunks_total)
+    run.progressed_at = timezone.now()
     if errors:
         run.error = _error_append(run.error, "\n".join(errors))
-    run.save(update_fields=["items_processed", "totals", "chunks_done", "error"])
+    run.save(update_fields=["items_processed", "totals", "chunks_done", "error", "progressed_at"])
 
 
 def _error_append(existing: str, error: str) -> str:
@@ -216,6 +222,48 @@ def job_run_fail(*, run_id: int, error: str) -> JobRun:
     run.error = _error_append(run.error, error)
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "error", "finished_at"])
+    return run
+
+
+def job_runs_sweep(
+    *, now: datetime | None = None, stale_after_seconds: int | None = None
+) -> list[JobRun]:
+    """Close as `interrupted` every running run that has shown no progress (its start or a
+    finished chunk) for `stale_after_seconds` (default JOB_RUN_STALE_AFTER_SECONDS): its
+    worker or process died, and nothing will finish it. What it had done stays: chunks
+    done, items and totals, and the error says so. Runs with progress are left alone; a
+    chunk that still finishes later adds its counts but does not reopen the run. Returns
+    the runs closed. Run by every new run (job_run_start) and `manage.py job_runs_sweep`."""
+    now = now or timezone.now()
+    if stale_after_seconds is None:
+        stale_after_seconds = settings.JOB_RUN_STALE_AFTER_SECONDS
+    cutoff = now - timedelta(seconds=stale_after_seconds)
+    stale = JobRun.objects.filter(status=JobRun.Status.RUNNING).filter(
+        Q(progressed_at__lt=cutoff) | Q(progressed_at__isnull=True, started_at__lt=cutoff)
+    )
+    return [
+        run
+        for run_id in stale.values_list("pk", flat=True)
+        if (run := _job_run_interrupt(run_id=run_id, cutoff=cutoff, now=now)) is not None
+    ]
+
+
+@durable_write
+def _job_run_interrupt(*, run_id: int, cutoff: datetime, now: datetime) -> JobRun | None:
+    run = JobRun.objects.select_for_update().get(pk=run_id)
+    last = run.progressed_at or run.started_at
+    if run.status != JobRun.Status.RUNNING or last >= cutoff:
+        return None
+    run.status = JobRun.Status.INTERRUPTED
+    run.finished_at = now
+    run.error = _error_append(
+        run.error,
+        f"Interrupted: no progress since {last:%Y-%m-%d %H:%M:%S %Z} (its worker stopped); "
+        f"{run.chunks_done} of {run.chunks_total} chunks done, "
+        f"{run.items_processed} items processed. The next run picks up the members still due.",
+    )
+    run.save(update_fields=["status", "finished_at", "error"])
+    logger.warning("Nightly run %s (%s) marked interrupted", run.pk, run.job)
     return run
 
 
