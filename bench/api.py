@@ -3,6 +3,7 @@ bench/run.py; see BENCHMARKS.md for how to read the figures).
 
     .venv/bin/python bench/api.py throughput --markdown [--quick]
     .venv/bin/python bench/api.py profile --markdown [--quick]
+    .venv/bin/python bench/api.py proxy --markdown [--quick] [--members N --duration S]
 
 `throughput` recreates a dedicated PostgreSQL database (BENCH_API_DATABASE_URL), migrates
 it, fills it with SQL (members with a starting bonus lot each, consistent with the
@@ -18,10 +19,14 @@ literals, so it runs after the ledger check, never before it.
 and groups the samples (Django ORM, waiting on PostgreSQL, DRF, serialization, our code).
 It reuses the database `throughput` filled, or fills one.
 
+`proxy` refills the database and sends earns straight to gunicorn and through nginx in
+front of it (the `make serve` setup, deploy/), alternating, and says what the proxy costs.
+
 Markdown goes to stdout, progress to stderr.
 """
 
 import argparse
+import dataclasses
 import http.client
 import json
 import os
@@ -232,7 +237,9 @@ class Server:
         self.port = free_port()
         self.error_log = workdir / f"gunicorn-{self.port}.log"
         command = [
-            str(VENV_BIN / "gunicorn"),
+            sys.executable,
+            "-m",
+            "gunicorn",
             "loyalty_engine.wsgi:application",
             "--bind",
             f"127.0.0.1:{self.port}",
@@ -893,21 +900,134 @@ def profile(args, sizes: Sizes) -> str:
     return "\n".join(out)
 
 
+class Proxy:
+    """Debian's nginx in front of a Server, with the repository's configuration
+    (deploy/nginx/, rendered by deploy/serve.py), in its own process group."""
+
+    def __init__(self, upstream: "Server", workdir: Path):
+        sys.path.insert(0, str(REPO_ROOT / "deploy"))
+        import serve
+
+        self.port = free_port()
+        runtime = workdir / f"nginx-{self.port}"
+        runtime.mkdir()
+        runtime.chmod(0o755)
+        conf = serve.nginx_config(
+            runtime, listen=str(self.port), upstream=f"127.0.0.1:{upstream.port}"
+        )
+        self.process = subprocess.Popen(
+            [serve.nginx_binary(), "-p", str(runtime), "-c", str(conf), "-e", "stderr"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        serve.wait_for_port(self.port, self.process, "nginx", timeout=30)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+# The setup of `make serve` (deploy/serve.py): gunicorn's defaults there, nginx's workers.
+PROXY_SERVER_CONFIG = ("gthread", 2, 4)
+
+
+def proxy(args, sizes: Sizes) -> str:
+    """Earn throughput straight at gunicorn and through nginx in front of the same
+    gunicorn, alternating (straight, nginx, nginx, straight) so that a change in the
+    machine's load favours neither; the means are compared."""
+    database_url = args.database_url
+    env = {**server_env(database_url, args.redis_url), "NGINX_WORKERS": "1"}
+    os.environ["NGINX_WORKERS"] = "1"
+    workdir = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
+    prepare(database_url, env, sizes)
+    django_setup(env)
+    key = shop_key_create()
+    load_env = {"BENCH_API_KEY": key, "BENCH_MEMBERS": str(sizes.members)}
+    loads: dict[str, list[Load]] = {"gunicorn": [], "nginx": []}
+    server = Server(env, PROXY_SERVER_CONFIG, workdir)
+    nginx = None
+    try:
+        nginx = Proxy(server, workdir)
+        for name in ("gunicorn", "nginx", "nginx", "gunicorn"):
+            target = server if name == "gunicorn" else nginx
+            log(f"earn via {name}, {sizes.duration} s")
+            loads[name].append(wrk_run(target, "earn.lua", duration=sizes.duration, env=load_env))
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        server.stop()
+
+    def mean(name: str, attribute: str) -> float:
+        return statistics.mean(getattr(load, attribute) for load in loads[name])
+
+    direct, proxied = mean("gunicorn", "requests_per_s"), mean("nginx", "requests_per_s")
+    cost = (direct - proxied) / direct * 100 if direct else 0.0
+    out = [
+        f"Earn (`POST /api/v1/purchases`), {sizes.members:,} members, {CONNECTIONS} "
+        f"connections, wrk with {LOAD_THREADS} threads, {sizes.duration} s per measurement, "
+        f"twice each in the order straight, nginx, nginx, straight. gunicorn "
+        f"{config_label(PROXY_SERVER_CONFIG)} as `make serve` runs it; nginx from Debian with "
+        "deploy/nginx/ (1 worker, request and response buffering, keep-alive to gunicorn), "
+        "all on this machine.",
+        "",
+        "| path | requests/s (mean) | p50 (ms) | p99 (ms) | 2xx | non-2xx | socket errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, label in (("gunicorn", "straight to gunicorn"), ("nginx", "nginx → gunicorn")):
+        out.append(
+            f"| {label} | {mean(name, 'requests_per_s'):,.0f} | {mean(name, 'p50_ms'):.1f} | "
+            f"{mean(name, 'p99_ms'):.1f} | {sum(x.ok for x in loads[name]):,} | "
+            f"{sum(x.non_2xx for x in loads[name]):,} | "
+            f"{sum(x.socket_errors for x in loads[name]):,} |"
+        )
+    out.append("")
+    if cost >= 0:
+        out.append(
+            f"The proxy costs {cost:.1f}% of the earn throughput here: nginx shares the two "
+            "cores with gunicorn, PostgreSQL and wrk, so its CPU is taken from the app's."
+        )
+    else:
+        out.append(
+            f"Through nginx the earn throughput was {-cost:.1f}% higher in this run: the "
+            "proxy's cost is below the run-to-run noise of this machine."
+        )
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=["throughput", "profile"])
+    parser.add_argument("stage", choices=["throughput", "profile", "proxy"])
     parser.add_argument("--markdown", action="store_true", help="(the only output format)")
     parser.add_argument("--quick", action="store_true", help="10k members, 5 s per figure")
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_API_DATABASE_URL", DEFAULT_DATABASE_URL)
     )
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+    parser.add_argument("--members", type=int, help="override the size's member count")
+    parser.add_argument("--duration", type=int, help="override the seconds per measurement")
     args = parser.parse_args()
     # Stopped by the runner (a timeout) or by hand: unwind, so the finally blocks stop the
     # gunicorn servers, which run in process groups of their own.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = QUICK if args.quick else FULL
-    text = throughput(args, sizes) if args.stage == "throughput" else profile(args, sizes)
+    if args.members or args.duration:
+        sizes = dataclasses.replace(
+            sizes,
+            members=args.members or sizes.members,
+            duration=args.duration or sizes.duration,
+        )
+    stages = {"throughput": throughput, "profile": profile, "proxy": proxy}
+    text = stages[args.stage](args, sizes)
     print(text)
 
 

@@ -59,6 +59,13 @@ STAGES = [
         timeout_quick=150,
     ),
     Stage("profile", "Profile of the earn and redeem paths", "bench/api.py", ["profile"]),
+    Stage(
+        "proxy",
+        "Earn through nginx against straight gunicorn",
+        "bench/api.py",
+        ["proxy"],
+        timeout_quick=150,
+    ),
     Stage("import", "History import", "bench/import_history.py"),
     Stage("nightly", "Nightly expiry: time and memory", "bench/nightly_rss.py"),
     Stage("kpis", "KPI recompute: time and memory", "bench/kpis.py"),
