@@ -12,15 +12,31 @@ https://www.django-rest-framework.org/api-guide/throttling/
 """
 
 import functools
+import logging
 
 from rest_framework import exceptions
 from rest_framework.throttling import SimpleRateThrottle
 
 from loyalty_engine.serving import client_ip
 
+logger = logging.getLogger(__name__)
+
+
+def _cache_unavailable(error: Exception) -> bool:
+    # An unreachable Redis must not turn requests into 500s: the throttle lets them through
+    # (fails open) and says so in the log; /health/ready reports the broker.
+    logger.warning("Throttle cache unavailable; request not throttled: %s", error)
+    return True
+
 
 class ShopRateThrottle(SimpleRateThrottle):
     """Every request of the scope, per shop (the caller's Api-Key)."""
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except Exception as error:  # redis-py's errors, whatever the cache backend raises
+            return _cache_unavailable(error)
 
     def get_cache_key(self, request, view):
         shop = getattr(request.user, "shop", None)
@@ -47,7 +63,10 @@ class FailureThrottle(SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        self.history = self.cache.get(self.key, [])
+        try:
+            self.history = self.cache.get(self.key, [])
+        except Exception as error:
+            return _cache_unavailable(error)
         self.now = self.timer()
         while self.history and self.history[-1] <= self.now - self.duration:
             self.history.pop()
@@ -64,9 +83,12 @@ class FailureThrottle(SimpleRateThrottle):
         if key is None or self.rate is None:
             return
         now = self.timer()
-        history = [t for t in self.cache.get(key, []) if t > now - self.duration]
-        history.insert(0, now)
-        self.cache.set(key, history, self.duration)
+        try:
+            history = [t for t in self.cache.get(key, []) if t > now - self.duration]
+            history.insert(0, now)
+            self.cache.set(key, history, self.duration)
+        except Exception as error:
+            _cache_unavailable(error)
 
 
 class FailedAuthenticationThrottle(FailureThrottle):

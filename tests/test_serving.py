@@ -345,3 +345,35 @@ def test_a_chunked_body_is_what_the_view_reads(shop_and_key):
 
     assert environ_status[0].startswith("201"), payload
     assert json.loads(payload)["external_id"] == "chunked-1"
+
+
+# --- probes and a missing cache ----------------------------------------------------------
+
+
+@pytest.mark.django_db
+@override_settings(ALLOWED_HOSTS=["loyalty.example.com"])
+def test_probes_answer_a_host_outside_allowed_hosts(client):
+    assert client.get("/health/live", HTTP_HOST="10.0.0.5:8000").status_code == 200
+    assert client.get("/health/ready", HTTP_HOST="10.0.0.5:8000").status_code == 200
+    assert client.get("/api/v1/program", HTTP_HOST="10.0.0.5:8000").status_code == 400
+
+
+@pytest.mark.django_db
+def test_an_unreachable_throttle_cache_lets_requests_through(shop_client, member):
+    unreachable = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    with override_settings(CACHES=unreachable):
+        minted = shop_client.post(f"/api/v1/members/{member.external_id}/token")
+        missed = shop_client.get("/api/v1/vouchers/NOPE")
+        refused = APIClient(REMOTE_ADDR="198.51.100.11")
+        refused.credentials(HTTP_AUTHORIZATION="Api-Key wrong.key")
+        bad_key = refused.get("/api/v1/members/x")
+
+    assert minted.status_code == 201
+    assert missed.status_code == 404
+    assert bad_key.status_code == 401
