@@ -13,7 +13,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 logger = logging.getLogger(__name__)
 
@@ -66,13 +66,13 @@ def _run(name: str, check) -> bool:
 
 
 @never_cache
-@require_GET
+@require_safe
 def live(request) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
 @never_cache
-@require_GET
+@require_safe
 def ready(request) -> JsonResponse:
     results = {}
     for name, check in _checks().items():

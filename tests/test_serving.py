@@ -227,19 +227,16 @@ def test_throttle_rates_come_from_the_environment():
 # --- database outages ---------------------------------------------------------------------
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_a_connection_killed_mid_request_gives_503_and_writes_nothing(shop_and_key, member):
-    """PostgreSQL terminates the request's own connection (pg_terminate_backend from a
-    second connection) just before the request's second statement."""
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {shop_and_key[1]}")
+def _killer(statement_number: int):
+    """An execute wrapper that has PostgreSQL terminate the request's own connection (from a
+    second connection, pg_terminate_backend) just before its `statement_number`th
+    statement."""
     settings_dict = connection.settings_dict
     statements = []
 
-    def kill_before_second_statement(execute, sql, params, many, context):
+    def kill(execute, sql, params, many, context):
         statements.append(sql)
-        if len(statements) == 2:
+        if len(statements) == statement_number:
             pid = context["connection"].connection.info.backend_pid
             with psycopg.connect(
                 host=settings_dict["HOST"] or "127.0.0.1",
@@ -251,18 +248,30 @@ def test_a_connection_killed_mid_request_gives_503_and_writes_nothing(shop_and_k
                 killer.execute("SELECT pg_terminate_backend(%s)", [pid])
         return execute(sql, params, many, context)
 
+    return kill
+
+
+def _assert_service_unavailable(response):
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert response["Retry-After"] == "5"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_killed_mid_request_gives_503_and_writes_nothing(shop_and_key, member):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {shop_and_key[1]}")
     body = {
         "member": member.external_id,
         "order_id": "o-killed",
         "amount": "10.00",
         "currency": "EUR",
     }
-    with connection.execute_wrapper(kill_before_second_statement):
+    with connection.execute_wrapper(_killer(2)):
         response = client.post("/api/v1/purchases", body, format="json")
 
-    assert response.status_code == 503, response.content
-    assert response.json()["error"]["code"] == "service_unavailable"
-    assert response["Retry-After"] == "5"
+    _assert_service_unavailable(response)
     connection.close()
     from rewards.models import Purchase
 
@@ -270,6 +279,16 @@ def test_a_connection_killed_mid_request_gives_503_and_writes_nothing(shop_and_k
     # The client retries with the same order id once the database is back.
     retry = client.post("/api/v1/purchases", body, format="json")
     assert retry.status_code == 201, retry.content
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_killed_under_an_admin_page_gives_503(admin_client):
+    with connection.execute_wrapper(_killer(1)):
+        response = admin_client.get("/admin/")
+
+    _assert_service_unavailable(response)
+    connection.close()
 
 
 # --- chunked request bodies ---------------------------------------------------------------
