@@ -12,14 +12,27 @@ from tests.factories import MemberFactory
 _orders = itertools.count(1)
 
 
+def _cache_clear() -> None:
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        # Only this deployment's keys: the Redis database may hold a broker's queues too.
+        client = backend._cache.get_client(write=True)
+        keys = list(client.scan_iter(f"{backend.key_prefix}:*")) if backend.key_prefix else []
+        if keys:
+            client.delete(*keys)
+    else:
+        backend.clear()
+
+
 @pytest.fixture(autouse=True)
 def _cache_cleared():
     """Throttle counts live in the cache, which tests share: each test starts from none."""
-    from django.core.cache import cache
-
-    cache.clear()
+    _cache_clear()
     yield
-    cache.clear()
+    _cache_clear()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -335,3 +336,38 @@ def test_a_chunked_body_is_read_through_nginx_and_by_gunicorn(stack, program):
         status, payload = _chunked_post(port, "/api/v1/members", body, key)
         assert status == 201, payload
         assert payload["external_id"] == external_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_staff_user_signs_in_and_opens_the_kpi_dashboard_with_debug_off(stack):
+    import http.cookiejar
+
+    from django.contrib.auth.models import User
+
+    User.objects.create_superuser("boss", "boss@shop.example", "a-long-test-password")
+    base = f"http://127.0.0.1:{stack['port']}"
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    login = opener.open(f"{base}/admin/login/", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login).group(1)
+    form = urllib.parse.urlencode(
+        {
+            "csrfmiddlewaretoken": token,
+            "username": "boss",
+            "password": "a-long-test-password",
+            "next": "/admin/metrics/dashboard/",
+        }
+    ).encode()
+    request = urllib.request.Request(
+        f"{base}/admin/login/?next=/admin/metrics/dashboard/",
+        data=form,
+        headers={"Referer": f"{base}/admin/login/"},
+    )
+    with opener.open(request, timeout=20) as response:
+        page = response.read().decode()
+        assert response.status == 200
+        assert response.url.endswith("/admin/metrics/dashboard/")
+
+    assert "KPI dashboard" in page
+    stylesheets = re.findall(r'<link rel="stylesheet" href="([^"]+)"', page)
+    assert stylesheets and all(_get(stack["port"], href)[0] == 200 for href in stylesheets)
