@@ -12,6 +12,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -78,9 +79,11 @@ def is_database_unavailable(error: BaseException | None) -> bool:
 def _service_unavailable_body() -> dict:
     return error_body(
         "service_unavailable",
-        "The service is briefly unavailable: its database could not be reached. Retry with "
-        "the same order id or Idempotency-Key; a request that did go through is replayed, "
-        "not repeated.",
+        _(
+            "The service is briefly unavailable: its database could not be reached. Retry "
+            "with the same order id or Idempotency-Key; a request that did go through is "
+            "replayed, not repeated."
+        ),
     )
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from loyalty_engine.errors import error_body, is_database_unavailable, service_unavailable_response
 
@@ -82,7 +83,7 @@ class ChunkedBodyMiddleware:
                 start_response,
                 "411 Length Required",
                 "length_required",
-                "This server cannot read a chunked request body; send Content-Length.",
+                _("This server cannot read a chunked request body; send Content-Length."),
             )
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_621_440
         body = environ["wsgi.input"].read(limit + 1)
@@ -91,7 +92,7 @@ class ChunkedBodyMiddleware:
                 start_response,
                 "413 Request Entity Too Large",
                 "request_too_large",
-                "The request body is too large.",
+                _("The request body is too large."),
             )
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))

@@ -3,6 +3,7 @@
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 
 class JobRun(models.Model):
@@ -14,7 +15,7 @@ class JobRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         # Its worker or process died: no chunk finished for JOB_RUN_STALE_AFTER_SECONDS.
-        INTERRUPTED = "interrupted", "Interrupted"
+        INTERRUPTED = "interrupted", _("Interrupted")
 
     class Via(models.TextChoices):
         CELERY = "celery", "Celery workers"
