@@ -43,6 +43,31 @@ def client_ip(request) -> str:
     return forwarded[0] if forwarded else address
 
 
+# Headers only a proxy may set: X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER) and the rest.
+FORWARDED_HEADERS = (
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PORT",
+    "HTTP_FORWARDED",
+)
+
+
+class ForwardedHeadersMiddleware:
+    """Drops the X-Forwarded-* headers of a request that did not come from one of
+    TRUSTED_PROXIES, so Django believes them (is_secure(), the client's address) only from
+    nginx, even if gunicorn is reached some other way."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not _is_trusted_proxy(request.META.get("REMOTE_ADDR", "") or ""):
+            for header in FORWARDED_HEADERS:
+                request.META.pop(header, None)
+        return self.get_response(request)
+
+
 class DatabaseUnavailableMiddleware:
     """A database outage raised by a view, admin pages included, becomes 503
     `service_unavailable` with Retry-After instead of a 500, with DEBUG on too. One raised

@@ -60,6 +60,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # /health/live and /health/ready, answered before the host check (probes use the IP).
     "loyalty_engine.health.HealthCheckMiddleware",
+    # X-Forwarded-* believed only from TRUSTED_PROXIES (nginx): dropped from anyone else.
+    "loyalty_engine.serving.ForwardedHeadersMiddleware",
     # A lost or refused database connection anywhere below becomes 503, not 500.
     "loyalty_engine.serving.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -396,3 +396,19 @@ def test_an_unreachable_throttle_cache_lets_requests_through(shop_client, member
     assert minted.status_code == 201
     assert missed.status_code == 404
     assert bad_key.status_code == 401
+
+
+# --- forwarded headers --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("remote_addr, secure", [("127.0.0.1", True), ("198.51.100.20", False)])
+@override_settings(SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"))
+def test_x_forwarded_proto_is_believed_only_from_a_trusted_proxy(rf, remote_addr, secure):
+    from django.http import HttpResponse
+
+    from loyalty_engine.serving import ForwardedHeadersMiddleware
+
+    request = rf.get("/", REMOTE_ADDR=remote_addr, HTTP_X_FORWARDED_PROTO="https")
+    middleware = ForwardedHeadersMiddleware(lambda r: HttpResponse(str(r.is_secure())))
+
+    assert middleware(request).content.decode() == str(secure)
