@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
@@ -63,6 +64,13 @@ class Member(models.Model):
     email = models.EmailField(max_length=254, blank=True)
     name = models.CharField(max_length=200, blank=True)
     birth_date = models.DateField(null=True, blank=True)
+    language = models.CharField(
+        max_length=8,
+        choices=settings.LANGUAGES,
+        blank=True,
+        default="",
+        help_text="The language the member reads. Empty: the program's default language.",
+    )
     status = models.CharField(max_length=16, choices=Status, default=Status.ACTIVE)
     enrolled_at = models.DateTimeField()
 

@@ -25,6 +25,7 @@ def member_create(
     email: str = "",
     name: str = "",
     birth_date=None,
+    language: str = "",
     enrolled_at: datetime,
 ) -> Member:
     """Insert a member inside the caller's transaction. Enrollment with its sign-up bonus
@@ -35,8 +36,21 @@ def member_create(
         email=email,
         name=name,
         birth_date=birth_date,
+        language=language,
         enrolled_at=enrolled_at,
     )
+
+
+@durable_write
+def member_language_set(*, member: Member, language: str) -> Member:
+    """The language the member reads (one of settings.LANGUAGES; empty: the program's
+    default). Set by the shop, kept in the member's audit trail."""
+    if language and language not in dict(settings.LANGUAGES):
+        raise ValueError(f"Unsupported language: {language!r}")
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    member.language = language
+    member.save(update_fields=["language"])
+    return member
 
 
 def member_token_issue(*, member: Member, now: datetime | None = None) -> tuple[str, datetime]:

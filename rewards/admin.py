@@ -4,9 +4,11 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from loyalty_engine.audit_admin import AuditedAdmin
 from rewards.forms import EarnRuleForm, MilestoneForm, ProgramForm, TierForm
+from rewards.ledger_words import entry_description
 from rewards.models import (
     EarnRule,
     JobRun,
@@ -83,7 +85,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         "points",
         "held_change",
         "owed_change",
-        "reason",
+        "description",
         "reference",
         "actor",
         "effective_at",
@@ -95,7 +97,11 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     ordering = ("-id",)
     change_list_template = "admin/rewards/ledgerentry/change_list.html"
 
-    @admin.display(description="by")
+    @admin.display(description=_("description"))
+    def description(self, entry: LedgerEntry) -> str:
+        return entry_description(entry)
+
+    @admin.display(description=_("by"))
     def actor(self, entry: LedgerEntry) -> str:
         if entry.actor_user_id:
             return entry.actor_user.get_username()

@@ -2,14 +2,25 @@ import itertools
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 from rest_framework.test import APIClient
 
+from loyalty_engine import i18n
 from members.services import member_token_issue, shop_api_key_create
 from rewards.selectors import program_get
 from rewards.services.purchases import LineInput, purchase_record
 from tests.factories import MemberFactory
 
 _orders = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def program_language_known():
+    """Each test starts with the program's default language known to the process (as a
+    saved program sets it), so a request's query count does not depend on test order."""
+    i18n.program_language_set("en")
+    yield
+    translation.activate("en")
 
 
 @pytest.fixture

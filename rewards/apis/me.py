@@ -13,6 +13,7 @@ from members.apis import (
     BalanceSerializer,
 )
 from members.auth import MemberApi
+from rewards.ledger_words import entry_description
 from rewards.selectors import (
     ledger_entry_list,
     member_balance_get,
@@ -51,6 +52,11 @@ class LedgerPagination(CursorPagination):
     page_size_query_param = "page_size"
 
 
+class EntryDescriptionField(serializers.CharField):
+    def to_representation(self, entry) -> str:
+        return entry_description(entry)
+
+
 class MeTransactionsApi(MemberApi, ListAPIView):
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -58,7 +64,9 @@ class MeTransactionsApi(MemberApi, ListAPIView):
         points = serializers.IntegerField(help_text="Change to available and pending points.")
         held_change = serializers.IntegerField()
         owed_change = serializers.IntegerField()
-        description = serializers.CharField(source="reason")
+        description = EntryDescriptionField(
+            source="*", help_text="What the entry says, in the reader's language."
+        )
         reference = serializers.CharField()
         occurred_at = serializers.DateTimeField(source="effective_at")
         recorded_at = serializers.DateTimeField(source="created_at")

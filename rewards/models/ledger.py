@@ -174,7 +174,13 @@ class LedgerEntry(models.Model):
     points = models.BigIntegerField(default=0)
     held_change = models.BigIntegerField(default=0)
     owed_change = models.BigIntegerField(default=0)
-    reason = models.CharField(max_length=500)
+    # What the member reads is rendered at read time, in the reader's language, from a
+    # message key and its parameters (rewards/ledger_words.py). `reason` keeps only words a
+    # person typed (a staff adjustment's reason) and, on entries written before keys
+    # existed, the English sentence that ledger_words parses back into a key.
+    reason = models.CharField(max_length=500, blank=True)
+    message_key = models.CharField(max_length=40, blank=True, default="")
+    message_params = models.JSONField(default=dict, blank=True)
     reference = models.CharField(max_length=200, blank=True)
     purchase = models.ForeignKey(Purchase, null=True, blank=True, on_delete=models.PROTECT)
     refund = models.ForeignKey(Refund, null=True, blank=True, on_delete=models.PROTECT)

@@ -7,6 +7,7 @@ from django.utils import timezone
 from loyalty_engine.db import durable_write
 from members.errors import MemberErased
 from members.models import Member
+from rewards import ledger_words
 from rewards.errors import AdjustmentLimitExceeded, InsufficientPoints
 from rewards.models import LedgerEntry, Program, StaffAdjustmentLimit
 from rewards.selectors import program_get
@@ -63,6 +64,7 @@ def points_adjust(
         as_of=as_of,
         points=points,
         reason=reason.strip(),
+        words=ledger_words.adjusted(points=points),
         reference="adjustment",
     )
     if points > 0:

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from loyalty_engine.db import durable_write
 from members.models import Member, Shop
+from rewards import ledger_words
 from rewards.errors import (
     CurrencyNotAccepted,
     MemberNotActive,
@@ -246,7 +247,9 @@ def purchase_write(
             as_of=as_of,
             effective_at=occurred_at,
             points=points,
-            reason=f"Earned {points} points on order {order_id} ({amount} {currency}).",
+            words=ledger_words.earned(
+                points=points, order_id=order_id, amount=amount, currency=currency
+            ),
             reference=f"order:{order_id}",
             purchase=purchase,
         )
@@ -421,10 +424,6 @@ def _refund_record(*, shop, order_id, refund_id, amount, request_hash, as_of) ->
         response={},
     )
     if to_reverse:
-        reason = f"Reversed {to_reverse} points for a refund of {amount} {purchase.currency} "
-        reason += f"on order {order_id}."
-        if owed:
-            reason += f" {owed} of them were already spent and are owed."
         entry = entry_write(
             member,
             kind=Kind.REFUND,
@@ -432,7 +431,13 @@ def _refund_record(*, shop, order_id, refund_id, amount, request_hash, as_of) ->
             as_of=as_of,
             points=-taken,
             owed_change=owed,
-            reason=reason,
+            words=ledger_words.refunded(
+                points=to_reverse,
+                amount=amount,
+                currency=purchase.currency,
+                order_id=order_id,
+                owed=owed,
+            ),
             reference=f"refund:{refund_id}",
             purchase=purchase,
             refund=refund,

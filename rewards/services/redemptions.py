@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from loyalty_engine.db import durable_write
 from members.models import Member, Shop
+from rewards import ledger_words
 from rewards.currency import minor_units
 from rewards.errors import (
     HoldAlreadyResolved,
@@ -167,7 +168,7 @@ def _redemption_create(
             as_of=as_of,
             points=-points,
             held_change=points,
-            reason=f"Held {points} points for a redemption worth {discount} {program.currency}.",
+            words=ledger_words.held(points=points, discount=discount, currency=program.currency),
             reference=reference,
             redemption=redemption,
         )
@@ -178,7 +179,9 @@ def _redemption_create(
             actor=actor,
             as_of=as_of,
             points=-points,
-            reason=f"Redeemed {points} points for {discount} {program.currency} off.",
+            words=ledger_words.redeemed(
+                points=points, discount=discount, currency=program.currency
+            ),
             reference=reference,
             redemption=redemption,
         )
@@ -278,7 +281,7 @@ def _reward_redeem(
         actor=actor,
         as_of=as_of,
         points=-points,
-        reason=f'Redeemed {points} points for the reward "{reward.name}".',
+        words=ledger_words.redeemed_reward(points=points, reward=reward),
         reference=f"redemption:{redemption.pk}",
         redemption=redemption,
     )
@@ -335,7 +338,7 @@ def _redemption_capture(*, shop, redemption_id, as_of) -> tuple[str, dict, bool]
         actor=Actor.for_shop(shop),
         as_of=as_of,
         held_change=-redemption.points,
-        reason=f"Spent the {redemption.points} held points.",
+        words=ledger_words.captured(points=redemption.points),
         reference=f"redemption:{redemption.pk}",
         redemption=redemption,
     )
@@ -381,16 +384,15 @@ def redemption_cancel(
         return redemption_response(redemption, member), True
     if redemption.status != Status.CAPTURED:
         raise RedemptionNotCancellable()
-    reason = f"Redemption cancelled; {redemption.points} points returned."
+    words = ledger_words.cancelled(points=redemption.points)
     voucher = None
     if redemption.reward_id:
         # First: a voucher used at a till refuses the cancel before anything is written.
         voucher = voucher_cancel(
             Voucher.objects.select_related("reward").get(redemption=redemption), as_of=as_of
         )
-        reason = (
-            f'Voucher {voucher.code} for the reward "{voucher.reward.name}" cancelled; '
-            f"{redemption.points} points returned."
+        words = ledger_words.voucher_cancelled(
+            points=redemption.points, code=voucher.code, reward=voucher.reward
         )
     spent = LedgerEntry.objects.get(redemption=redemption, kind__in=[Kind.REDEEM, Kind.HOLD])
     entry = entry_write(
@@ -399,7 +401,7 @@ def redemption_cancel(
         actor=Actor.for_shop(shop),
         as_of=as_of,
         points=redemption.points,
-        reason=reason,
+        words=words,
         reference=f"redemption:{redemption.pk}",
         redemption=redemption,
     )
