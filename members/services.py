@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from loyalty_engine.db import durable_write
 from members.errors import (
@@ -57,7 +58,7 @@ def member_token_issue(*, member: Member, now: datetime | None = None) -> tuple[
     """A signed token naming the member, for the shop to hand to its front end.
     It is valid for MEMBER_TOKEN_TTL_SECONDS. Raises MemberNotActive."""
     if member.status != Member.Status.ACTIVE:
-        raise MemberNotActive("Tokens are issued to active members only.")
+        raise MemberNotActive(gettext("Tokens are issued to active members only."))
     now = now or timezone.now()
     token = signing.dumps({"m": member.pk}, salt=MEMBER_TOKEN_SALT, compress=True)
     return token, now + timezone.timedelta(seconds=settings.MEMBER_TOKEN_TTL_SECONDS)

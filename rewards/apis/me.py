@@ -13,6 +13,7 @@ from members.apis import (
     BalanceSerializer,
 )
 from members.auth import MemberApi
+from rewards.explain import tier_change_text
 from rewards.ledger_words import entry_description
 from rewards.selectors import (
     ledger_entry_list,
@@ -82,6 +83,11 @@ class MeTransactionsApi(MemberApi, ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
+class TierChangeTextField(serializers.CharField):
+    def to_representation(self, change) -> str:
+        return tier_change_text(change)
+
+
 class TierSerializer(serializers.Serializer):
     name = serializers.CharField()
     rank = serializers.IntegerField()
@@ -111,7 +117,7 @@ class MeTierApi(MemberApi, APIView):
             from_tier = serializers.CharField(allow_null=True, source="from_tier.name")
             to_tier = serializers.CharField(allow_null=True, source="to_tier.name")
             reason = serializers.CharField()
-            detail = serializers.CharField()
+            detail = TierChangeTextField(source="*")
             changed_at = serializers.DateTimeField()
 
         basis = serializers.ChoiceField(choices=["points", "spend"])

@@ -4,6 +4,7 @@ from datetime import date
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -75,7 +76,7 @@ class MemberCreateApi(ShopApi, APIView):
         def validate_birth_date(self, value: date | None) -> date | None:
             if value and not date(1900, 1, 1) <= value <= timezone.localdate():
                 raise serializers.ValidationError(
-                    "A birth date lies between 1900-01-01 and today.", code="out_of_range"
+                    gettext("A birth date lies between 1900-01-01 and today."), code="out_of_range"
                 )
             return value
 

@@ -32,6 +32,7 @@ from django.db import IntegrityError, connection
 from django.db.models import Count, DecimalField, F, JSONField, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext
 from psycopg.types.json import Jsonb
 from simple_history.utils import bulk_create_with_history
 
@@ -186,7 +187,7 @@ def _purchases_bulk_record(*, rows, shops, request_hashes, as_of) -> BulkImportR
     for row in rows:
         if row.currency != program.currency:
             raise CurrencyNotAccepted(
-                f"The program accepts {program.currency} only.",
+                gettext("The program accepts %(currency)s only.") % {"currency": program.currency},
                 extra={"currency": program.currency},
             )
     members = {

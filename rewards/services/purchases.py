@@ -5,8 +5,10 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from loyalty_engine.db import durable_write
+from loyalty_engine.locale_format import money_format
 from members.models import Member, Shop
 from rewards import ledger_words
 from rewards.errors import (
@@ -76,7 +78,8 @@ class EarnPlan:
 def _currency_check(program: Program, currency: str) -> None:
     if currency != program.currency:
         raise CurrencyNotAccepted(
-            f"The program accepts {program.currency} only.", extra={"currency": program.currency}
+            gettext("The program accepts %(currency)s only.") % {"currency": program.currency},
+            extra={"currency": program.currency},
         )
 
 
@@ -392,8 +395,8 @@ def _refund_record(*, shop, order_id, refund_id, amount, request_hash, as_of) ->
     refundable = purchase.amount - purchase.refunded_amount
     if amount > refundable:
         raise RefundExceedsPurchase(
-            f"Only {refundable.normalize():f} {purchase.currency} of this purchase is left "
-            "to refund.",
+            gettext("Only %(amount)s of this purchase is left to refund.")
+            % {"amount": money_format(refundable, purchase.currency)},
             extra={"refundable": f"{refundable.normalize():f}"},
         )
     refunded_total = purchase.refunded_amount + amount

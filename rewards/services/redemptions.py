@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from loyalty_engine.db import durable_write
 from members.models import Member, Shop
@@ -79,7 +80,12 @@ def _points_plan(
     lots = spendable(member_catch_up(member, as_of=as_of, actor=actor))
     if member.points_available < points:
         raise InsufficientPoints(
-            f"The member has {member.points_available} points available; {points} were asked for.",
+            ngettext(
+                "The member has %(available)s point available; %(asked)s were asked for.",
+                "The member has %(available)s points available; %(asked)s were asked for.",
+                member.points_available,
+            )
+            % {"available": member.points_available, "asked": points},
             extra={"available": member.points_available},
         )
     return lots_plan(lots, points)
