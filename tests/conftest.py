@@ -1,7 +1,9 @@
 import itertools
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.utils import translation
 from rest_framework.test import APIClient
 
@@ -12,6 +14,21 @@ from rewards.services.purchases import LineInput, purchase_record
 from tests.factories import MemberFactory
 
 _orders = itertools.count(1)
+
+
+def pytest_sessionstart(session):
+    """Compile the translations when a .po is newer than its .mo (`make install` does it
+    too), so a test run after editing a translation reads the edit."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in Path(settings.BASE_DIR, "locale").glob("*/LC_MESSAGES/django.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as source:
+                catalog = read_po(source, locale=po.parent.parent.name)
+            with mo.open("wb") as target:
+                write_mo(target, catalog)
 
 
 @pytest.fixture(autouse=True)
