@@ -69,6 +69,8 @@ class Member(models.Model):
         choices=settings.LANGUAGES,
         blank=True,
         default="",
+        # Also in the database: rows inserted by SQL (benchmarks, bulk loads) need no value.
+        db_default="",
         help_text="The language the member reads. Empty: the program's default language.",
     )
     status = models.CharField(max_length=16, choices=Status, default=Status.ACTIVE)

@@ -30,13 +30,18 @@ def nightly_schedules_install_on_migrate(sender, using, apps=None, **kwargs):
 def program_language_watch():
     """The program's default language for requests that name none (loyalty_engine.i18n):
     read at most once a minute per process, and set at once when the program is saved."""
+    from django.db import DatabaseError
     from django.db.models.signals import post_save
 
     from loyalty_engine import i18n
     from rewards.models import Program
 
     def read() -> str | None:
-        return Program.objects.filter(pk=1).values_list("default_language", flat=True).first()
+        try:
+            return Program.objects.filter(pk=1).values_list("default_language", flat=True).first()
+        except DatabaseError:
+            # Not migrated yet (a first `migrate`, a schema download): the default language.
+            return None
 
     def saved(sender, instance, **kwargs):
         i18n.program_language_set(instance.default_language)

@@ -31,6 +31,18 @@ def pytest_sessionstart(session):
                 write_mo(target, catalog)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def program_language_never_stale():
+    """In tests the program's default language changes only through Program.save (which
+    sets it), never by the clock: a request's query count stays the same however long the
+    run."""
+    ttl = i18n.PROGRAM_LANGUAGE_TTL
+    i18n.PROGRAM_LANGUAGE_TTL = float("inf")
+    i18n.program_language_set("en")
+    yield
+    i18n.PROGRAM_LANGUAGE_TTL = ttl
+
+
 @pytest.fixture(autouse=True)
 def program_language_known():
     """Each test starts with the program's default language known to the process (as a

@@ -64,17 +64,17 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='historicalprogram',
             name='default_language',
-            field=models.CharField(choices=[('en', 'English'), ('sv', 'Svenska'), ('da', 'Dansk')], default='en', help_text='What members read when neither the request nor the member names a language; names missing in a language fall back to it.', max_length=8),
+            field=models.CharField(choices=[('en', 'English'), ('sv', 'Svenska'), ('da', 'Dansk')], db_default='en', default='en', help_text='What members read when neither the request nor the member names a language; names missing in a language fall back to it.', max_length=8),
         ),
         migrations.AddField(
             model_name='ledgerentry',
             name='message_key',
-            field=models.CharField(blank=True, default='', max_length=40),
+            field=models.CharField(blank=True, db_default='', default='', max_length=40),
         ),
         migrations.AddField(
             model_name='ledgerentry',
             name='message_params',
-            field=models.JSONField(blank=True, default=dict),
+            field=models.JSONField(blank=True, db_default=models.Value({}, output_field=models.JSONField()), default=dict),
         ),
         migrations.AddField(
             model_name='milestone',
@@ -109,7 +109,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='program',
             name='default_language',
-            field=models.CharField(choices=[('en', 'English'), ('sv', 'Svenska'), ('da', 'Dansk')], default='en', help_text='What members read when neither the request nor the member names a language; names missing in a language fall back to it.', max_length=8),
+            field=models.CharField(choices=[('en', 'English'), ('sv', 'Svenska'), ('da', 'Dansk')], db_default='en', default='en', help_text='What members read when neither the request nor the member names a language; names missing in a language fall back to it.', max_length=8),
         ),
         migrations.AddField(
             model_name='program',

@@ -179,8 +179,11 @@ class LedgerEntry(models.Model):
     # person typed (a staff adjustment's reason) and, on entries written before keys
     # existed, the English sentence that ledger_words parses back into a key.
     reason = models.CharField(max_length=500, blank=True)
-    message_key = models.CharField(max_length=40, blank=True, default="")
-    message_params = models.JSONField(default=dict, blank=True)
+    # Database defaults too: rows inserted by SQL (benchmarks, bulk loads) need no value.
+    message_key = models.CharField(max_length=40, blank=True, default="", db_default="")
+    message_params = models.JSONField(
+        default=dict, blank=True, db_default=models.Value({}, output_field=models.JSONField())
+    )
     reference = models.CharField(max_length=200, blank=True)
     purchase = models.ForeignKey(Purchase, null=True, blank=True, on_delete=models.PROTECT)
     refund = models.ForeignKey(Refund, null=True, blank=True, on_delete=models.PROTECT)

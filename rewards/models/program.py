@@ -26,6 +26,7 @@ class Program(models.Model):
         max_length=8,
         choices=settings.LANGUAGES,
         default="en",
+        db_default="en",
         help_text="What members read when neither the request nor the member names a "
         "language; names missing in a language fall back to it.",
     )
