@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loyalty_engine.audit_admin import AuditedAdmin
-from rewards.forms import EarnRuleForm, MilestoneForm, ProgramForm, TierForm
+from rewards.forms import EarnRuleForm, MilestoneForm, ProgramForm, TierForm, translated
 from rewards.ledger_words import entry_description
 from rewards.models import (
     EarnRule,
@@ -43,7 +43,7 @@ class ProgramAdmin(AuditedAdmin):
         "tier_window_months",
     )
     fieldsets = (
-        (None, {"fields": ("name", "currency", "timezone")}),
+        (None, {"fields": (*translated("name"), "default_language", "currency", "timezone")}),
         ("Earning", {"fields": ("points_per_unit", "pending_days")}),
         ("Expiry", {"fields": ("expiry_months", "expiry_at_month_end")}),
         ("Redeeming", {"fields": ("point_value", "hold_ttl_minutes")}),
@@ -176,7 +176,7 @@ class EarnRuleAdmin(AuditedAdmin):
     filter_horizontal = ("shops", "tiers")
     readonly_fields = ("members_used", "points_given")
     fieldsets = (
-        (None, {"fields": ("name", "description", "kind", "is_active", "priority")}),
+        (None, {"fields": (*translated("name"), "description", "kind", "is_active", "priority")}),
         (
             "What it gives",
             {
@@ -258,7 +258,7 @@ class MilestoneAdmin(AuditedAdmin):
     list_select_related = ("reward",)
     readonly_fields = ("times_awarded", "members_reached")
     fieldsets = (
-        (None, {"fields": ("name", "description", "is_active")}),
+        (None, {"fields": (*translated("name"), *translated("description"), "is_active")}),
         ("Goal", {"fields": ("kind", "target", "period")}),
         ("What it gives", {"fields": ("bonus_points", "reward")}),
         ("When", {"fields": ("starts_at", "ends_at")}),
