@@ -130,6 +130,14 @@ class ProgramForm(TranslationsOptional, forms.ModelForm):
             },
         }
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Left out of a form posted without it (older clients): the language stays.
+        self.fields["default_language"].required = False
+
+    def clean_default_language(self) -> str:
+        return self.cleaned_data.get("default_language") or self.instance.default_language
+
     def clean_currency(self) -> str:
         currency = self.cleaned_data["currency"].strip().upper()
         if not is_known_currency(currency):

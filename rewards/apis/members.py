@@ -94,12 +94,14 @@ class MemberCreateApi(ShopApi, APIView):
 
 
 class MemberDetailApi(ShopApi, APIView):
-    class InputSerializer(serializers.Serializer):
-        language = LanguageField()
-
     @extend_schema(responses=MemberOutputSerializer, summary="Get a member", tags=["members"])
     def get(self, request, external_id: str):
         return Response(MemberOutputSerializer(member_by_external_id(external_id)).data)
+
+
+class MemberLanguageApi(ShopApi, APIView):
+    class InputSerializer(serializers.Serializer):
+        language = LanguageField()
 
     @extend_schema(
         request=InputSerializer,
@@ -107,7 +109,7 @@ class MemberDetailApi(ShopApi, APIView):
         summary="Change the language a member reads",
         tags=["members"],
     )
-    def patch(self, request, external_id: str):
+    def post(self, request, external_id: str):
         member = member_by_external_id(external_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
