@@ -31,6 +31,8 @@ PROGRAM_LANGUAGE_TTL = 60
 # Whether the request named its language itself (?lang= or Accept-Language): then the
 # member's and the program's languages do not override it.
 _explicit: contextvars.ContextVar[bool] = contextvars.ContextVar("language_explicit", default=False)
+# Whether a request is being answered (jobs and commands speak no member's language).
+_in_request: contextvars.ContextVar[bool] = contextvars.ContextVar("in_request", default=False)
 _program_language: dict = {"code": None, "read_at": 0.0}
 _program_language_loader: list[Callable[[], str | None]] = []
 
@@ -107,19 +109,11 @@ def activate_for_member(member) -> None:
         translation.activate(supported(getattr(member, "language", "")) or program_language())
 
 
-class member_language:  # noqa: N801 (a context manager, used like `translation.override`)
-    """Within the block, speak the member's language unless the request named one; used
-    where a shop's request builds words for a member (a purchase's itemized description)."""
-
-    def __init__(self, member):
-        self.member = member
-
-    def __enter__(self):
-        self.previous = translation.get_language()
-        activate_for_member(self.member)
-
-    def __exit__(self, *exc):
-        translation.activate(self.previous)
+def speak_to(member) -> None:
+    """A shop's request about a member answers in the member's language (a purchase's
+    itemized points, an error) unless the request named one; outside a request, nothing."""
+    if _in_request.get():
+        activate_for_member(member)
 
 
 def request_language(request) -> tuple[str | None, bool]:
@@ -145,11 +139,13 @@ class LanguageMiddleware:
     def __call__(self, request):
         chosen, explicit = request_language(request)
         token = _explicit.set(explicit)
+        in_request = _in_request.set(True)
         translation.activate(chosen or program_language())
         try:
             response = self.get_response(request)
         finally:
             _explicit.reset(token)
+            _in_request.reset(in_request)
         language = translation.get_language() or settings.LANGUAGE_CODE
         response.headers["Content-Language"] = language
         patch_vary_headers(response, ["Accept-Language"])

@@ -12,6 +12,7 @@ from datetime import datetime
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, Sum
 
+from loyalty_engine import i18n
 from members.models import Member, Shop
 from rewards import ledger_words
 from rewards.errors import MemberNotFound
@@ -51,14 +52,18 @@ BALANCE_FIELDS = [
 
 
 def member_lock(*, member_id: int) -> Member:
-    """Lock the member row: the one lock that serializes every change to a member's points."""
-    return Member.objects.select_for_update().get(pk=member_id)
+    """Lock the member row: the one lock that serializes every change to a member's points.
+    In a request, what follows speaks the member's language (loyalty_engine.i18n)."""
+    member = Member.objects.select_for_update().get(pk=member_id)
+    i18n.speak_to(member)
+    return member
 
 
 def member_lock_by_external_id(external_id: str) -> Member:
     member = Member.objects.select_for_update().filter(external_id=external_id).first()
     if member is None:
         raise MemberNotFound()
+    i18n.speak_to(member)
     return member
 
 

@@ -7,6 +7,7 @@ from decimal import ROUND_FLOOR, Decimal
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from loyalty_engine import i18n
 from loyalty_engine.db import durable_write
 from loyalty_engine.locale_format import money_format
 from members.models import Member, Shop
@@ -322,6 +323,7 @@ def purchase_preview(
     program = program_for_purchase_get()
     _currency_check(program, currency)
     member = member_get(external_id=member_external_id)
+    i18n.speak_to(member)
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive()
     plan = _earn_plan(

@@ -337,6 +337,34 @@ def test_the_language_is_chosen_in_order(program_in, member):
     assert language() == "sv"
 
 
+def test_a_shops_request_about_a_member_answers_in_the_members_language(program_in, shop_client):
+    program_in("en")
+    danish = Member.objects.create(external_id="dane", language="da", enrolled_at=timezone.now())
+    response = shop_client.post(
+        "/api/v1/purchases",
+        {"member": "dane", "order_id": "D-1", "amount": "100", "currency": "EUR"},
+        format="json",
+    )
+    assert response.status_code == 201 and response["Content-Language"] == "da"
+    assert response.json()["items"][0]["name"] == "Grundpoint"
+    refused = shop_client.post(
+        "/api/v1/redemptions",
+        {"member": danish.external_id, "points": 500},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="r-1",
+    )
+    assert refused.json()["error"]["code"] == "insufficient_points"
+    assert "point til rådighed" in refused.json()["error"]["message"]
+    asked_in_english = shop_client.post(
+        "/api/v1/redemptions",
+        {"member": danish.external_id, "points": 500},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="r-2",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert asked_in_english.json()["error"]["message"].startswith("The member has 100 points")
+
+
 def test_every_response_carries_content_language_even_an_error(program):
     response = APIClient().get("/api/v1/nowhere", HTTP_ACCEPT_LANGUAGE="da")
     assert response.status_code == 404 and response["Content-Language"] == "da"
