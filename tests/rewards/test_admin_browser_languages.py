@@ -45,3 +45,4 @@ def test_the_member_page_reads_in_swedish(live_server, program):
     assert "Earned" not in ledger
     assert "logga ut" in page.lower()  # Django's own Swedish (upper case by CSS)
     assert "Svenska" in page  # the language switcher
+    assert "Poängliggare (nyast först, 1 post)" in ledger and "Nivåhistorik" in page
