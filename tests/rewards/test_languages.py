@@ -463,3 +463,30 @@ def test_new_entries_store_a_key_and_no_english_sentence(shop_client, member, pr
     params = entry.message_params
     assert (params["points"], params["order"], params["currency"]) == (10, "A-9", "SEK")
     assert Decimal(params["amount"]) == Decimal(10)
+
+
+@pytest.mark.parametrize("language", ["sv", "da", "en"])
+def test_my_milestones_are_named_in_the_language(language, program_in, member):
+    from rewards.models import Milestone
+
+    program_in(language)
+    Milestone.objects.create(
+        name_en="Tenth purchase",
+        name_sv="Tionde köpet",
+        name_da="Tiende køb",
+        description_en="Ten visits",
+        description_sv="Tio besök",
+        description_da="Ti besøg",
+        kind=Milestone.Kind.PURCHASE_COUNT,
+        target=10,
+        bonus_points=100,
+    )
+    response = member_client_for(member).get(f"/api/v1/me/milestones?lang={language}")
+    assert response.status_code == 200 and response["Content-Language"] == language
+    (milestone,) = response.json()
+    assert (milestone["name"], milestone["description"]) == {
+        "sv": ("Tionde köpet", "Tio besök"),
+        "da": ("Tiende køb", "Ti besøg"),
+        "en": ("Tenth purchase", "Ten visits"),
+    }[language]
+    assert_no_english(language, response.json())
