@@ -2,20 +2,28 @@
 CLDR data): "1 234,50 kr" in Swedish, "1.234,50 kr." in Danish, "€1,234.50" in English.
 JSON fields stay machine-readable; only sentences use these."""
 
+import functools
 from datetime import date
 from decimal import Decimal
 
+from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal
 from django.utils.translation import get_language
 
 # The territory whose conventions each language's members read.
 LOCALES = {"sv": "sv_SE", "da": "da_DK", "en": "en_IE"}
 
 
-def babel_locale(language: str | None = None) -> str:
+def babel_locale(language: str | None = None) -> Locale:
     code = (language or get_language() or "en").split("-")[0]
-    return LOCALES.get(code, "en_IE")
+    return _parsed(LOCALES.get(code, "en_IE"))
+
+
+@functools.cache
+def _parsed(identifier: str) -> Locale:
+    # Parsed once: a purchase's itemized description formats money on the earn path.
+    return Locale.parse(identifier)
 
 
 def money_format(amount: Decimal, currency: str, *, language: str | None = None) -> str:
@@ -32,8 +40,6 @@ def date_format(day: date, *, language: str | None = None) -> str:
 
 def number_format(value, *, language: str | None = None) -> str:
     """A number as the locale writes it, without trailing zeros: 1.5 is "1,5" in Swedish."""
-    from babel.numbers import format_decimal
-
     return format_decimal(Decimal(value).normalize(), locale=babel_locale(language)).replace(
         "\u00a0", " "
     )
