@@ -11,8 +11,14 @@ URL = "/admin/metrics/dashboard/?granularity=month&from=2025-01-01&to=2025-06-30
 @pytest.mark.parametrize(
     ("language", "words"),
     [
-        ("sv", ["Vad är det här?", "Kvarhållningsgrad", "Andelen av medlemmarna", "Logga ut"]),
-        ("da", ["Hvad er det?", "Fastholdelsesrate", "Andelen af de medlemmer", "Log ud"]),
+        (
+            "sv",
+            ["Vad är det här?", "Kvarhållningsgrad", "Andelen av medlemmarna", "aktivitetsfönster"],
+        ),
+        (
+            "da",
+            ["Hvad er det?", "Fastholdelsesrate", "Andelen af de medlemmer", "aktivitetsvindue"],
+        ),
     ],
 )
 def test_the_dashboard_and_its_definitions_follow_the_browser(client, program, language, words):
