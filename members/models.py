@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
 from loyalty_engine.history import audit_trail
@@ -54,9 +55,9 @@ class Member(models.Model):
     """
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        SUSPENDED = "suspended", "Suspended"
-        ERASED = "erased", "Erased"
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+        ERASED = "erased", _("Erased")
 
     external_id = models.CharField(
         max_length=64, unique=True, help_text="The shop's customer id for this member."

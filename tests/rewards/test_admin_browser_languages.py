@@ -42,7 +42,7 @@ def test_the_member_page_reads_in_swedish(live_server, program):
         screenshot(browser, "admin-member-page-swedish")
 
     assert "1234 poäng intjänade på order A-100 (1 234,50 kr)." in ledger
-    assert "Earned" not in ledger
+    assert "Earned" not in ledger and "Intjäning" in ledger  # the entry's kind
     assert "logga ut" in page.lower()  # Django's own Swedish (upper case by CSS)
     assert "Svenska" in page  # the language switcher
     assert "Poängliggare (nyast först, 1 post)" in ledger and "Nivåhistorik" in page
