@@ -46,3 +46,4 @@ def test_the_member_page_reads_in_swedish(live_server, program):
     assert "logga ut" in page.lower()  # Django's own Swedish (upper case by CSS)
     assert "Svenska" in page  # the language switcher
     assert "Poängliggare (nyast först, 1 post)" in ledger and "Nivåhistorik" in page
+    assert "Köp och returer (1)" in page
