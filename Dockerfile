@@ -19,6 +19,10 @@ RUN pip install --no-cache-dir . \
 
 COPY . .
 
+# The translations, compiled with Babel (the image has no GNU gettext); .mo files are not
+# committed.
+RUN pybabel -q compile --domain django --directory locale
+
 # The key only lets settings import for collectstatic; it exists in this RUN line alone and
 # is not in the image's environment, so the container still refuses to start without one.
 RUN DJANGO_DEBUG=false DJANGO_SECRET_KEY=collectstatic-build-only \

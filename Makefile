@@ -11,7 +11,7 @@ PORT ?= 8000
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export DJANGO_DEBUG ?= true
 
-.PHONY: install run migrate seed nightly worker test test-postgres test-sqlite lint check-postgres clean \
+.PHONY: install messages run migrate seed nightly worker test test-postgres test-sqlite lint check-postgres clean \
 	bench bench-quick bench-tools serve nginx-tools
 
 # A worktree's .venv may be a link to a shared venv, which `venv` refuses to recreate.
@@ -25,7 +25,17 @@ $(VENV)/.installed: pyproject.toml
 .env:
 	printf 'DJANGO_DEBUG=true\n' > $@
 
-install: $(VENV)/.installed .env
+install: $(VENV)/.installed .env messages
+
+# The translations (locale/<language>/LC_MESSAGES/django.po) compiled to .mo, which are not
+# committed: with GNU gettext's msgfmt when it is installed (Django's compilemessages),
+# else with Babel (a dependency), so `make run` still needs nothing but Python.
+messages: $(VENV)/.installed
+	@if command -v msgfmt >/dev/null; then \
+		$(PY) manage.py compilemessages --ignore=.venv --verbosity 0; \
+	else \
+		$(VENV)/bin/pybabel -q compile --domain django --directory locale; \
+	fi
 
 migrate: install
 	$(PY) manage.py migrate --noinput

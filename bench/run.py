@@ -69,6 +69,12 @@ STAGES = [
     Stage("import", "History import", "bench/import_history.py"),
     Stage("nightly", "Nightly expiry: time and memory", "bench/nightly_rss.py"),
     Stage("kpis", "KPI recompute: time and memory", "bench/kpis.py"),
+    Stage(
+        "ledger_words",
+        "Ledger descriptions rendered at read time (`/me/transactions`, 50 entries)",
+        "bench/ledger_words.py",
+        timeout_quick=90,
+    ),
 ]
 
 

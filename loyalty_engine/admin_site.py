@@ -8,13 +8,15 @@ one click away. A model no section names keeps its app's own group, after the se
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import slugify
+from django.utils.translation import gettext, gettext_noop
 
 DEFAULT_PROGRAM_NAME = "Loyalty program"
 
-# (section name, ((app_label, model object name), ...)); the order is the index's.
+# (section name, ((app_label, model object name), ...)); the order is the index's. The
+# names are translated when shown; their English gives the sections' ids.
 SECTIONS = (
     (
-        "Members and support",
+        gettext_noop("Members and support"),
         (
             ("members", "Member"),
             ("rewards", "LedgerEntry"),
@@ -28,7 +30,7 @@ SECTIONS = (
         ),
     ),
     (
-        "Program setup",
+        gettext_noop("Program setup"),
         (
             ("rewards", "Program"),
             ("rewards", "Tier"),
@@ -38,10 +40,10 @@ SECTIONS = (
             ("rewards", "StaffAdjustmentLimit"),
         ),
     ),
-    ("Shops and API keys", (("members", "Shop"), ("members", "ShopAPIKey"))),
-    ("Onboarding and export", (("rewards", "CsvImport"),)),
+    (gettext_noop("Shops and API keys"), (("members", "Shop"), ("members", "ShopAPIKey"))),
+    (gettext_noop("Onboarding and export"), (("rewards", "CsvImport"),)),
     (
-        "Nightly jobs and schedules",
+        gettext_noop("Nightly jobs and schedules"),
         (
             ("rewards", "JobRun"),
             ("django_celery_beat", "PeriodicTask"),
@@ -51,8 +53,8 @@ SECTIONS = (
             ("django_celery_beat", "SolarSchedule"),
         ),
     ),
-    ("Metrics", (("metrics", "Dashboard"), ("metrics", "KpiSnapshot"))),
-    ("Staff accounts", (("auth", "User"), ("auth", "Group"))),
+    (gettext_noop("Metrics"), (("metrics", "Dashboard"), ("metrics", "KpiSnapshot"))),
+    (gettext_noop("Staff accounts"), (("auth", "User"), ("auth", "Group"))),
 )
 
 # The KPI dashboard of the metrics app (an admin changelist); linked from the index when
@@ -103,7 +105,7 @@ class LoyaltyAdminSite(admin.AdminSite):
                 slug = slugify(name)
                 sections.append(
                     {
-                        "name": name,
+                        "name": gettext(name),
                         # The templates use app_label in ids and classes only.
                         "app_label": slug,
                         "app_url": f"{reverse('admin:index', current_app=self.name)}#{slug}",

@@ -12,7 +12,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -24,7 +24,7 @@ class DomainError(Exception):
 
     code = "domain_error"
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    message = "The operation was refused."
+    message = _("The operation was refused.")
 
     def __init__(self, message: str | None = None, *, extra: dict[str, Any] | None = None):
         self.message = message or self.message
@@ -35,18 +35,18 @@ class DomainError(Exception):
 class NotFound(DomainError):
     code = "not_found"
     status_code = status.HTTP_404_NOT_FOUND
-    message = "Not found."
+    message = _("Not found.")
 
 
 class Conflict(DomainError):
     code = "conflict"
     status_code = status.HTTP_409_CONFLICT
-    message = "The request conflicts with the current state."
+    message = _("The request conflicts with the current state.")
 
 
 class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
-    message = "This key was already used with a different request body."
+    message = _("This key was already used with a different request body.")
 
 
 def error_body(code: str, message: str, fields: dict | None = None, **extra: Any) -> dict:
@@ -79,11 +79,11 @@ def is_database_unavailable(error: BaseException | None) -> bool:
 def _service_unavailable_body() -> dict:
     return error_body(
         "service_unavailable",
-        _(
+        str(_(
             "The service is briefly unavailable: its database could not be reached. Retry "
             "with the same order id or Idempotency-Key; a request that did go through is "
             "replayed, not repeated."
-        ),
+        )),
     )
 
 
@@ -125,10 +125,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status_code)
+        return Response(error_body(exc.code, str(exc.message), **exc.extra), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):
         return Response(
-            error_body("request_too_large", "The request body is too large."),
+            error_body("request_too_large", str(_("The request body is too large."))),
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if isinstance(exc, Http404):
@@ -139,7 +139,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, exceptions.ValidationError):
         fields = _field_errors(exc.detail)
         first = next(iter(fields.items()), None)
-        message = f"{first[0]}: {first[1][0]['message']}" if first else "Invalid input."
+        message = f"{first[0]}: {first[1][0]['message']}" if first else str(_("Invalid input."))
         return Response(
             error_body("validation_error", message, fields), status=status.HTTP_400_BAD_REQUEST
         )
@@ -156,11 +156,13 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 
 def json_400(request, exception=None) -> JsonResponse:
-    return JsonResponse(error_body("bad_request", "The request could not be read."), status=400)
+    return JsonResponse(
+        error_body("bad_request", str(_("The request could not be read."))), status=400
+    )
 
 
 def json_404(request, exception=None) -> JsonResponse:
-    return JsonResponse(error_body("not_found", "No such URL."), status=404)
+    return JsonResponse(error_body("not_found", str(_("No such URL."))), status=404)
 
 
 def json_500(request) -> JsonResponse:
@@ -168,6 +170,8 @@ def json_500(request) -> JsonResponse:
     if is_database_unavailable(sys.exc_info()[1]):
         return service_unavailable_response()
     return JsonResponse(
-        error_body("internal_error", "Something went wrong on our side; it has been logged."),
+        error_body(
+            "internal_error", str(_("Something went wrong on our side; it has been logged."))
+        ),
         status=500,
     )

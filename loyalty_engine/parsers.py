@@ -1,3 +1,4 @@
+from django.utils.translation import gettext
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -9,4 +10,4 @@ class SafeJSONParser(JSONParser):
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise ParseError("The JSON body nests too deeply.") from None
+            raise ParseError(gettext("The JSON body nests too deeply.")) from None

@@ -36,6 +36,9 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # Staff enter names per language (tier, reward, milestone, rule and program names);
+    # before the admin so its admin widgets apply. https://django-modeltranslation.readthedocs.io/
+    "modeltranslation",
     # The staff admin: title from the program, index in sections (loyalty_engine/admin_site.py).
     "loyalty_engine.apps.LoyaltyAdminConfig",
     "django.contrib.auth",
@@ -72,6 +75,9 @@ MIDDLEWARE = [
     # https://github.com/adamchainz/django-cors-headers#setup
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of each response: ?lang=, Accept-Language, the member's, the program's
+    # (loyalty_engine/i18n.py). Sets Content-Language on every response.
+    "loyalty_engine.i18n.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -122,7 +128,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# The languages members and staff read; adding one is a locale/<code>/LC_MESSAGES/django.po
+# and its line here (README, "Languages").
+# https://docs.djangoproject.com/en/5.2/topics/i18n/translation/
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("sv", "Svenska"), ("da", "Dansk")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Names staff enter per language fall back to the program's default language (set at run
+# time by loyalty_engine.i18n), then to these, so a name is never empty.
+MODELTRANSLATION_DEFAULT_LANGUAGE = "en"
+MODELTRANSLATION_FALLBACK_LANGUAGES = ("en", "sv", "da")
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True

@@ -1,4 +1,5 @@
 from django.core.validators import RegexValidator
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -12,7 +13,9 @@ from members.services import member_token_issue
 
 # Printable text without control characters (NUL breaks PostgreSQL text columns).
 printable = RegexValidator(
-    r"^[^\x00-\x1f\x7f]+$", "Use printable characters only.", code="invalid_characters"
+    r"^[^\x00-\x1f\x7f]+$",
+    gettext_lazy("Use printable characters only."),
+    code="invalid_characters",
 )
 
 

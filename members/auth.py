@@ -2,9 +2,11 @@
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext
 from rest_framework import authentication, exceptions, permissions
 
 from loyalty_engine.throttling import failed_authentication_throttled
+from loyalty_engine import i18n
 from members.models import Member, Shop, ShopAPIKey
 from members.services import member_token_verify
 
@@ -34,13 +36,13 @@ class ShopKeyAuthentication(authentication.BaseAuthentication):
             return None
         key = key.strip()
         if not key or len(key) > 200 or not key.isprintable():
-            raise exceptions.AuthenticationFailed("The API key is malformed.")
+            raise exceptions.AuthenticationFailed(gettext("The API key is malformed."))
         try:
             api_key = ShopAPIKey.objects.get_from_key(key)
         except ShopAPIKey.DoesNotExist:
-            raise exceptions.AuthenticationFailed("The API key is not valid.") from None
+            raise exceptions.AuthenticationFailed(gettext("The API key is not valid.")) from None
         if api_key.has_expired or not api_key.shop.is_active:
-            raise exceptions.AuthenticationFailed("The API key is revoked or expired.")
+            raise exceptions.AuthenticationFailed(gettext("The API key is revoked or expired."))
         return ShopPrincipal(shop=api_key.shop), api_key
 
     def authenticate_header(self, request):
@@ -61,7 +63,11 @@ class MemberTokenAuthentication(authentication.BaseAuthentication):
         member_id = member_token_verify(token.strip())
         member = Member.objects.filter(pk=member_id).first() if member_id else None
         if member is None or member.status == Member.Status.ERASED:
-            raise exceptions.AuthenticationFailed("The member token is not valid or has expired.")
+            raise exceptions.AuthenticationFailed(
+                gettext("The member token is not valid or has expired.")
+            )
+        # The member's language, unless the request named one (loyalty_engine.i18n).
+        i18n.activate_for_member(member)
         return MemberPrincipal(member=member), token
 
     def authenticate_header(self, request):

@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
 from loyalty_engine.history import audit_trail
@@ -53,9 +55,9 @@ class Member(models.Model):
     """
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        SUSPENDED = "suspended", "Suspended"
-        ERASED = "erased", "Erased"
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+        ERASED = "erased", _("Erased")
 
     external_id = models.CharField(
         max_length=64, unique=True, help_text="The shop's customer id for this member."
@@ -63,6 +65,15 @@ class Member(models.Model):
     email = models.EmailField(max_length=254, blank=True)
     name = models.CharField(max_length=200, blank=True)
     birth_date = models.DateField(null=True, blank=True)
+    language = models.CharField(
+        max_length=8,
+        choices=settings.LANGUAGES,
+        blank=True,
+        default="",
+        # Also in the database: rows inserted by SQL (benchmarks, bulk loads) need no value.
+        db_default="",
+        help_text="The language the member reads. Empty: the program's default language.",
+    )
     status = models.CharField(max_length=16, choices=Status, default=Status.ACTIVE)
     enrolled_at = models.DateTimeField()
 

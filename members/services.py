@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from loyalty_engine.db import durable_write
 from members.errors import (
@@ -25,6 +26,7 @@ def member_create(
     email: str = "",
     name: str = "",
     birth_date=None,
+    language: str = "",
     enrolled_at: datetime,
 ) -> Member:
     """Insert a member inside the caller's transaction. Enrollment with its sign-up bonus
@@ -35,15 +37,28 @@ def member_create(
         email=email,
         name=name,
         birth_date=birth_date,
+        language=language,
         enrolled_at=enrolled_at,
     )
+
+
+@durable_write
+def member_language_set(*, member: Member, language: str) -> Member:
+    """The language the member reads (one of settings.LANGUAGES; empty: the program's
+    default). Set by the shop, kept in the member's audit trail."""
+    if language and language not in dict(settings.LANGUAGES):
+        raise ValueError(f"Unsupported language: {language!r}")
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    member.language = language
+    member.save(update_fields=["language"])
+    return member
 
 
 def member_token_issue(*, member: Member, now: datetime | None = None) -> tuple[str, datetime]:
     """A signed token naming the member, for the shop to hand to its front end.
     It is valid for MEMBER_TOKEN_TTL_SECONDS. Raises MemberNotActive."""
     if member.status != Member.Status.ACTIVE:
-        raise MemberNotActive("Tokens are issued to active members only.")
+        raise MemberNotActive(gettext("Tokens are issued to active members only."))
     now = now or timezone.now()
     token = signing.dumps({"m": member.pk}, salt=MEMBER_TOKEN_SALT, compress=True)
     return token, now + timezone.timedelta(seconds=settings.MEMBER_TOKEN_TTL_SECONDS)

@@ -34,182 +34,213 @@ Terms used below, for a period P = [start, end) in the program's time zone:
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy as _
+
 
 @dataclass(frozen=True)
 class Definition:
-    label: str
+    label: str  # lazily translated: the reader's language when shown
     text: str
     kind: str  # count, rate, money, ratio, points, list
 
 
 DEFINITIONS: dict[str, Definition] = {
     "active_start": Definition(
-        "Active at start",
-        "Members who made a purchase, not fully refunded, in the activity window before the "
-        "start of the period (S).",
+        _("Active at start"),
+        _(
+            "Members who made a purchase, not fully refunded, in the activity window before the "
+            "start of the period (S)."
+        ),
         "count",
     ),
     "active_end": Definition(
-        "Active at end",
-        "Members who made a purchase, not fully refunded, in the activity window before the "
-        "end of the period (E).",
+        _("Active at end"),
+        _(
+            "Members who made a purchase, not fully refunded, in the activity window before the "
+            "end of the period (E)."
+        ),
         "count",
     ),
     "new_active": Definition(
-        "New or reactivated",
-        "Members active at the end who were not active at the start: new customers and "
-        "customers who came back (N).",
+        _("New or reactivated"),
+        _(
+            "Members active at the end who were not active at the start: new customers and "
+            "customers who came back (N)."
+        ),
         "count",
     ),
     "retained": Definition(
-        "Retained",
-        "Members active at both the start and the end of the period (E − N).",
+        _("Retained"),
+        _("Members active at both the start and the end of the period (E − N)."),
         "count",
     ),
     "lost": Definition(
-        "Lost",
-        "Members active at the start who are no longer active at the end (S − (E − N)).",
+        _("Lost"),
+        _("Members active at the start who are no longer active at the end (S − (E − N))."),
         "count",
     ),
     "retention_rate": Definition(
-        "Retention rate",
-        "Share of the members active at the start who are still active at the end: "
-        "(E − N) ÷ S × 100. Empty when no member was active at the start.",
+        _("Retention rate"),
+        _(
+            "Share of the members active at the start who are still active at the end: "
+            "(E − N) ÷ S × 100. Empty when no member was active at the start."
+        ),
         "rate",
     ),
     "churn_rate": Definition(
-        "Churn rate",
-        "Share of the members active at the start who are no longer active at the end: "
-        "(S − (E − N)) ÷ S × 100. Retention plus churn is 100%.",
+        _("Churn rate"),
+        _(
+            "Share of the members active at the start who are no longer active at the end: "
+            "(S − (E − N)) ÷ S × 100. Retention plus churn is 100%."
+        ),
         "rate",
     ),
-    "purchases": Definition("Purchases", "Purchases made in the period.", "count"),
+    "purchases": Definition(_("Purchases"), _("Purchases made in the period."), "count"),
     "purchasing_members": Definition(
-        "Purchasing members", "Members with at least one purchase in the period.", "count"
+        _("Purchasing members"), _("Members with at least one purchase in the period."), "count"
     ),
     "repeat_members": Definition(
-        "Repeat customers", "Members with two or more purchases in the period.", "count"
+        _("Repeat customers"), _("Members with two or more purchases in the period."), "count"
     ),
     "repeat_purchase_rate": Definition(
-        "Repeat purchase rate",
-        "Members with two or more purchases in the period ÷ members with at least one × 100.",
+        _("Repeat purchase rate"),
+        _("Members with two or more purchases in the period ÷ members with at least one × 100."),
         "rate",
     ),
     "purchase_frequency": Definition(
-        "Purchase frequency",
-        "Purchases in the period ÷ members who purchased in it: purchases per customer.",
+        _("Purchase frequency"),
+        _("Purchases in the period ÷ members who purchased in it: purchases per customer."),
         "ratio",
     ),
     "purchase_amount": Definition(
-        "Sales", "Amount of the purchases made in the period, before refunds.", "money"
+        _("Sales"), _("Amount of the purchases made in the period, before refunds."), "money"
     ),
     "refund_amount": Definition(
-        "Refunds", "Amount refunded in the period, whenever the purchase was made.", "money"
+        _("Refunds"), _("Amount refunded in the period, whenever the purchase was made."), "money"
     ),
     "average_order_value": Definition(
-        "Average order value",
-        "Amount of the purchases in the period ÷ number of purchases in it.",
+        _("Average order value"),
+        _("Amount of the purchases in the period ÷ number of purchases in it."),
         "money",
     ),
     "net_revenue": Definition(
-        "Net revenue",
-        "Amount of the purchases in the period minus the refunds dated in the period.",
+        _("Net revenue"),
+        _("Amount of the purchases in the period minus the refunds dated in the period."),
         "money",
     ),
     "customer_lifetime_value": Definition(
-        "Customer lifetime value",
-        "Historical: net revenue (purchases minus refunds) of all time up to the end of the "
-        "period ÷ members enrolled by then. The value of each member is on their admin page.",
+        _("Customer lifetime value"),
+        _(
+            "Historical: net revenue (purchases minus refunds) of all time up to the end of the "
+            "period ÷ members enrolled by then. The value of each member is on their admin page."
+        ),
         "money",
     ),
     "members_total": Definition(
-        "Members", "Members enrolled before the end of the period.", "count"
+        _("Members"), _("Members enrolled before the end of the period."), "count"
     ),
     "members_enrolled": Definition(
-        "New members", "Members who enrolled during the period.", "count"
+        _("New members"), _("Members who enrolled during the period."), "count"
     ),
     "tier_distribution": Definition(
-        "Tier distribution",
-        "Members enrolled before the end of the period, by their tier at its end.",
+        _("Tier distribution"),
+        _("Members enrolled before the end of the period, by their tier at its end."),
         "list",
     ),
     "points_issued": Definition(
-        "Points issued",
-        "Points earned on purchases, bonuses and staff adjustments in the period, minus "
-        "points taken back for refunds.",
+        _("Points issued"),
+        _(
+            "Points earned on purchases, bonuses and staff adjustments in the period, minus "
+            "points taken back for refunds."
+        ),
         "points",
     ),
     "points_redeemed": Definition(
-        "Points redeemed",
-        "Points spent on redemptions and rewards in the period, minus points given back by "
-        "voided holds and cancelled redemptions.",
+        _("Points redeemed"),
+        _(
+            "Points spent on redemptions and rewards in the period, minus points given back by "
+            "voided holds and cancelled redemptions."
+        ),
         "points",
     ),
     "points_expired": Definition(
-        "Points expired", "Points that reached their expiry date unspent in the period.", "points"
+        _("Points expired"),
+        _("Points that reached their expiry date unspent in the period."),
+        "points",
     ),
     "points_issued_to_date": Definition(
-        "Points issued to date",
-        "Points issued since the program started, up to the end of the period.",
+        _("Points issued to date"),
+        _("Points issued since the program started, up to the end of the period."),
         "points",
     ),
     "points_redeemed_to_date": Definition(
-        "Points redeemed to date",
-        "Points redeemed since the program started, up to the end of the period.",
+        _("Points redeemed to date"),
+        _("Points redeemed since the program started, up to the end of the period."),
         "points",
     ),
     "points_expired_to_date": Definition(
-        "Points expired to date",
-        "Points expired since the program started, up to the end of the period.",
+        _("Points expired to date"),
+        _("Points expired since the program started, up to the end of the period."),
         "points",
     ),
     "points_outstanding": Definition(
-        "Points outstanding",
-        "Points members own at the end of the period: issued − redeemed − expired, all "
-        "to date; the sum of the ledger.",
+        _("Points outstanding"),
+        _(
+            "Points members own at the end of the period: issued − redeemed − expired, all "
+            "to date; the sum of the ledger."
+        ),
         "points",
     ),
     "points_liability": Definition(
-        "Liability",
-        "What the outstanding points would cost if all were redeemed: outstanding points × "
-        "the value of a point.",
+        _("Liability"),
+        _(
+            "What the outstanding points would cost if all were redeemed: outstanding points × "
+            "the value of a point."
+        ),
         "money",
     ),
     "redemption_rate": Definition(
-        "Redemption rate",
-        "Points redeemed ÷ points issued, both since the program started, × 100.",
+        _("Redemption rate"),
+        _("Points redeemed ÷ points issued, both since the program started, × 100."),
         "rate",
     ),
     "breakage_rate": Definition(
-        "Breakage rate",
-        "Points expired ÷ points issued, both since the program started, × 100.",
+        _("Breakage rate"),
+        _("Points expired ÷ points issued, both since the program started, × 100."),
         "rate",
     ),
     "burn_earn_ratio": Definition(
-        "Burn/earn ratio",
-        "Points redeemed in the period ÷ points issued in the period × 100. Above 100 "
-        "members spend more than they earn.",
+        _("Burn/earn ratio"),
+        _(
+            "Points redeemed in the period ÷ points issued in the period × 100. Above 100 "
+            "members spend more than they earn."
+        ),
         "rate",
     ),
     "nps": Definition(
-        "NPS",
-        "Net Promoter Score of the answers of the period: % of scores 9–10 minus % of "
-        "scores 0–6, from −100 to 100.",
+        _("NPS"),
+        # xgettext:no-python-format
+        _(
+            "Net Promoter Score of the answers of the period: % of scores 9–10 minus % of "
+            "scores 0–6, from −100 to 100."
+        ),
         "ratio",
     ),
     "nps_responses": Definition(
-        "NPS answers", "Answers to the 0–10 recommendation question in the period.", "count"
+        _("NPS answers"), _("Answers to the 0–10 recommendation question in the period."), "count"
     ),
     "csat": Definition(
-        "CSAT", "Share of satisfaction answers of the period scoring 4 or 5 out of 5.", "rate"
+        _("CSAT"), _("Share of satisfaction answers of the period scoring 4 or 5 out of 5."), "rate"
     ),
     "csat_responses": Definition(
-        "CSAT answers", "Answers to the 1–5 satisfaction question in the period.", "count"
+        _("CSAT answers"), _("Answers to the 1–5 satisfaction question in the period."), "count"
     ),
     "cohort_retention": Definition(
-        "Cohort retention",
-        "For the members who enrolled in a month (a cohort), the share who made a purchase, "
-        "not fully refunded, in each following month.",
+        _("Cohort retention"),
+        _(
+            "For the members who enrolled in a month (a cohort), the share who made a purchase, "
+            "not fully refunded, in each following month."
+        ),
         "rate",
     ),
 }

@@ -4,9 +4,11 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from loyalty_engine.audit_admin import AuditedAdmin
-from rewards.forms import EarnRuleForm, MilestoneForm, ProgramForm, TierForm
+from rewards.forms import EarnRuleForm, MilestoneForm, ProgramForm, TierForm, translated
+from rewards.ledger_words import entry_description
 from rewards.models import (
     EarnRule,
     JobRun,
@@ -41,7 +43,7 @@ class ProgramAdmin(AuditedAdmin):
         "tier_window_months",
     )
     fieldsets = (
-        (None, {"fields": ("name", "currency", "timezone")}),
+        (None, {"fields": (*translated("name"), "default_language", "currency", "timezone")}),
         ("Earning", {"fields": ("points_per_unit", "pending_days")}),
         ("Expiry", {"fields": ("expiry_months", "expiry_at_month_end")}),
         ("Redeeming", {"fields": ("point_value", "hold_ttl_minutes")}),
@@ -83,7 +85,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         "points",
         "held_change",
         "owed_change",
-        "reason",
+        "description",
         "reference",
         "actor",
         "effective_at",
@@ -95,7 +97,11 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     ordering = ("-id",)
     change_list_template = "admin/rewards/ledgerentry/change_list.html"
 
-    @admin.display(description="by")
+    @admin.display(description=_("description"))
+    def description(self, entry: LedgerEntry) -> str:
+        return entry_description(entry)
+
+    @admin.display(description=_("by"))
     def actor(self, entry: LedgerEntry) -> str:
         if entry.actor_user_id:
             return entry.actor_user.get_username()
@@ -170,7 +176,7 @@ class EarnRuleAdmin(AuditedAdmin):
     filter_horizontal = ("shops", "tiers")
     readonly_fields = ("members_used", "points_given")
     fieldsets = (
-        (None, {"fields": ("name", "description", "kind", "is_active", "priority")}),
+        (None, {"fields": (*translated("name"), "description", "kind", "is_active", "priority")}),
         (
             "What it gives",
             {
@@ -252,7 +258,7 @@ class MilestoneAdmin(AuditedAdmin):
     list_select_related = ("reward",)
     readonly_fields = ("times_awarded", "members_reached")
     fieldsets = (
-        (None, {"fields": ("name", "description", "is_active")}),
+        (None, {"fields": (*translated("name"), *translated("description"), "is_active")}),
         ("Goal", {"fields": ("kind", "target", "period")}),
         ("What it gives", {"fields": ("bonus_points", "reward")}),
         ("When", {"fields": ("starts_at", "ends_at")}),

@@ -177,9 +177,14 @@ class MemberAdmin(AuditedAdmin):
 
     def member_page_context(self, request, member: Member) -> dict:
         from rewards import selectors
+        from rewards.ledger_words import entry_description
 
         user = request.user
         ledger = Paginator(selectors.member_ledger_list(member=member), LEDGER_PAGE_SIZE)
+        ledger_page = ledger.get_page(request.GET.get("ledger_page"))
+        for entry in ledger_page:
+            # In the staff user's language, as the member reads it in theirs.
+            entry.description = entry_description(entry)
         purchases = selectors.member_purchase_list(member=member)
         redemptions = selectors.member_redemption_list(member=member)
         vouchers = selectors.voucher_list(member=member)
@@ -189,7 +194,7 @@ class MemberAdmin(AuditedAdmin):
             "tier": state.tier if state else None,
             "tier_floor": state.floor if state else None,
             "lots": selectors.member_open_lot_list(member=member),
-            "ledger_page": ledger.get_page(request.GET.get("ledger_page")),
+            "ledger_page": ledger_page,
             "tier_changes": selectors.member_tier_change_list(member=member)[:RECENT_ROWS],
             "purchases": purchases[:RECENT_ROWS],
             "purchase_count": purchases.count(),

@@ -11,6 +11,7 @@ class RewardsConfig(AppConfig):
         from rewards.jobs import rewards_jobs_register
 
         rewards_jobs_register()
+        program_language_watch()
         # After every migrate (all apps), so the jobs other apps register are there too.
         post_migrate.connect(nightly_schedules_install_on_migrate, sender=self)
 
@@ -24,3 +25,26 @@ def nightly_schedules_install_on_migrate(sender, using, apps=None, **kwargs):
     from rewards.services.nightly import nightly_schedules_install
 
     nightly_schedules_install(using=using)
+
+
+def program_language_watch():
+    """The program's default language for requests that name none (loyalty_engine.i18n):
+    read at most once a minute per process, and set at once when the program is saved."""
+    from django.db import DatabaseError
+    from django.db.models.signals import post_save
+
+    from loyalty_engine import i18n
+    from rewards.models import Program
+
+    def read() -> str | None:
+        try:
+            return Program.objects.filter(pk=1).values_list("default_language", flat=True).first()
+        except DatabaseError:
+            # Not migrated yet (a first `migrate`, a schema download): the default language.
+            return None
+
+    def saved(sender, instance, **kwargs):
+        i18n.program_language_set(instance.default_language)
+
+    i18n.program_language_loader(read)
+    post_save.connect(saved, sender=Program, dispatch_uid="program_language")

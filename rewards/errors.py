@@ -1,3 +1,4 @@
+from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 
 from loyalty_engine.errors import Conflict, DomainError, NotFound
@@ -8,48 +9,48 @@ __all__ = ["MemberExists", "MemberNotActive", "MemberNotFound"]
 
 class PurchaseNotFound(NotFound):
     code = "purchase_not_found"
-    message = "This shop has no purchase with this order id."
+    message = _("This shop has no purchase with this order id.")
 
 
 class RedemptionNotFound(NotFound):
     code = "redemption_not_found"
-    message = "This shop has no redemption with this id."
+    message = _("This shop has no redemption with this id.")
 
 
 class CurrencyNotAccepted(DomainError):
     code = "currency_not_accepted"
-    message = "The program does not accept this currency."
+    message = _("The program does not accept this currency.")
 
 
 class RefundExceedsPurchase(DomainError):
     code = "refund_exceeds_purchase"
-    message = "Refunds in total would exceed the purchase amount."
+    message = _("Refunds in total would exceed the purchase amount.")
 
 
 class InsufficientPoints(DomainError):
     code = "insufficient_points"
-    message = "The member does not have enough available points."
+    message = _("The member does not have enough available points.")
 
 
 class HoldAlreadyResolved(Conflict):
     code = "hold_already_resolved"
-    message = "This hold was already captured, voided or released."
+    message = _("This hold was already captured, voided or released.")
 
 
 class HoldExpired(Conflict):
     code = "hold_expired"
-    message = "This hold passed its time limit and its points were released."
+    message = _("This hold passed its time limit and its points were released.")
 
 
 class RedemptionNotCancellable(Conflict):
     code = "redemption_not_cancellable"
-    message = "Only a captured redemption can be cancelled; void a hold instead."
+    message = _("Only a captured redemption can be cancelled; void a hold instead.")
 
 
 class IdempotencyKeyRequired(DomainError):
     code = "idempotency_key_required"
     status_code = status.HTTP_400_BAD_REQUEST
-    message = "Send an Idempotency-Key header (1 to 128 printable characters) with a redemption."
+    message = _("Send an Idempotency-Key header (1 to 128 printable characters) with a redemption.")
 
 
 # The reward catalog and vouchers.
@@ -57,7 +58,7 @@ class IdempotencyKeyRequired(DomainError):
 
 class RewardNotFound(NotFound):
     code = "reward_not_found"
-    message = "The catalog has no reward with this id."
+    message = _("The catalog has no reward with this id.")
 
 
 class RewardUnavailable(DomainError):
@@ -65,54 +66,54 @@ class RewardUnavailable(DomainError):
     these for the catalog; the redemption raises it."""
 
     code = "reward_unavailable"
-    message = "This reward cannot be redeemed."
+    message = _("This reward cannot be redeemed.")
 
 
 class RewardNotAvailable(RewardUnavailable):
     code = "reward_not_available"
-    message = "This reward is not offered at the moment."
+    message = _("This reward is not offered at the moment.")
 
 
 class RewardTierRequired(RewardUnavailable):
     code = "reward_tier_required"
-    message = "This reward is for members of other tiers."
+    message = _("This reward is for members of other tiers.")
 
 
 class RewardLimitReached(RewardUnavailable):
     code = "reward_limit_reached"
-    message = "The limit of vouchers of this reward per member is reached."
+    message = _("The limit of vouchers of this reward per member is reached.")
 
 
 class RewardOutOfStock(RewardUnavailable):
     code = "reward_out_of_stock"
-    message = "This reward is out of stock."
+    message = _("This reward is out of stock.")
 
 
 class VoucherNotFound(NotFound):
     code = "voucher_not_found"
-    message = "No voucher has this code."
+    message = _("No voucher has this code.")
 
 
 class VoucherAlreadyUsed(Conflict):
     code = "voucher_already_used"
-    message = "This voucher was already used."
+    message = _("This voucher was already used.")
 
 
 class VoucherCancelled(Conflict):
     code = "voucher_cancelled"
-    message = "This voucher was cancelled with its redemption."
+    message = _("This voucher was cancelled with its redemption.")
 
 
 class VoucherExpired(Conflict):
     code = "voucher_expired"
-    message = "This voucher has passed its expiry date."
+    message = _("This voucher has passed its expiry date.")
 
 
 class NightlyJobUnknown(NotFound):
     code = "nightly_job_unknown"
-    message = "There is no nightly job with this name."
+    message = _("There is no nightly job with this name.")
 
 
 class AdjustmentLimitExceeded(DomainError):
     code = "adjustment_limit_exceeded"
-    message = "This adjustment is over the staff user's adjustment limit."
+    message = _("This adjustment is over the staff user's adjustment limit.")

@@ -10,103 +10,161 @@ from decimal import Decimal
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
+from loyalty_engine.locale_format import date_format, money_format, number_format
 from rewards.models import EarnRule, Milestone, Program, Reward, Tier, TierBasis
-from rewards.services.earning import number
 
 Kind = EarnRule.Kind
 
 
 def _day(moment: datetime, program: Program) -> str:
-    return moment.astimezone(program.tz).date().isoformat()
+    return date_format(moment.astimezone(program.tz).date())
 
 
 def window_text(item, program: Program) -> str:
     if item.starts_at and item.ends_at:
-        return f"from {_day(item.starts_at, program)} until {_day(item.ends_at, program)}"
+        return gettext("from %(start)s until %(end)s") % {
+            "start": _day(item.starts_at, program),
+            "end": _day(item.ends_at, program),
+        }
     if item.starts_at:
-        return f"from {_day(item.starts_at, program)}"
+        return gettext("from %(start)s") % {"start": _day(item.starts_at, program)}
     if item.ends_at:
-        return f"until {_day(item.ends_at, program)}"
+        return gettext("until %(end)s") % {"end": _day(item.ends_at, program)}
     return ""
 
 
 def _names(items) -> str:
     names = [str(item) for item in items]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    if len(names) == 1:
+        return names[0]
+    return gettext("%(first)s and %(last)s") % {"first": ", ".join(names[:-1]), "last": names[-1]}
+
+
+def _bonus(points: int) -> str:
+    return ngettext("%(points)s bonus point", "%(points)s bonus points", points) % {
+        "points": points
+    }
 
 
 def rule_explain(rule: EarnRule, program: Program) -> str:
     """One sentence saying what the rule gives, on what, for whom, when and up to how much."""
     currency = program.currency
-    targets = _names(rule.target_list) if rule.target_list else "nothing yet"
-    text = {
-        Kind.CATEGORY_MULTIPLIER: f"×{number(rule.multiplier or 1)} points on {targets}",
-        Kind.SKU_MULTIPLIER: f"×{number(rule.multiplier or 1)} points on the products {targets}",
-        Kind.CAMPAIGN_MULTIPLIER: f"×{number(rule.multiplier or 1)} points on every purchase",
-        Kind.MIN_SPEND_BONUS: f"{rule.bonus_points} bonus points on a purchase of at least "
-        f"{number(rule.min_amount or 0)} {currency}",
-        Kind.FIRST_PURCHASE_BONUS: f"{rule.bonus_points} bonus points on your first purchase",
-        Kind.SIGNUP_BONUS: f"{rule.bonus_points} bonus points when you join",
-        Kind.BIRTHDAY_BONUS: f"{rule.bonus_points} bonus points on your birthday, once a year",
-    }[rule.kind]
+    targets = _names(rule.target_list) if rule.target_list else gettext("nothing yet")
+    multiplier = number_format(rule.multiplier or 1)
+    points = rule.bonus_points or 0
+    if rule.kind == Kind.CATEGORY_MULTIPLIER:
+        text = gettext("×%(multiplier)s points on %(targets)s") % {
+            "multiplier": multiplier,
+            "targets": targets,
+        }
+    elif rule.kind == Kind.SKU_MULTIPLIER:
+        text = gettext("×%(multiplier)s points on the products %(targets)s") % {
+            "multiplier": multiplier,
+            "targets": targets,
+        }
+    elif rule.kind == Kind.CAMPAIGN_MULTIPLIER:
+        text = gettext("×%(multiplier)s points on every purchase") % {"multiplier": multiplier}
+    elif rule.kind == Kind.MIN_SPEND_BONUS:
+        text = gettext("%(bonus)s on a purchase of at least %(amount)s") % {
+            "bonus": _bonus(points),
+            "amount": money_format(rule.min_amount or Decimal(0), currency),
+        }
+    elif rule.kind == Kind.FIRST_PURCHASE_BONUS:
+        text = gettext("%(bonus)s on your first purchase") % {"bonus": _bonus(points)}
+    elif rule.kind == Kind.SIGNUP_BONUS:
+        text = gettext("%(bonus)s when you join") % {"bonus": _bonus(points)}
+    else:
+        text = gettext("%(bonus)s on your birthday, once a year") % {"bonus": _bonus(points)}
     shops = list(rule.shops.all())
     tiers = list(rule.tiers.all())
     if shops:
-        text += f", at {_names(shops)}"
+        text += gettext(", at %(shops)s") % {"shops": _names(shops)}
     if tiers:
-        text += f", for {_names(tiers)} members"
+        text += gettext(", for %(tiers)s members") % {"tiers": _names(tiers)}
     if window := window_text(rule, program):
         text += f", {window}"
-    caps = [
-        f"{cap} points a {label}"
-        for cap, label in ((rule.cap_per_day, "day"), (rule.cap_per_month, "month"))
-        if cap
-    ]
+    caps = []
+    if rule.cap_per_day:
+        caps.append(
+            ngettext("%(points)s point a day", "%(points)s points a day", rule.cap_per_day)
+            % {"points": rule.cap_per_day}
+        )
+    if rule.cap_per_month:
+        caps.append(
+            ngettext("%(points)s point a month", "%(points)s points a month", rule.cap_per_month)
+            % {"points": rule.cap_per_month}
+        )
     if rule.cap_total:
-        caps.append(f"{rule.cap_total} points in all")
+        caps.append(
+            ngettext("%(points)s point in all", "%(points)s points in all", rule.cap_total)
+            % {"points": rule.cap_total}
+        )
     if caps:
-        text += f" (up to {_names(caps)})"
+        text += gettext(" (up to %(caps)s)") % {"caps": _names(caps)}
     return text + "."
 
 
 def _value(program: Program, value: Decimal) -> str:
     if program.tier_basis == TierBasis.SPEND:
-        return f"{number(value)} {program.currency} spent"
-    return f"{number(value)} points earned"
+        return gettext("%(amount)s spent") % {"amount": money_format(value, program.currency)}
+    return ngettext("%(points)s point earned", "%(points)s points earned", int(value)) % {
+        "points": number_format(value)
+    }
 
 
 def tier_explain(tier: Tier, program: Program) -> str:
-    text = (
-        f"{tier.name}: everyone starts here"
-        if tier.threshold == 0
-        else f"{tier.name}: {_value(program, tier.threshold)} in "
-        f"{program.tier_window_months} months"
-    )
+    if tier.threshold == 0:
+        text = gettext("%(tier)s: everyone starts here") % {"tier": tier.name}
+    else:
+        text = ngettext(
+            "%(tier)s: %(value)s in %(months)s month",
+            "%(tier)s: %(value)s in %(months)s months",
+            program.tier_window_months,
+        ) % {
+            "tier": tier.name,
+            "value": _value(program, tier.threshold),
+            "months": program.tier_window_months,
+        }
     if tier.earn_multiplier > 1:
-        text += f"; ×{number(tier.earn_multiplier)} base points"
+        text += gettext("; ×%(multiplier)s base points") % {
+            "multiplier": number_format(tier.earn_multiplier)
+        }
     return text + "."
 
 
 def milestone_explain(milestone: Milestone, program: Program) -> str:
-    target = number(milestone.target)
-    goal = {
-        Milestone.Kind.PURCHASE_COUNT: f"make {target} purchases",
-        Milestone.Kind.LIFETIME_POINTS: f"earn {target} points in all",
-        Milestone.Kind.SPEND: f"spend {target} {program.currency}",
-    }[milestone.kind]
+    target = milestone.target
+    count = int(target)
+    if milestone.kind == Milestone.Kind.PURCHASE_COUNT:
+        goal = ngettext("make %(count)s purchase", "make %(count)s purchases", count) % {
+            "count": number_format(target)
+        }
+    elif milestone.kind == Milestone.Kind.LIFETIME_POINTS:
+        goal = ngettext("earn %(count)s point in all", "earn %(count)s points in all", count) % {
+            "count": number_format(target)
+        }
+    else:
+        goal = gettext("spend %(amount)s") % {"amount": money_format(target, program.currency)}
     period = {
         Milestone.Period.EVER: "",
-        Milestone.Period.YEAR: " in a calendar year",
-        Milestone.Period.MONTH: " in a calendar month",
+        Milestone.Period.YEAR: gettext(" in a calendar year"),
+        Milestone.Period.MONTH: gettext(" in a calendar month"),
     }[milestone.period]
     gifts = []
     if milestone.bonus_points:
-        gifts.append(f"{milestone.bonus_points} bonus points")
+        gifts.append(_bonus(milestone.bonus_points))
     if milestone.reward_id:
-        gifts.append(f"a free {milestone.reward.name}")
-    again = "" if milestone.period == Milestone.Period.EVER else ", once per period"
-    text = f"{milestone.name}: {goal}{period} and get {_names(gifts)}{again}"
+        gifts.append(gettext("a free %(reward)s") % {"reward": milestone.reward.name})
+    again = "" if milestone.period == Milestone.Period.EVER else gettext(", once per period")
+    text = gettext("%(milestone)s: %(goal)s%(period)s and get %(gifts)s%(again)s") % {
+        "milestone": milestone.name,
+        "goal": goal,
+        "period": period,
+        "gifts": _names(gifts),
+        "again": again,
+    }
     if window := window_text(milestone, program):
         text += f", {window}"
     return text + "."
@@ -129,35 +187,71 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
     )
     rewards = list(_open_now(Reward.objects.filter(is_active=True), now))
 
+    rate = program.points_per_unit
     earning_text = [
-        f"You earn {number(program.points_per_unit)} point(s) for every {currency} 1 you "
-        "spend, rounded down to whole points once per purchase.",
+        ngettext(
+            "You earn %(rate)s point for every %(one)s you spend, rounded down to whole "
+            "points once per purchase.",
+            "You earn %(rate)s points for every %(one)s you spend, rounded down to whole "
+            "points once per purchase.",
+            1 if rate == 1 else 2,
+        )
+        % {"rate": number_format(rate), "one": money_format(Decimal(1), currency)},
         *[rule_explain(rule, program) for rule in rules],
     ]
-    expiry = (
-        "Points never expire."
-        if program.expiry_months is None
-        else f"Points expire {program.expiry_months} months after you earn them"
-        + (", at the end of that month." if program.expiry_at_month_end else ".")
-        + " The points that expire soonest are spent first."
-    )
+    if program.expiry_months is None:
+        expiry = gettext("Points never expire.")
+    else:
+        months = program.expiry_months
+        expiry = (
+            ngettext(
+                "Points expire %(months)s month after you earn them, at the end of that month.",
+                "Points expire %(months)s months after you earn them, at the end of that month.",
+                months,
+            )
+            if program.expiry_at_month_end
+            else ngettext(
+                "Points expire %(months)s month after you earn them.",
+                "Points expire %(months)s months after you earn them.",
+                months,
+            )
+        ) % {"months": months}
+        expiry += " " + gettext("The points that expire soonest are spent first.")
     pending = (
-        f"Points from a purchase can be spent {program.pending_days} days after it."
+        ngettext(
+            "Points from a purchase can be spent %(days)s day after it.",
+            "Points from a purchase can be spent %(days)s days after it.",
+            program.pending_days,
+        )
+        % {"days": program.pending_days}
         if program.pending_days
-        else "Points from a purchase can be spent at once."
+        else gettext("Points from a purchase can be spent at once.")
     )
-    basis = "money spent" if program.tier_basis == TierBasis.SPEND else "points earned"
-    tier_rules = (
-        f"Your tier follows the {basis} on purchases in "
-        f"the last {program.tier_window_months} months, net of refunds; your balance does not "
-        "count. You move up as soon as a purchase qualifies you. If you fall below your tier, "
-        f"you keep it for {program.tier_grace_days} days, then move down one tier at a time."
+    basis = (
+        gettext("money spent")
+        if program.tier_basis == TierBasis.SPEND
+        else gettext("points earned")
     )
+    tier_rules = ngettext(
+        "Your tier follows the %(basis)s on purchases in the last %(months)s month, net of "
+        "refunds; your balance does not count. You move up as soon as a purchase qualifies "
+        "you. If you fall below your tier, you keep it for %(days)s days, then move down one "
+        "tier at a time.",
+        "Your tier follows the %(basis)s on purchases in the last %(months)s months, net of "
+        "refunds; your balance does not count. You move up as soon as a purchase qualifies "
+        "you. If you fall below your tier, you keep it for %(days)s days, then move down one "
+        "tier at a time.",
+        program.tier_window_months,
+    ) % {
+        "basis": basis,
+        "months": program.tier_window_months,
+        "days": program.tier_grace_days,
+    }
     return {
         "name": program.name,
         "currency": currency,
         "earning": {
-            "base_rate": f"{number(program.points_per_unit)}",
+            "base_rate": f"{program.points_per_unit.normalize():f}",
             "text": earning_text,
             "how_rules_combine": _combining_text(),
             "rules": [
@@ -174,7 +268,7 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
             ],
         },
         "tiers": {
-            "text": tier_rules if tiers else "This program has no tiers.",
+            "text": tier_rules if tiers else gettext("This program has no tiers."),
             "basis": program.tier_basis,
             "window_months": program.tier_window_months,
             "grace_days": program.tier_grace_days,
@@ -196,9 +290,12 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
         "expiry": {"text": [expiry, pending]},
         "redeeming": {
             "text": [
-                f"Each point is worth {number(program.point_value)} {currency} off a purchase.",
-                "Or exchange points for a reward from the catalog and get a voucher to use at "
-                "the till. Cancelling an unused voucher gives its points back.",
+                gettext("Each point is worth %(value)s off a purchase.")
+                % {"value": money_format(program.point_value, currency)},
+                gettext(
+                    "Or exchange points for a reward from the catalog and get a voucher to use "
+                    "at the till. Cancelling an unused voucher gives its points back."
+                ),
             ],
             "point_value": program.point_value,
             "rewards": [
@@ -211,11 +308,32 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
 def _combining_text() -> list[str]:
     """The combination policy, in the words of `rewards.services.earning`."""
     return [
-        "Multipliers add up rather than multiply: each adds its extra share of the base "
-        "points, so ×2 on coffee and a ×1.5 tier on a coffee give 1 + 1 + 0.5 = 2.5 times "
-        "the base points.",
-        "Bonuses are added as they are and are never multiplied.",
-        "When several rules of the same kind apply, only one counts: the one with the "
-        "highest priority, then the larger reward.",
-        "Points are rounded down once, on the total of the purchase.",
+        gettext(
+            "Multipliers add up rather than multiply: each adds its extra share of the base "
+            "points, so ×2 on coffee and a ×1.5 tier on a coffee give 1 + 1 + 0.5 = 2.5 times "
+            "the base points."
+        ),
+        gettext("Bonuses are added as they are and are never multiplied."),
+        gettext(
+            "When several rules of the same kind apply, only one counts: the one with the "
+            "highest priority, then the larger reward."
+        ),
+        gettext("Points are rounded down once, on the total of the purchase."),
     ]
+
+
+def tier_change_text(change) -> str:
+    """A tier change in the reader's language, from its reason and tiers (the stored
+    `detail` is the staff's English record, with the qualifying value)."""
+    to_name = change.to_tier.name if change.to_tier else gettext("no tier")
+    from_name = change.from_tier.name if change.from_tier else gettext("no tier")
+    texts = {
+        "qualified": gettext("You reached %(to)s."),
+        "downgrade": gettext(
+            "You moved down from %(from)s to %(to)s after the grace period below its threshold."
+        ),
+        "pinned": gettext("Staff made %(to)s the lowest tier you can have."),
+        "unpinned": gettext("Staff removed the pin on your lowest tier."),
+    }
+    text = texts.get(change.reason)
+    return text % {"to": to_name, "from": from_name} if text else change.detail

@@ -9,6 +9,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from members.models import Member
+from rewards.ledger_words import entry_description
 from rewards.models import LedgerEntry
 
 CHUNK_ROWS = 2000
@@ -36,6 +37,7 @@ LEDGER_COLUMNS = (
     "held_change",
     "owed_change",
     "reason",
+    "description",
     "reference",
     "actor",
     "effective_at",
@@ -107,6 +109,7 @@ def ledger_export_rows(entries: QuerySet[LedgerEntry]) -> Iterator[tuple]:
             entry.held_change,
             entry.owed_change,
             _text(entry.reason),
+            _text(entry_description(entry)),
             _text(entry.reference),
             _text(actor),
             _moment(entry.effective_at),

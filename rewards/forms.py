@@ -12,6 +12,7 @@ import zoneinfo
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 
 from rewards.currency import decimal_places, is_known_currency, minor_units
 from rewards.models import EarnRule, Milestone, Program, Reward, Tier, TierBasis
@@ -63,11 +64,40 @@ def amount_problem(amount: Decimal, *, what: str, currency: str) -> str | None:
     return None
 
 
-class ProgramForm(forms.ModelForm):
+def translated(field: str) -> tuple[str, ...]:
+    """A staff-entered text and its translations (django-modeltranslation columns): the
+    field itself is the default language's; members read the one in their language, and a
+    missing one falls back to the program's default language."""
+    return (field, *(f"{field}_{code}" for code, _ in settings.LANGUAGES if code != "en"))
+
+
+class TranslationsOptional:
+    """The translations of a name are optional (a missing one falls back to the program's
+    default language) and an empty one is stored as NULL, so unique names don't clash."""
+
+    translation_suffixes = tuple(f"_{code}" for code, _ in settings.LANGUAGES if code != "en")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            if name.endswith(self.translation_suffixes):
+                field.required = False
+                field.empty_value = None
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.fields:
+            if name.endswith(self.translation_suffixes) and cleaned.get(name) == "":
+                cleaned[name] = None
+        return cleaned
+
+
+class ProgramForm(TranslationsOptional, forms.ModelForm):
     class Meta:
         model = Program
         fields = (
-            "name",
+            *translated("name"),
+            "default_language",
             "currency",
             "timezone",
             "points_per_unit",
@@ -99,6 +129,14 @@ class ProgramForm(forms.ModelForm):
                 "min_value": "Points per currency unit must be more than 0.",
             },
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Left out of a form posted without it (older clients): the language stays.
+        self.fields["default_language"].required = False
+
+    def clean_default_language(self) -> str:
+        return self.cleaned_data.get("default_language") or self.instance.default_language
 
     def clean_currency(self) -> str:
         currency = self.cleaned_data["currency"].strip().upper()
@@ -134,13 +172,19 @@ class ProgramForm(forms.ModelForm):
         return cleaned
 
 
-class TierForm(forms.ModelForm):
+class TierForm(TranslationsOptional, forms.ModelForm):
     """Thresholds rise strictly with rank, so the tiers a qualifying value reaches are
     always the lowest ranks, and the highest of them is its tier."""
 
     class Meta:
         model = Tier
-        fields = ("rank", "name", "threshold", "earn_multiplier", "benefits")
+        fields = (
+            "rank",
+            *translated("name"),
+            "threshold",
+            "earn_multiplier",
+            *translated("benefits"),
+        )
         help_texts = {"name": "Shown to members, for example Gold."}
         error_messages = {
             "earn_multiplier": {
@@ -228,11 +272,11 @@ def kind_phrase(kind: str) -> str:
     return phrase[0].upper() + phrase[1:]
 
 
-class EarnRuleForm(forms.ModelForm):
+class EarnRuleForm(TranslationsOptional, forms.ModelForm):
     class Meta:
         model = EarnRule
         fields = (
-            "name",
+            *translated("name"),
             "description",
             "kind",
             "is_active",
@@ -373,12 +417,12 @@ class EarnRuleForm(forms.ModelForm):
                     break
 
 
-class MilestoneForm(forms.ModelForm):
+class MilestoneForm(TranslationsOptional, forms.ModelForm):
     class Meta:
         model = Milestone
         fields = (
-            "name",
-            "description",
+            *translated("name"),
+            *translated("description"),
             "kind",
             "target",
             "period",
@@ -436,7 +480,7 @@ class MilestoneForm(forms.ModelForm):
         return cleaned
 
 
-class RewardForm(forms.ModelForm):
+class RewardForm(TranslationsOptional, forms.ModelForm):
     # Declared to choose the scheme a URL without one gets (Django 6 changes the default).
     image_url = forms.URLField(
         required=False,
@@ -450,8 +494,8 @@ class RewardForm(forms.ModelForm):
     class Meta:
         model = Reward
         fields = (
-            "name",
-            "description",
+            *translated("name"),
+            *translated("description"),
             "image_url",
             "points_cost",
             "is_active",

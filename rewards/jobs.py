@@ -39,6 +39,7 @@ from datetime import datetime, time
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 
 from rewards import selectors
 from rewards.errors import NightlyJobUnknown
@@ -141,7 +142,8 @@ def nightly_job_get(name: str) -> NightlyJob:
     except KeyError:
         known = ", ".join(job.name for job in nightly_job_list()) or "none"
         raise NightlyJobUnknown(
-            f"There is no nightly job called {name!r}; the jobs are: {known}."
+            gettext("There is no nightly job called %(name)r; the jobs are: %(known)s.")
+            % {"name": name, "known": known}
         ) from None
 
 

@@ -5,6 +5,11 @@ from rewards.apis import me, members, program, purchases, redemptions, vouchers
 urlpatterns = [
     path("members", members.MemberCreateApi.as_view(), name="member-create"),
     path("members/<str:external_id>", members.MemberDetailApi.as_view(), name="member-detail"),
+    path(
+        "members/<str:external_id>/language",
+        members.MemberLanguageApi.as_view(),
+        name="member-language",
+    ),
     path("me", members.MeApi.as_view(), name="me"),
     path("program", program.ProgramApi.as_view(), name="program"),
     path("purchases", purchases.PurchaseCreateApi.as_view(), name="purchase-create"),

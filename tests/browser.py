@@ -30,7 +30,7 @@ def chromium_paths() -> tuple[str, str]:
 
 
 @contextmanager
-def chromium(*, width: int = 1400, height: int = 1600) -> Iterator:
+def chromium(*, width: int = 1400, height: int = 1600, language: str | None = None) -> Iterator:
     browser_path, driver_path = chromium_paths()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -44,6 +44,10 @@ def chromium(*, width: int = 1400, height: int = 1600) -> Iterator:
         f"--window-size={width},{height}",
     ):
         options.add_argument(argument)
+    if language:
+        # What the browser sends as Accept-Language, as a staff user's own browser would.
+        options.add_argument(f"--lang={language}")
+        options.add_experimental_option("prefs", {"intl.accept_languages": language})
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     driver.implicitly_wait(5)
     try:

@@ -1,9 +1,13 @@
 import itertools
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.utils import translation
 from rest_framework.test import APIClient
 
+from loyalty_engine import i18n
 from members.services import member_token_issue, shop_api_key_create
 from rewards.selectors import program_get
 from rewards.services.purchases import LineInput, purchase_record
@@ -33,6 +37,38 @@ def _cache_cleared():
     _cache_clear()
     yield
     _cache_clear()
+def pytest_sessionstart(session):
+    """Compile the translations (`make install` does it too; it takes milliseconds), so a
+    test run after editing a translation reads the edit."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in Path(settings.BASE_DIR, "locale").glob("*/LC_MESSAGES/django.po"):
+        with po.open("rb") as source:
+            catalog = read_po(source, locale=po.parent.parent.name)
+        with po.with_suffix(".mo").open("wb") as target:
+            write_mo(target, catalog)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def program_language_never_stale():
+    """In tests the program's default language changes only through Program.save (which
+    sets it), never by the clock: a request's query count stays the same however long the
+    run."""
+    ttl = i18n.PROGRAM_LANGUAGE_TTL
+    i18n.PROGRAM_LANGUAGE_TTL = float("inf")
+    i18n.program_language_set("en")
+    yield
+    i18n.PROGRAM_LANGUAGE_TTL = ttl
+
+
+@pytest.fixture(autouse=True)
+def program_language_known():
+    """Each test starts with the program's default language known to the process (as a
+    saved program sets it), so a request's query count does not depend on test order."""
+    i18n.program_language_set("en")
+    yield
+    translation.activate("en")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ OPERATIONS = [
     ("post", "/api/v1/members"),
     ("get", "/api/v1/members/{external_id}"),
     ("post", "/api/v1/members/{external_id}/token"),
+    ("post", "/api/v1/members/{external_id}/language"),
     ("post", "/api/v1/purchases"),
     ("post", "/api/v1/purchases/{order_id}/refunds"),
     ("post", "/api/v1/redemptions"),
@@ -92,7 +93,7 @@ def test_every_operation_has_a_unique_operation_id(schema):
         ),
         (
             "/api/v1/members",
-            {"external_id", "email", "name", "birth_date"},
+            {"external_id", "email", "name", "birth_date", "language"},
             {"external_id"},
         ),
         (

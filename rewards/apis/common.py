@@ -5,6 +5,7 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
+from django.utils.translation import gettext
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -43,6 +44,11 @@ def money_field(**kwargs) -> serializers.DecimalField:
 def check_minor_units(value, currency: str, field: str) -> None:
     if decimal_places(value) > minor_units(currency):
         raise serializers.ValidationError(
-            {field: [f"{currency} has at most {minor_units(currency)} decimal places."]},
+            {
+                field: [
+                    gettext("%(currency)s has at most %(places)s decimal places.")
+                    % {"currency": currency, "places": minor_units(currency)}
+                ]
+            },
             code="too_many_decimals",
         )

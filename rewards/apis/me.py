@@ -13,6 +13,8 @@ from members.apis import (
     BalanceSerializer,
 )
 from members.auth import MemberApi
+from rewards.explain import tier_change_text
+from rewards.ledger_words import entry_description
 from rewards.selectors import (
     ledger_entry_list,
     member_balance_get,
@@ -51,6 +53,11 @@ class LedgerPagination(CursorPagination):
     page_size_query_param = "page_size"
 
 
+class EntryDescriptionField(serializers.CharField):
+    def to_representation(self, entry) -> str:
+        return entry_description(entry)
+
+
 class MeTransactionsApi(MemberApi, ListAPIView):
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -58,7 +65,9 @@ class MeTransactionsApi(MemberApi, ListAPIView):
         points = serializers.IntegerField(help_text="Change to available and pending points.")
         held_change = serializers.IntegerField()
         owed_change = serializers.IntegerField()
-        description = serializers.CharField(source="reason")
+        description = EntryDescriptionField(
+            source="*", help_text="What the entry says, in the reader's language."
+        )
         reference = serializers.CharField()
         occurred_at = serializers.DateTimeField(source="effective_at")
         recorded_at = serializers.DateTimeField(source="created_at")
@@ -72,6 +81,11 @@ class MeTransactionsApi(MemberApi, ListAPIView):
     @extend_schema(summary="My points history, newest first", tags=["me"])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+class TierChangeTextField(serializers.CharField):
+    def to_representation(self, change) -> str:
+        return tier_change_text(change)
 
 
 class TierSerializer(serializers.Serializer):
@@ -103,7 +117,7 @@ class MeTierApi(MemberApi, APIView):
             from_tier = serializers.CharField(allow_null=True, source="from_tier.name")
             to_tier = serializers.CharField(allow_null=True, source="to_tier.name")
             reason = serializers.CharField()
-            detail = serializers.CharField()
+            detail = TierChangeTextField(source="*")
             changed_at = serializers.DateTimeField()
 
         basis = serializers.ChoiceField(choices=["points", "spend"])

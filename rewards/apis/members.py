@@ -2,7 +2,9 @@
 
 from datetime import date
 
+from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -16,6 +18,7 @@ from members.apis import (
 )
 from members.auth import MemberApi, ShopApi
 from members.models import Member
+from members.services import member_language_set
 from rewards.services.enrollment import member_enroll
 from rewards.services.tiers import member_tier_get
 
@@ -25,6 +28,7 @@ class MemberOutputSerializer(serializers.Serializer):
     email = serializers.EmailField()
     name = serializers.CharField()
     birth_date = serializers.DateField(allow_null=True)
+    language = serializers.CharField(help_text="sv, da or en; empty: the program's default.")
     status = serializers.ChoiceField(choices=Member.Status.choices)
     enrolled_at = serializers.DateTimeField()
     tier = serializers.CharField(allow_null=True, help_text="Null while no tier is configured.")
@@ -36,6 +40,7 @@ class MemberOutputSerializer(serializers.Serializer):
             "email": member.email,
             "name": member.name,
             "birth_date": member.birth_date.isoformat() if member.birth_date else None,
+            "language": member.language,
             "status": member.status,
             "enrolled_at": serializers.DateTimeField().to_representation(member.enrolled_at),
             "tier": getattr(member_tier_get(member=member), "name", None),
@@ -49,6 +54,15 @@ class MemberOutputSerializer(serializers.Serializer):
         }
 
 
+class LanguageField(serializers.ChoiceField):
+    """A member's language: one the program speaks, or empty for the program's default."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            choices=[code for code, _ in settings.LANGUAGES], allow_blank=True, **kwargs
+        )
+
+
 class MemberCreateApi(ShopApi, APIView):
     class InputSerializer(serializers.Serializer):
         external_id = ExternalIdField()
@@ -57,11 +71,12 @@ class MemberCreateApi(ShopApi, APIView):
             required=False, default="", allow_blank=True, max_length=200, validators=[printable]
         )
         birth_date = serializers.DateField(required=False, allow_null=True, default=None)
+        language = LanguageField(required=False, default="")
 
         def validate_birth_date(self, value: date | None) -> date | None:
             if value and not date(1900, 1, 1) <= value <= timezone.localdate():
                 raise serializers.ValidationError(
-                    "A birth date lies between 1900-01-01 and today.", code="out_of_range"
+                    gettext("A birth date lies between 1900-01-01 and today."), code="out_of_range"
                 )
             return value
 
@@ -82,6 +97,24 @@ class MemberDetailApi(ShopApi, APIView):
     @extend_schema(responses=MemberOutputSerializer, summary="Get a member", tags=["members"])
     def get(self, request, external_id: str):
         return Response(MemberOutputSerializer(member_by_external_id(external_id)).data)
+
+
+class MemberLanguageApi(ShopApi, APIView):
+    class InputSerializer(serializers.Serializer):
+        language = LanguageField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=MemberOutputSerializer,
+        summary="Change the language a member reads",
+        tags=["members"],
+    )
+    def post(self, request, external_id: str):
+        member = member_by_external_id(external_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        member = member_language_set(member=member, language=serializer.validated_data["language"])
+        return Response(MemberOutputSerializer(member).data)
 
 
 class MeApi(MemberApi, APIView):

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -63,18 +64,18 @@ class PurchaseCreateApi(ShopApi, APIView):
         def validate_currency(self, value: str) -> str:
             if not is_known_currency(value):
                 raise serializers.ValidationError(
-                    "Not an ISO 4217 currency code.", code="unknown_currency"
+                    gettext("Not an ISO 4217 currency code."), code="unknown_currency"
                 )
             return value
 
         def validate_occurred_at(self, value):
             if value and value > timezone.now() + CLOCK_SKEW:
                 raise serializers.ValidationError(
-                    "A purchase cannot happen in the future.", code="future_date"
+                    gettext("A purchase cannot happen in the future."), code="future_date"
                 )
             if value and value < EARLIEST_PURCHASE:
                 raise serializers.ValidationError(
-                    "A purchase date before 2000-01-01 is not accepted.", code="too_old"
+                    gettext("A purchase date before 2000-01-01 is not accepted."), code="too_old"
                 )
             return value
 

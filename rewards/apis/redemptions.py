@@ -1,5 +1,6 @@
 """Spending points: redemptions, holds and their capture, void and cancel."""
 
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -74,17 +75,17 @@ class RedemptionCreateApi(ShopApi, APIView):
         def validate(self, data):
             if "points" in data and "reward_id" in data:
                 raise serializers.ValidationError(
-                    {"reward_id": ["Send either points or reward_id, not both."]},
+                    {"reward_id": [gettext("Send either points or reward_id, not both.")]},
                     code="points_or_reward",
                 )
             if "points" not in data and "reward_id" not in data:
                 raise serializers.ValidationError(
-                    {"points": ["Send points, or reward_id to redeem a reward."]},
+                    {"points": [gettext("Send points, or reward_id to redeem a reward.")]},
                     code="required",
                 )
             if "reward_id" in data and data["hold"]:
                 raise serializers.ValidationError(
-                    {"hold": ["A reward is redeemed at once; it cannot be held."]},
+                    {"hold": [gettext("A reward is redeemed at once; it cannot be held.")]},
                     code="not_with_reward",
                 )
             return data

@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from members.models import Member, Shop
 
@@ -97,11 +98,11 @@ class Refund(IdempotentRecord):
 
 class Redemption(IdempotentRecord):
     class Status(models.TextChoices):
-        HELD = "held", "Held"
-        CAPTURED = "captured", "Captured"
-        VOIDED = "voided", "Voided"
-        EXPIRED = "expired", "Hold expired"
-        CANCELLED = "cancelled", "Cancelled"
+        HELD = "held", _("Held")
+        CAPTURED = "captured", _("Captured")
+        VOIDED = "voided", _("Voided")
+        EXPIRED = "expired", _("Hold expired")
+        CANCELLED = "cancelled", _("Cancelled")
 
     # Random, so a redemption id in a URL cannot be guessed from another.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -152,29 +153,38 @@ class LedgerEntry(models.Model):
     """
 
     class Kind(models.TextChoices):
-        EARN = "earn", "Earn"
-        REDEEM = "redeem", "Redeem"
-        HOLD = "hold", "Hold"
-        CAPTURE = "capture", "Hold captured"
-        RELEASE = "release", "Hold released"
-        CANCEL = "cancel", "Redemption cancelled"
-        REFUND = "refund", "Refund reversal"
-        SETTLE = "settle", "Owed points settled"
-        EXPIRE = "expire", "Expiry"
-        ADJUST = "adjust", "Manual adjustment"
-        BONUS = "bonus", "Bonus"
+        EARN = "earn", _("Earn")
+        REDEEM = "redeem", _("Redeem")
+        HOLD = "hold", _("Hold")
+        CAPTURE = "capture", _("Hold captured")
+        RELEASE = "release", _("Hold released")
+        CANCEL = "cancel", _("Redemption cancelled")
+        REFUND = "refund", _("Refund reversal")
+        SETTLE = "settle", _("Owed points settled")
+        EXPIRE = "expire", _("Expiry")
+        ADJUST = "adjust", _("Manual adjustment")
+        BONUS = "bonus", _("Bonus")
 
     class Actor(models.TextChoices):
-        SHOP = "shop", "Shop"
-        STAFF = "staff", "Staff"
-        SYSTEM = "system", "System"
+        SHOP = "shop", _("Shop")
+        STAFF = "staff", _("Staff")
+        SYSTEM = "system", _("System")
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="ledger_entries")
     kind = models.CharField(max_length=16, choices=Kind)
     points = models.BigIntegerField(default=0)
     held_change = models.BigIntegerField(default=0)
     owed_change = models.BigIntegerField(default=0)
-    reason = models.CharField(max_length=500)
+    # What the member reads is rendered at read time, in the reader's language, from a
+    # message key and its parameters (rewards/ledger_words.py). `reason` keeps only words a
+    # person typed (a staff adjustment's reason) and, on entries written before keys
+    # existed, the English sentence that ledger_words parses back into a key.
+    reason = models.CharField(max_length=500, blank=True)
+    # Database defaults too: rows inserted by SQL (benchmarks, bulk loads) need no value.
+    message_key = models.CharField(max_length=40, blank=True, default="", db_default="")
+    message_params = models.JSONField(
+        default=dict, blank=True, db_default=models.Value({}, output_field=models.JSONField())
+    )
     reference = models.CharField(max_length=200, blank=True)
     purchase = models.ForeignKey(Purchase, null=True, blank=True, on_delete=models.PROTECT)
     refund = models.ForeignKey(Refund, null=True, blank=True, on_delete=models.PROTECT)

@@ -22,6 +22,14 @@ class Program(models.Model):
 
     name = models.CharField(max_length=100, default="Loyalty program")
     currency = models.CharField(max_length=3, default="EUR", help_text="ISO 4217 code.")
+    default_language = models.CharField(
+        max_length=8,
+        choices=settings.LANGUAGES,
+        default="en",
+        db_default="en",
+        help_text="What members read when neither the request nor the member names a "
+        "language; names missing in a language fall back to it.",
+    )
     points_per_unit = models.DecimalField(
         max_digits=10,
         decimal_places=4,

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from loyalty_engine.history import audit_trail
 from members.models import Member
@@ -95,10 +96,10 @@ class TierChange(models.Model):
     """Every change of a member's tier, with why and when."""
 
     class Reason(models.TextChoices):
-        QUALIFIED = "qualified", "Qualified"
-        DOWNGRADE = "downgrade", "Fell below the threshold after the grace period"
-        PINNED = "pinned", "Pinned by staff"
-        UNPINNED = "unpinned", "Pin removed by staff"
+        QUALIFIED = "qualified", _("Qualified")
+        DOWNGRADE = "downgrade", _("Fell below the threshold after the grace period")
+        PINNED = "pinned", _("Pinned by staff")
+        UNPINNED = "unpinned", _("Pin removed by staff")
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="tier_changes")
     from_tier = models.ForeignKey(

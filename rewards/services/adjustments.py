@@ -3,10 +3,12 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Func, Sum
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from loyalty_engine.db import durable_write
 from members.errors import MemberErased
 from members.models import Member
+from rewards import ledger_words
 from rewards.errors import AdjustmentLimitExceeded, InsufficientPoints
 from rewards.models import LedgerEntry, Program, StaffAdjustmentLimit
 from rewards.selectors import program_get
@@ -63,6 +65,7 @@ def points_adjust(
         as_of=as_of,
         points=points,
         reason=reason.strip(),
+        words=ledger_words.adjusted(points=points),
         reference="adjustment",
     )
     if points > 0:
@@ -88,7 +91,12 @@ def adjustment_limit_check(
     size = abs(points)
     if limit.max_points_per_adjustment is not None and size > limit.max_points_per_adjustment:
         raise AdjustmentLimitExceeded(
-            f"You may adjust at most {limit.max_points_per_adjustment} points at a time.",
+            ngettext(
+                "You may adjust at most %(points)s point at a time.",
+                "You may adjust at most %(points)s points at a time.",
+                limit.max_points_per_adjustment,
+            )
+            % {"points": limit.max_points_per_adjustment},
             extra={"max_points_per_adjustment": limit.max_points_per_adjustment},
         )
     if limit.max_points_per_day is None:
@@ -107,7 +115,11 @@ def adjustment_limit_check(
     if done + size > limit.max_points_per_day:
         left = max(limit.max_points_per_day - done, 0)
         raise AdjustmentLimitExceeded(
-            f"You may adjust at most {limit.max_points_per_day} points a day; "
-            f"{left} are left today.",
+            ngettext(
+                "You may adjust at most %(points)s points a day; %(left)s is left today.",
+                "You may adjust at most %(points)s points a day; %(left)s are left today.",
+                left,
+            )
+            % {"points": limit.max_points_per_day, "left": left},
             extra={"max_points_per_day": limit.max_points_per_day, "left_today": left},
         )

@@ -10,9 +10,11 @@ from datetime import date, datetime, timedelta
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from loyalty_engine.db import durable_write
 from members.models import Member, Shop
+from rewards import ledger_words
 from rewards.models import EarnAward, EarnRule, LedgerEntry, Milestone, Program, Tier
 from rewards.selectors import program_get
 from rewards.services.earning import rule_applies_to
@@ -36,7 +38,7 @@ class BonusWords:
     services and the bulk import alike."""
 
     points: int
-    reason: str  # the ledger entry's
+    words: ledger_words.Words  # the ledger entry's
     description: str  # the award's
     reference: str
 
@@ -45,8 +47,8 @@ def signup_bonus_words(rule: EarnRule) -> BonusWords:
     points = rule.bonus_points
     return BonusWords(
         points=points,
-        reason=f"Sign-up bonus: {points} points ({rule.name}).",
-        description=f"+{points} for joining",
+        words=ledger_words.signup_bonus(points=points, rule=rule),
+        description=gettext("+%(points)s for joining") % {"points": points},
         reference=f"rule:{rule.pk}",
     )
 
@@ -55,8 +57,8 @@ def birthday_bonus_words(rule: EarnRule) -> BonusWords:
     points = rule.bonus_points
     return BonusWords(
         points=points,
-        reason=f"Happy birthday: {points} bonus points ({rule.name}).",
-        description=f"+{points} on your birthday",
+        words=ledger_words.birthday_bonus(points=points, rule=rule),
+        description=gettext("+%(points)s on your birthday") % {"points": points},
         reference=f"rule:{rule.pk}",
     )
 
@@ -65,8 +67,9 @@ def milestone_bonus_words(milestone: Milestone) -> BonusWords:
     points = milestone.bonus_points
     return BonusWords(
         points=points,
-        reason=f"Milestone reached: {milestone.name}. {points} bonus points.",
-        description=f"+{points} for reaching {milestone.name}",
+        words=ledger_words.milestone_bonus(points=points, milestone=milestone),
+        description=gettext("+%(points)s for reaching %(milestone)s")
+        % {"points": points, "milestone": milestone.name},
         reference=f"milestone:{milestone.pk}",
     )
 
@@ -92,7 +95,7 @@ def bonus_award(
         actor=actor,
         as_of=as_of,
         points=points,
-        reason=words.reason,
+        words=words.words,
         reference=words.reference,
     )
     lot = lot_create(

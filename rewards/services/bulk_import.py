@@ -32,11 +32,13 @@ from django.db import IntegrityError, connection
 from django.db.models import Count, DecimalField, F, JSONField, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext
 from psycopg.types.json import Jsonb
 from simple_history.utils import bulk_create_with_history
 
 from loyalty_engine.db import durable_write
 from members.models import Member, Shop
+from rewards import ledger_words
 from rewards.errors import CurrencyNotAccepted, MemberNotActive
 from rewards.models import (
     EarnAward,
@@ -69,7 +71,7 @@ from rewards.services.earning import (
 )
 from rewards.services.enrollment import member_enroll_write
 from rewards.services.import_rows import MemberRow, PurchaseRow, RowError
-from rewards.services.ledger import _expiry_reason, lot_expires_at
+from rewards.services.ledger import _expiry_words, lot_expires_at
 from rewards.services.milestones import period_bounds
 from rewards.services.purchases import LineInput, earn_awards_build, purchase_write
 from rewards.services.tiers import (
@@ -185,7 +187,7 @@ def _purchases_bulk_record(*, rows, shops, request_hashes, as_of) -> BulkImportR
     for row in rows:
         if row.currency != program.currency:
             raise CurrencyNotAccepted(
-                f"The program accepts {program.currency} only.",
+                gettext("The program accepts %(currency)s only.") % {"currency": program.currency},
                 extra={"currency": program.currency},
             )
     members = {
@@ -572,8 +574,12 @@ def _plans_write(plans: dict[int, list[_Planned]], *, context, members, as_of) -
                     member=member,
                     kind=Kind.EARN,
                     points=points,
-                    reason=f"Earned {points} points on order {row.order_id} "
-                    f"({row.amount} {row.currency}).",
+                    **ledger_words.earned(
+                        points=points,
+                        order_id=row.order_id,
+                        amount=row.amount,
+                        currency=row.currency,
+                    ).fields(),
                     reference=f"order:{row.order_id}",
                     purchase=purchase,
                     actor_kind=LedgerEntry.Actor.SHOP,
@@ -607,7 +613,7 @@ def _plans_write(plans: dict[int, list[_Planned]], *, context, members, as_of) -
                         member=member,
                         kind=Kind.EXPIRE,
                         points=-points,
-                        reason=_expiry_reason([lot], points),
+                        **_expiry_words([lot], points).fields(),
                         reference="expiry",
                         actor_kind=LedgerEntry.Actor.SHOP,
                         actor_shop=plan.shop,
@@ -828,7 +834,7 @@ def _bonus_rows(
         member=member,
         kind=Kind.BONUS,
         points=points,
-        reason=words.reason,
+        **words.words.fields(),
         reference=words.reference,
         actor_kind=LedgerEntry.Actor.SHOP if actor_shop else LedgerEntry.Actor.SYSTEM,
         actor_shop=actor_shop,

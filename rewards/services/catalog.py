@@ -11,10 +11,12 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from rest_framework.fields import DateTimeField
 
 from loyalty_engine.db import durable_write
 from loyalty_engine.errors import Conflict, DomainError
+from loyalty_engine.locale_format import date_format
 from members.models import Member, Shop
 from rewards.errors import (
     RewardLimitReached,
@@ -59,19 +61,26 @@ def reward_unavailable_reason(
     if not reward.is_active:
         return RewardNotAvailable()
     if reward.starts_at is not None and as_of < reward.starts_at:
-        return RewardNotAvailable("This reward is not offered yet.")
+        return RewardNotAvailable(gettext("This reward is not offered yet."))
     if reward.ends_at is not None and as_of >= reward.ends_at:
-        return RewardNotAvailable("This reward is no longer offered.")
+        return RewardNotAvailable(gettext("This reward is no longer offered."))
     tiers = list(reward.tiers.all())
     if tiers and member_tier_id not in {tier.pk for tier in tiers}:
         names = [tier.name for tier in sorted(tiers, key=lambda tier: tier.rank)]
         return RewardTierRequired(
-            f"This reward is for members of {' or '.join(names)}.", extra={"tiers": names}
+            gettext("This reward is for members of %(tiers)s.")
+            % {"tiers": gettext(" or ").join(names)},
+            extra={"tiers": names},
         )
     if reward.per_member_limit is not None and vouchers_held >= reward.per_member_limit:
         return RewardLimitReached(
-            f"This reward is limited to {reward.per_member_limit} per member, "
-            "and that many were already redeemed.",
+            ngettext(
+                "This reward is limited to %(limit)s per member, and you already have it.",
+                "This reward is limited to %(limit)s per member, and that many were already "
+                "redeemed.",
+                reward.per_member_limit,
+            )
+            % {"limit": reward.per_member_limit},
             extra={"limit": reward.per_member_limit},
         )
     if reward.stock is not None and reward.stock <= 0:
@@ -171,18 +180,20 @@ def _voucher_refusal(voucher: Voucher, as_of: datetime) -> DomainError:
     if voucher.status == Status.USED:
         shop_name = voucher.used_by.name if voucher.used_by else None
         return VoucherAlreadyUsed(
-            f"This voucher was already used at {shop_name} on {_timestamp(voucher.used_at)}.",
+            gettext("This voucher was already used at %(shop)s on %(day)s.")
+            % {"shop": shop_name, "day": date_format(voucher.used_at.date())},
             extra={"used_at": _timestamp(voucher.used_at), "used_by": shop_name},
         )
     if voucher.status == Status.CANCELLED:
         return VoucherCancelled(extra={"cancelled_at": _timestamp(voucher.cancelled_at)})
     if voucher_is_expired(voucher, as_of):
         return VoucherExpired(
-            f"This voucher expired on {_timestamp(voucher.expires_at)}.",
+            gettext("This voucher expired on %(day)s.")
+            % {"day": date_format(voucher.expires_at.date())},
             extra={"expires_at": _timestamp(voucher.expires_at)},
         )
     # Issued and valid, yet the update missed it: not expected under row locks.
-    return Conflict("This voucher changed while it was being used; try again.")
+    return Conflict(gettext("This voucher changed while it was being used; try again."))
 
 
 def voucher_response(voucher: Voucher, *, as_of: datetime) -> dict:

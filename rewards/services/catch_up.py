@@ -16,7 +16,7 @@ from rewards.models import LedgerEntry, LotMovement, PointLot, Redemption
 from rewards.services.ledger import (
     BALANCE_FIELDS,
     Actor,
-    _expiry_reason,
+    _expiry_words,
     balance_save,
     member_catch_up,
     member_lock,
@@ -133,7 +133,7 @@ def members_nightly_catch_up(
         if lots["expired"]:
             # The reason only reads the span of earning dates of the due lots.
             span = [_Earned(lots["first_earned"]), _Earned(lots["last_earned"])]
-            expired.append((member.id, lots["expired"], _expiry_reason(span, lots["expired"])))
+            expired.append((member.id, lots["expired"], _expiry_words(span, lots["expired"])))
         balances.append((member.id, available, pending))
         before = {field: getattr(member, field) for field in BALANCE_FIELDS}
         after = {**before, "points_available": available, "points_pending": pending}
@@ -169,7 +169,7 @@ def _expiries_write(expired: list[tuple[int, int, str]], *, as_of: datetime) -> 
             member_id=member_id,
             kind=LedgerEntry.Kind.EXPIRE,
             points=-points,
-            reason=reason,
+            **words.fields(),
             reference="expiry",
             actor_kind=actor.kind,
             effective_at=as_of,
@@ -177,7 +177,7 @@ def _expiries_write(expired: list[tuple[int, int, str]], *, as_of: datetime) -> 
             # Given, so that building each entry skips looking up the links' defaults.
             **dict.fromkeys(_ENTRY_LINKS),
         )
-        for member_id, points, reason in expired
+        for member_id, points, words in expired
     )
     _movements_insert(entry_ids=[entry.pk for entry in entries], as_of=as_of)
     PointLot.objects.filter(

@@ -32,7 +32,9 @@ from datetime import date, datetime
 from decimal import ROUND_FLOOR, Decimal
 
 from django.db.models import Q, Sum
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
+from loyalty_engine.locale_format import money_format, number_format
 from members.models import Member, Shop
 from rewards.models import EarnAward, EarnRule, Program, Purchase, Tier
 
@@ -154,8 +156,16 @@ def cap_left(rule: EarnRule, usage: CapUsage) -> tuple[int | None, str]:
             continue
         room = max(cap - used.get(rule.pk, 0), 0)
         if left is None or room < left:
-            left, which = room, f"{label} cap of {cap}"
+            left, which = room, _CAP_WORDS[label] % {"cap": cap}
     return left, which
+
+
+# What a capped item adds to its description, in the reader's language.
+_CAP_WORDS = {
+    "daily": gettext_lazy("limited by its daily cap of %(cap)s"),
+    "monthly": gettext_lazy("limited by its monthly cap of %(cap)s"),
+    "total": gettext_lazy("limited by its total cap of %(cap)s"),
+}
 
 
 def _round_items(drafts: list[_Draft]) -> tuple[int, list[int]]:
@@ -190,8 +200,17 @@ def purchase_points_calculate(
     drafts = [
         _Draft(
             Source.BASE,
-            "Base points",
-            f"{number(rate)} point(s) per {currency} on {number(amount)} {currency}",
+            gettext("Base points"),
+            ngettext(
+                "%(rate)s point per %(currency)s on %(amount)s",
+                "%(rate)s points per %(currency)s on %(amount)s",
+                1 if rate == 1 else 2,
+            )
+            % {
+                "rate": number_format(rate),
+                "currency": currency,
+                "amount": money_format(amount, currency),
+            },
             base,
         )
     ]
@@ -209,13 +228,20 @@ def purchase_points_calculate(
             _, covered, count = per_rule.get(rule.pk, (rule, Decimal(0), 0))
             per_rule[rule.pk] = (rule, covered + line.amount * scale, count + 1)
         for rule, covered, count in sorted(per_rule.values(), key=lambda v: v[0].pk):
-            what = "line" if count == 1 else "lines"
             drafts.append(
                 _Draft(
                     Source.RULE,
                     rule.name,
-                    f"×{number(rule.multiplier)} on {count} matching {what} "
-                    f"({number(covered.quantize(Decimal('0.01')))} {currency})",
+                    ngettext(
+                        "×%(multiplier)s on %(count)s matching line (%(amount)s)",
+                        "×%(multiplier)s on %(count)s matching lines (%(amount)s)",
+                        count,
+                    )
+                    % {
+                        "multiplier": number_format(rule.multiplier),
+                        "count": count,
+                        "amount": money_format(covered.quantize(Decimal("0.01")), currency),
+                    },
                     covered * rate * (rule.multiplier - 1),
                     rule=rule,
                 )
@@ -228,7 +254,8 @@ def purchase_points_calculate(
             _Draft(
                 Source.RULE,
                 campaign.name,
-                f"×{number(campaign.multiplier)} on the whole purchase",
+                gettext("×%(multiplier)s on the whole purchase")
+                % {"multiplier": number_format(campaign.multiplier)},
                 base * (campaign.multiplier - 1),
                 rule=campaign,
             )
@@ -237,8 +264,9 @@ def purchase_points_calculate(
         drafts.append(
             _Draft(
                 Source.TIER,
-                f"{tier.name} tier",
-                f"×{number(tier.earn_multiplier)} for {tier.name} members",
+                gettext("%(tier)s tier") % {"tier": tier.name},
+                gettext("×%(multiplier)s for %(tier)s members")
+                % {"multiplier": number_format(tier.earn_multiplier), "tier": tier.name},
                 base * (tier.earn_multiplier - 1),
                 tier=tier,
             )
@@ -252,8 +280,11 @@ def purchase_points_calculate(
             _Draft(
                 Source.RULE,
                 min_spend.name,
-                f"+{min_spend.bonus_points} for spending at least "
-                f"{number(min_spend.min_amount)} {currency}",
+                gettext("+%(points)s for spending at least %(amount)s")
+                % {
+                    "points": min_spend.bonus_points,
+                    "amount": money_format(min_spend.min_amount, currency),
+                },
                 Decimal(min_spend.bonus_points),
                 rule=min_spend,
             )
@@ -266,7 +297,7 @@ def purchase_points_calculate(
             _Draft(
                 Source.RULE,
                 first.name,
-                f"+{first.bonus_points} for a first purchase",
+                gettext("+%(points)s for a first purchase") % {"points": first.bonus_points},
                 Decimal(first.bonus_points),
                 rule=first,
             )
@@ -278,7 +309,7 @@ def purchase_points_calculate(
         left, which = cap_left(draft.rule, usage)
         if left is not None and draft.exact > left:
             draft.exact = Decimal(left)
-            draft.description += f" (limited by its {which})"
+            draft.description += f" ({which})"
 
     total, points = _round_items(drafts)
     items = [

@@ -22,6 +22,7 @@ def member_enroll(
     email: str = "",
     name: str = "",
     birth_date: date | None = None,
+    language: str = "",
     enrolled_at: datetime | None = None,
     shop: Shop | None = None,
 ) -> Member:
@@ -34,6 +35,7 @@ def member_enroll(
             email=email,
             name=name,
             birth_date=birth_date,
+            language=language,
             enrolled_at=enrolled_at or timezone.now(),
             shop=shop,
         )

@@ -12,7 +12,9 @@ from datetime import datetime
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, Sum
 
+from loyalty_engine import i18n
 from members.models import Member, Shop
+from rewards import ledger_words
 from rewards.errors import MemberNotFound
 from rewards.models import LedgerEntry, LotMovement, PointLot, Program, Redemption
 
@@ -50,14 +52,18 @@ BALANCE_FIELDS = [
 
 
 def member_lock(*, member_id: int) -> Member:
-    """Lock the member row: the one lock that serializes every change to a member's points."""
-    return Member.objects.select_for_update().get(pk=member_id)
+    """Lock the member row: the one lock that serializes every change to a member's points.
+    In a request, what follows speaks the member's language (loyalty_engine.i18n)."""
+    member = Member.objects.select_for_update().get(pk=member_id)
+    i18n.speak_to(member)
+    return member
 
 
 def member_lock_by_external_id(external_id: str) -> Member:
     member = Member.objects.select_for_update().filter(external_id=external_id).first()
     if member is None:
         raise MemberNotFound()
+    i18n.speak_to(member)
     return member
 
 
@@ -92,7 +98,8 @@ def entry_write(
     kind: str,
     actor: Actor,
     as_of: datetime,
-    reason: str,
+    words: ledger_words.Words,
+    reason: str = "",
     points: int = 0,
     held_change: int = 0,
     owed_change: int = 0,
@@ -101,7 +108,9 @@ def entry_write(
     **links,
 ) -> LedgerEntry:
     """Append one entry and apply its held and owed changes to the cached balance.
-    Its `points` reach the cache through the lots it creates or moves."""
+    Its `points` reach the cache through the lots it creates or moves. What it says is
+    `words` (a message key and parameters, rendered when read); `reason` is only for words
+    a person typed."""
     entry = LedgerEntry.objects.create(
         member=member,
         kind=kind,
@@ -109,6 +118,7 @@ def entry_write(
         held_change=held_change,
         owed_change=owed_change,
         reason=reason,
+        **words.fields(),
         reference=reference,
         actor_kind=actor.kind,
         actor_shop=actor.shop,
@@ -263,22 +273,17 @@ def lots_expire(member: Member, *, lots: list[PointLot], as_of: datetime, actor:
             actor=actor,
             as_of=as_of,
             points=-total,
-            reason=_expiry_reason(lots, total),
+            words=_expiry_words(lots, total),
             reference="expiry",
         )
         lots_move(member, entry=entry, plan=[(lot, lot.remaining) for lot in lots], sign=-1)
     return total
 
 
-def _expiry_reason(due: list[PointLot], total: int) -> str:
+def _expiry_words(due: list[PointLot], total: int) -> ledger_words.Words:
     first = min(lot.earned_at for lot in due)
     last = max(lot.earned_at for lot in due)
-    span = (
-        first.date().isoformat()
-        if first.date() == last.date()
-        else f"{first.date().isoformat()} to {last.date().isoformat()}"
-    )
-    return f"{total} points earned {span} expired unspent."
+    return ledger_words.expired(points=total, first=first.date(), last=last.date())
 
 
 def owed_settle(member: Member, *, lots: list[PointLot], as_of: datetime, actor: Actor) -> int:
@@ -293,7 +298,7 @@ def owed_settle(member: Member, *, lots: list[PointLot], as_of: datetime, actor:
             as_of=as_of,
             points=-settled,
             owed_change=-settled,
-            reason=f"{settled} points settled against points owed from an earlier refund.",
+            words=ledger_words.settled(points=settled),
             reference="owed",
         )
         lots_move(member, entry=entry, plan=plan, sign=-1)
@@ -305,11 +310,6 @@ def hold_release(
 ) -> LedgerEntry:
     """Give a hold's points back to their lots and close it as voided or expired."""
     hold_entry = LedgerEntry.objects.get(redemption=redemption, kind=Kind.HOLD)
-    reason = (
-        f"Hold of {redemption.points} points expired unused; points returned."
-        if expired
-        else f"Hold of {redemption.points} points voided; points returned."
-    )
     entry = entry_write(
         member,
         kind=Kind.RELEASE,
@@ -317,7 +317,7 @@ def hold_release(
         as_of=as_of,
         points=redemption.points,
         held_change=-redemption.points,
-        reason=reason,
+        words=ledger_words.hold_released(points=redemption.points, expired=expired),
         reference=f"redemption:{redemption.pk}",
         redemption=redemption,
     )

@@ -5,9 +5,13 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
+from loyalty_engine import i18n
 from loyalty_engine.db import durable_write
+from loyalty_engine.locale_format import money_format
 from members.models import Member, Shop
+from rewards import ledger_words
 from rewards.errors import (
     CurrencyNotAccepted,
     MemberNotActive,
@@ -75,7 +79,8 @@ class EarnPlan:
 def _currency_check(program: Program, currency: str) -> None:
     if currency != program.currency:
         raise CurrencyNotAccepted(
-            f"The program accepts {program.currency} only.", extra={"currency": program.currency}
+            gettext("The program accepts %(currency)s only.") % {"currency": program.currency},
+            extra={"currency": program.currency},
         )
 
 
@@ -246,7 +251,9 @@ def purchase_write(
             as_of=as_of,
             effective_at=occurred_at,
             points=points,
-            reason=f"Earned {points} points on order {order_id} ({amount} {currency}).",
+            words=ledger_words.earned(
+                points=points, order_id=order_id, amount=amount, currency=currency
+            ),
             reference=f"order:{order_id}",
             purchase=purchase,
         )
@@ -316,6 +323,7 @@ def purchase_preview(
     program = program_for_purchase_get()
     _currency_check(program, currency)
     member = member_get(external_id=member_external_id)
+    i18n.speak_to(member)
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive()
     plan = _earn_plan(
@@ -389,8 +397,8 @@ def _refund_record(*, shop, order_id, refund_id, amount, request_hash, as_of) ->
     refundable = purchase.amount - purchase.refunded_amount
     if amount > refundable:
         raise RefundExceedsPurchase(
-            f"Only {refundable.normalize():f} {purchase.currency} of this purchase is left "
-            "to refund.",
+            gettext("Only %(amount)s of this purchase is left to refund.")
+            % {"amount": money_format(refundable, purchase.currency)},
             extra={"refundable": f"{refundable.normalize():f}"},
         )
     refunded_total = purchase.refunded_amount + amount
@@ -421,10 +429,6 @@ def _refund_record(*, shop, order_id, refund_id, amount, request_hash, as_of) ->
         response={},
     )
     if to_reverse:
-        reason = f"Reversed {to_reverse} points for a refund of {amount} {purchase.currency} "
-        reason += f"on order {order_id}."
-        if owed:
-            reason += f" {owed} of them were already spent and are owed."
         entry = entry_write(
             member,
             kind=Kind.REFUND,
@@ -432,7 +436,13 @@ def _refund_record(*, shop, order_id, refund_id, amount, request_hash, as_of) ->
             as_of=as_of,
             points=-taken,
             owed_change=owed,
-            reason=reason,
+            words=ledger_words.refunded(
+                points=to_reverse,
+                amount=amount,
+                currency=purchase.currency,
+                order_id=order_id,
+                owed=owed,
+            ),
             reference=f"refund:{refund_id}",
             purchase=purchase,
             refund=refund,

@@ -6,9 +6,11 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from loyalty_engine.db import durable_write
 from members.models import Member, Shop
+from rewards import ledger_words
 from rewards.currency import minor_units
 from rewards.errors import (
     HoldAlreadyResolved,
@@ -78,7 +80,12 @@ def _points_plan(
     lots = spendable(member_catch_up(member, as_of=as_of, actor=actor))
     if member.points_available < points:
         raise InsufficientPoints(
-            f"The member has {member.points_available} points available; {points} were asked for.",
+            ngettext(
+                "The member has %(available)s point available; %(asked)s were asked for.",
+                "The member has %(available)s points available; %(asked)s were asked for.",
+                member.points_available,
+            )
+            % {"available": member.points_available, "asked": points},
             extra={"available": member.points_available},
         )
     return lots_plan(lots, points)
@@ -167,7 +174,7 @@ def _redemption_create(
             as_of=as_of,
             points=-points,
             held_change=points,
-            reason=f"Held {points} points for a redemption worth {discount} {program.currency}.",
+            words=ledger_words.held(points=points, discount=discount, currency=program.currency),
             reference=reference,
             redemption=redemption,
         )
@@ -178,7 +185,9 @@ def _redemption_create(
             actor=actor,
             as_of=as_of,
             points=-points,
-            reason=f"Redeemed {points} points for {discount} {program.currency} off.",
+            words=ledger_words.redeemed(
+                points=points, discount=discount, currency=program.currency
+            ),
             reference=reference,
             redemption=redemption,
         )
@@ -278,7 +287,7 @@ def _reward_redeem(
         actor=actor,
         as_of=as_of,
         points=-points,
-        reason=f'Redeemed {points} points for the reward "{reward.name}".',
+        words=ledger_words.redeemed_reward(points=points, reward=reward),
         reference=f"redemption:{redemption.pk}",
         redemption=redemption,
     )
@@ -335,7 +344,7 @@ def _redemption_capture(*, shop, redemption_id, as_of) -> tuple[str, dict, bool]
         actor=Actor.for_shop(shop),
         as_of=as_of,
         held_change=-redemption.points,
-        reason=f"Spent the {redemption.points} held points.",
+        words=ledger_words.captured(points=redemption.points),
         reference=f"redemption:{redemption.pk}",
         redemption=redemption,
     )
@@ -381,16 +390,15 @@ def redemption_cancel(
         return redemption_response(redemption, member), True
     if redemption.status != Status.CAPTURED:
         raise RedemptionNotCancellable()
-    reason = f"Redemption cancelled; {redemption.points} points returned."
+    words = ledger_words.cancelled(points=redemption.points)
     voucher = None
     if redemption.reward_id:
         # First: a voucher used at a till refuses the cancel before anything is written.
         voucher = voucher_cancel(
             Voucher.objects.select_related("reward").get(redemption=redemption), as_of=as_of
         )
-        reason = (
-            f'Voucher {voucher.code} for the reward "{voucher.reward.name}" cancelled; '
-            f"{redemption.points} points returned."
+        words = ledger_words.voucher_cancelled(
+            points=redemption.points, code=voucher.code, reward=voucher.reward
         )
     spent = LedgerEntry.objects.get(redemption=redemption, kind__in=[Kind.REDEEM, Kind.HOLD])
     entry = entry_write(
@@ -399,7 +407,7 @@ def redemption_cancel(
         actor=Actor.for_shop(shop),
         as_of=as_of,
         points=redemption.points,
-        reason=reason,
+        words=words,
         reference=f"redemption:{redemption.pk}",
         redemption=redemption,
     )

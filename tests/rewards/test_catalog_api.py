@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from members.models import Member
 from rewards.errors import RewardOutOfStock
+from rewards.ledger_words import entry_description
 from rewards.models import LedgerEntry, MemberTier, PointLot, Redemption, Reward, Tier, Voucher
 from rewards.services.catalog import reward_unavailable_reason, voucher_issue, voucher_use
 from rewards.services.redemptions import reward_redeem
@@ -81,7 +82,7 @@ def test_redeeming_a_reward_debits_its_cost_and_issues_a_voucher(shop_client, sh
     assert stored.expires_at == stored.issued_at + timedelta(days=30)
     assert stock_of(reward) == 2
     entry = LedgerEntry.objects.get(kind="redeem")
-    assert entry.points == -40 and "Free coffee" in entry.reason
+    assert entry.points == -40 and "Free coffee" in entry_description(entry)
     assert_reconciles(member)
 
 
@@ -329,7 +330,7 @@ def test_cancel_returns_points_to_their_lots_and_the_voucher_to_stock(shop_clien
     assert stock_of(reward) == 5
     voucher = Voucher.objects.get()
     assert voucher.status == "cancelled" and voucher.cancelled_at is not None
-    assert redeemed["voucher"]["code"] in LedgerEntry.objects.get(kind="cancel").reason
+    assert redeemed["voucher"]["code"] in entry_description(LedgerEntry.objects.get(kind="cancel"))
 
     again = cancel(shop_client, redeemed["redemption_id"])
     assert again.status_code == 200 and again["Idempotent-Replay"] == "true"

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from members.services import shop_api_key_create
+from rewards.ledger_words import entry_description
 from rewards.models import EarnAward, EarnRule, JobRun, LedgerEntry, MemberTier, Tier
 from rewards.services.bonuses import birthday_bonus_award, birthday_in
 from rewards.services.enrollment import member_enroll
@@ -248,7 +249,7 @@ def test_sign_up_bonus_is_awarded_at_enrollment(shop_client, shop):
     assert response.json()["balance"]["available"] == 100
     entry = LedgerEntry.objects.get(member__external_id="new-1")
     assert entry.kind == LedgerEntry.Kind.BONUS
-    assert "Sign-up bonus" in entry.reason
+    assert "Sign-up bonus" in entry_description(entry)
     assert_reconciles(entry.member)
 
 
@@ -307,8 +308,8 @@ def test_purchase_response_names_each_rule_in_plain_words(shop, member):
     response = buy(shop, member, "10", lines=[("", "coffee", 2, "2.50")])
     descriptions = {item["name"]: item["description"] for item in response["items"]}
     assert descriptions == {
-        "Base points": "1 point(s) per EUR on 10 EUR",
-        "Coffee x2": "×2 on 1 matching line (5 EUR)",
+        "Base points": "1 point per EUR on €10.00",
+        "Coffee x2": "×2 on 1 matching line (€5.00)",
     }
 
 

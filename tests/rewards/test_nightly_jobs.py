@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from members.models import Member
 from rewards.jobs import nightly_job_list
+from rewards.ledger_words import entry_description
 from rewards.models import JobRun, LedgerEntry, PointLot, Redemption
 from rewards.services.catch_up import member_nightly_catch_up
 from rewards.services.nightly import (
@@ -45,7 +46,9 @@ def test_expiry_writes_one_entry_per_member_that_says_what_expired(shop, member)
 
     entry = LedgerEntry.objects.get(member=member, kind="expire")
     assert entry.points == -42
-    assert entry.reason == "42 points earned 2025-01-15 to 2025-01-18 expired unspent."
+    assert entry_description(entry) == (
+        "42 points earned 15 January 2025 to 18 January 2025 expired unspent."
+    )
     assert (entry.actor_kind, entry.created_at) == ("system", AS_OF)
     member.refresh_from_db()
     assert member.points_available == 7

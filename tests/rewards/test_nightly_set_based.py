@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from members.models import Member
 from rewards import jobs
+from rewards.ledger_words import entry_description
 from rewards.models import JobRun, LedgerEntry, LotMovement, PointLot, Redemption
 from rewards.services.nightly import job_chunk_run, job_run_inline, job_run_start
 from tests.factories import MemberFactory
@@ -176,7 +177,9 @@ def test_batches_expire_in_one_entry_per_member_that_says_what_expired(shop, pro
     for member in members:
         entry = LedgerEntry.objects.get(member=member, kind="expire")
         assert entry.points == -42
-        assert entry.reason == "42 points earned 2025-01-15 to 2025-01-18 expired unspent."
+        assert entry_description(entry) == (
+            "42 points earned 15 January 2025 to 18 January 2025 expired unspent."
+        )
         assert (entry.reference, entry.actor_kind) == ("expiry", "system")
         assert (entry.effective_at, entry.created_at) == (AS_OF, AS_OF)
         assert sorted(entry.movements.values_list("points", flat=True)) == [-40, -2]

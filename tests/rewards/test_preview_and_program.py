@@ -119,7 +119,7 @@ def test_program_page_is_public_and_reflects_a_rule_change_at_once(program):
     first = client.get("/api/v1/program")
     assert first.status_code == 200
     assert first.json()["earning"]["text"] == [
-        "You earn 1 point(s) for every EUR 1 you spend, rounded down to whole points once per "
+        "You earn 1 point for every €1.00 you spend, rounded down to whole points once per "
         "purchase."
     ]
     rule = EarnRule.objects.create(
@@ -151,7 +151,7 @@ def test_program_page_explains_tiers_expiry_milestones_and_redeeming(program):
     body = APIClient().get("/api/v1/program").json()
     assert [level["text"] for level in body["tiers"]["levels"]] == [
         "Member: everyone starts here.",
-        "Gold: 1000 points earned in 12 months; ×2 base points.",
+        "Gold: 1,000 points earned in 12 months; ×2 base points.",
     ]
     assert body["tiers"]["levels"][1]["benefits"] == ["Lounge"]
     assert "your balance does not count" in body["tiers"]["text"]
@@ -161,4 +161,4 @@ def test_program_page_explains_tiers_expiry_milestones_and_redeeming(program):
         "Points from a purchase can be spent 14 days after it.",
     ]
     assert body["milestones"][0]["text"] == "Tenth: make 10 purchases and get 100 bonus points."
-    assert body["redeeming"]["text"][0] == "Each point is worth 0.01 EUR off a purchase."
+    assert body["redeeming"]["text"][0] == "Each point is worth €0.01 off a purchase."

@@ -27,7 +27,7 @@ def test_purchase_earns_points_rounded_down(shop_client, member):
                 "source": "base",
                 "rule_id": None,
                 "name": "Base points",
-                "description": "1 point(s) per EUR on 25.9 EUR",
+                "description": "1 point per EUR on €25.90",
                 "points": 25,
             }
         ],

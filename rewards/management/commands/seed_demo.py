@@ -137,6 +137,14 @@ def member_plan(rng: random.Random, *, number: int, now: datetime) -> MemberPlan
     )
 
 
+DEMO_LANGUAGES = ["sv", "da", "en", ""]
+
+
+def names(en: str, sv: str, da: str, field: str = "name") -> dict[str, str]:
+    """A staff-entered text in the three languages (django-modeltranslation columns)."""
+    return {field: en, f"{field}_en": en, f"{field}_sv": sv, f"{field}_da": da}
+
+
 class Command(BaseCommand):
     help = (
         "Seed a demo shop, an admin user and 18 months of history for a few hundred members, "
@@ -190,20 +198,35 @@ class Command(BaseCommand):
             return
         Tier.objects.bulk_create(
             [
-                Tier(name="Bronze", rank=1, threshold=0, benefits="Members' prices"),
                 Tier(
-                    name="Silver",
+                    **names("Bronze", "Brons", "Bronze"),
+                    rank=1,
+                    threshold=0,
+                    **names("Members' prices", "Medlemspriser", "Medlemspriser", "benefits"),
+                ),
+                Tier(
+                    **names("Silver", "Silver", "Sølv"),
                     rank=2,
                     threshold=300,
                     earn_multiplier=Decimal("1.25"),
-                    benefits="Members' prices\nFree delivery",
+                    **names(
+                        "Members' prices\nFree delivery",
+                        "Medlemspriser\nFri frakt",
+                        "Medlemspriser\nGratis levering",
+                        "benefits",
+                    ),
                 ),
                 Tier(
-                    name="Gold",
+                    **names("Gold", "Guld", "Guld"),
                     rank=3,
                     threshold=800,
                     earn_multiplier=Decimal("1.5"),
-                    benefits="Members' prices\nFree delivery\nEarly access to sales",
+                    **names(
+                        "Members' prices\nFree delivery\nEarly access to sales",
+                        "Medlemspriser\nFri frakt\nFörst till rean",
+                        "Medlemspriser\nGratis levering\nFørst til udsalget",
+                        "benefits",
+                    ),
                 ),
             ]
         )
@@ -211,35 +234,62 @@ class Command(BaseCommand):
         EarnRule.objects.bulk_create(
             [
                 EarnRule(
-                    name="Double points on coffee",
+                    **names(
+                        "Double points on coffee", "Dubbla poäng på kaffe", "Dobbelt point på kaffe"
+                    ),
                     kind=Kind.CATEGORY_MULTIPLIER,
                     multiplier=Decimal(2),
                     targets="coffee",
                     cap_per_day=100,
                 ),
                 EarnRule(
-                    name="Big basket bonus",
+                    **names("Big basket bonus", "Bonus för stor korg", "Bonus for stor kurv"),
                     kind=Kind.MIN_SPEND_BONUS,
                     bonus_points=25,
                     min_amount=Decimal(60),
                 ),
-                EarnRule(name="Welcome bonus", kind=Kind.SIGNUP_BONUS, bonus_points=50),
-                EarnRule(name="First purchase", kind=Kind.FIRST_PURCHASE_BONUS, bonus_points=20),
-                EarnRule(name="Birthday treat", kind=Kind.BIRTHDAY_BONUS, bonus_points=100),
+                EarnRule(
+                    **names("Welcome bonus", "Välkomstbonus", "Velkomstbonus"),
+                    kind=Kind.SIGNUP_BONUS,
+                    bonus_points=50,
+                ),
+                EarnRule(
+                    **names("First purchase", "Första köpet", "Første køb"),
+                    kind=Kind.FIRST_PURCHASE_BONUS,
+                    bonus_points=20,
+                ),
+                EarnRule(
+                    **names("Birthday treat", "Födelsedagsgodis", "Fødselsdagsforkælelse"),
+                    kind=Kind.BIRTHDAY_BONUS,
+                    bonus_points=100,
+                ),
             ]
         )
         coffee = Reward.objects.create(
-            name="Free coffee",
-            description="Any coffee from the bar.",
+            **names("Free coffee", "Gratis kaffe", "Gratis kaffe"),
+            **names(
+                "Any coffee from the bar.",
+                "Valfritt kaffe från baren.",
+                "En valgfri kaffe fra baren.",
+                "description",
+            ),
             points_cost=150,
             voucher_valid_days=30,
         )
         Reward.objects.create(
-            name="Travel mug", description="Our steel mug.", points_cost=400, stock=50
+            **names("Travel mug", "Resemugg", "Termokrus"),
+            **names("Our steel mug.", "Vår mugg i stål.", "Vores krus i stål.", "description"),
+            points_cost=400,
+            stock=50,
         )
         Reward.objects.create(
-            name="Coffee tasting",
-            description="An evening of tasting with our roaster.",
+            **names("Coffee tasting", "Kaffeprovning", "Kaffesmagning"),
+            **names(
+                "An evening of tasting with our roaster.",
+                "En kväll med provning tillsammans med vår rostare.",
+                "En aften med smagning sammen med vores rister.",
+                "description",
+            ),
             points_cost=900,
             stock=12,
             per_member_limit=1,
@@ -247,14 +297,14 @@ class Command(BaseCommand):
         Milestone.objects.bulk_create(
             [
                 Milestone(
-                    name="Tenth purchase",
+                    **names("Tenth purchase", "Tionde köpet", "Tiende køb"),
                     kind=Milestone.Kind.PURCHASE_COUNT,
                     target=10,
                     bonus_points=100,
                     reward=coffee,
                 ),
                 Milestone(
-                    name="Big spender of the year",
+                    **names("Big spender of the year", "Årets storkund", "Årets storkunde"),
                     kind=Milestone.Kind.SPEND,
                     target=500,
                     period=Milestone.Period.YEAR,
@@ -297,6 +347,8 @@ class Command(BaseCommand):
                 external_id=plan.external_id,
                 email=plan.email,
                 name=plan.name,
+                # Mixed languages, and some members on the program's default.
+                language=DEMO_LANGUAGES[number % len(DEMO_LANGUAGES)],
                 birth_date=plan.birth_date,
                 enrolled_at=plan.enrolled_at,
                 shop=shop,

@@ -1,0 +1,98 @@
+"""The translations are complete: every message the code asks gettext for has a Swedish and
+a Danish translation in locale/, none is fuzzy, and every plural form is filled in."""
+
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+from django.conf import settings
+
+ROOT = Path(settings.BASE_DIR)
+APPS = ["loyalty_engine", "members", "rewards", "metrics"]
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "gettext_lazy": None,
+    "gettext_noop": None,
+    "pgettext": ((1, "c"), 2),
+    "pgettext_lazy": ((1, "c"), 2),
+    "ngettext": (1, 2),
+    "ngettext_lazy": (1, 2),
+}
+TRANSLATED = [code for code, _ in settings.LANGUAGES if code != "en"]
+
+
+def catalog(language: str):
+    with (ROOT / "locale" / language / "LC_MESSAGES" / "django.po").open("rb") as po:
+        return read_po(po, locale=language)
+
+
+def project_messages() -> set[str]:
+    """The singular msgid of every gettext call in the apps' Python code."""
+    found = set()
+    for app in APPS:
+        for _, _, message, _, _ in extract_from_dir(
+            ROOT / app,
+            method_map=[("**/migrations/**", "ignore"), ("**.py", "python")],
+            keywords=KEYWORDS,
+        ):
+            found.add(message[0] if isinstance(message, tuple) else message)
+    return found
+
+
+def test_the_extraction_finds_the_project_messages():
+    messages = project_messages()
+    assert "The member does not have enough available points." in messages
+    assert "Earned %(points)s point on order %(order)s (%(amount)s)." in messages
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_project_message_has_a_translation(language):
+    translations = catalog(language)
+    missing = sorted(message for message in project_messages() if message not in translations)
+    assert not missing, (
+        f"No {language} translation (run `manage.py makemessages -l {language} "
+        f"--ignore='.venv/*' --no-location` and translate): {missing}"
+    )
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_no_translation_is_empty_or_fuzzy(language):
+    translations = catalog(language)
+    assert translations.plural_forms.startswith("nplurals=2;")
+    bad = []
+    for message in translations:
+        if not message.id:
+            continue
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        if message.fuzzy or not all(strings):
+            bad.append(message.id)
+    assert not bad, f"Fuzzy or untranslated in {language}: {bad}"
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_counts_have_both_plural_forms(language):
+    plurals = [m for m in catalog(language) if isinstance(m.id, tuple)]
+    assert len(plurals) > 20
+    for message in plurals:
+        assert len(message.string) == 2 and all(message.string), message.id
+
+
+def test_format_placeholders_are_kept_in_each_translation():
+    import re
+
+    placeholder = re.compile(r"%\(\w+\)[sdr]")
+    for language in TRANSLATED:
+        for message in catalog(language):
+            if not message.id:
+                continue
+            ids = message.id if isinstance(message.id, tuple) else (message.id,)
+            strings = message.string if isinstance(message.string, tuple) else (message.string,)
+            wanted = set(placeholder.findall(ids[-1]))
+            for string in strings:
+                assert set(placeholder.findall(string)) <= wanted | set(
+                    placeholder.findall(ids[0])
+                ), (language, message.id)
+                # The plural form may leave out the count (Swedish "poäng" is both).
+                assert set(placeholder.findall(string)) >= wanted - {"%(points)s", "%(count)s"}
