@@ -43,8 +43,39 @@ class ProgramAdmin(AuditedAdmin):
     fieldsets = (
         (None, {"fields": ("name", "currency", "timezone")}),
         ("Earning", {"fields": ("points_per_unit", "pending_days")}),
-        ("Expiry", {"fields": ("expiry_months", "expiry_at_month_end")}),
-        ("Redeeming", {"fields": ("point_value", "hold_ttl_minutes")}),
+        (
+            "What earns no points",
+            {"fields": ("excluded_skus", "excluded_categories", "points_paid_earns")},
+        ),
+        (
+            "Expiry",
+            {
+                "fields": (
+                    "expiry_policy",
+                    "expiry_months",
+                    "expiry_at_month_end",
+                    "expiry_period_months",
+                    "expiry_after_period_months",
+                    "expiry_inactivity_months",
+                    "expiry_inactivity_counts_redemptions",
+                ),
+                "description": "A change applies to points earned from then on; points "
+                "already earned keep their expiry (under the inactivity policy, an activity "
+                "moves every open point's expiry to its new deadline).",
+            },
+        ),
+        (
+            "Redeeming",
+            {
+                "fields": (
+                    "point_value",
+                    "hold_ttl_minutes",
+                    "max_points_share",
+                    "min_points_per_redemption",
+                    "redemption_step_points",
+                )
+            },
+        ),
         ("Tiers", {"fields": ("tier_basis", "tier_window_months", "tier_grace_days")}),
         ("Metrics", {"fields": ("activity_window_days",)}),
     )
@@ -162,13 +193,14 @@ class EarnRuleAdmin(AuditedAdmin):
         "window",
         "priority",
         "caps",
+        "budget",
         "members_used",
         "points_given",
     )
     list_filter = ("kind", "is_active")
     search_fields = ("name",)
     filter_horizontal = ("shops", "tiers")
-    readonly_fields = ("members_used", "points_given")
+    readonly_fields = ("members_used", "points_given", "budget")
     fieldsets = (
         (None, {"fields": ("name", "description", "kind", "is_active", "priority")}),
         (
@@ -186,11 +218,19 @@ class EarnRuleAdmin(AuditedAdmin):
                 "description": "Per member. Only for multipliers and minimum-spend bonuses.",
             },
         ),
+        (
+            "Exclusions and budget",
+            {
+                "fields": ("excluded_skus", "excluded_categories", "budget_points"),
+                "description": "Rules that earn on purchases only. Lines the program "
+                "excludes earn nothing under any rule.",
+            },
+        ),
     )
     usage_fieldset = (
         "Usage",
         {
-            "fields": ("members_used", "points_given"),
+            "fields": ("members_used", "points_given", "budget"),
             "description": "Counted from the itemized points this rule has given.",
         },
     )
@@ -222,6 +262,12 @@ class EarnRuleAdmin(AuditedAdmin):
             (rule.cap_total, " total"),
         ]
         return ", ".join(f"{cap}{unit}" for cap, unit in caps if cap is not None) or None
+
+    @admin.display(description="budget used")
+    def budget(self, rule: EarnRule) -> str | None:
+        if rule.budget_points is None:
+            return None
+        return f"{rule.budget_used} of {rule.budget_points} points ({rule.budget_left} left)"
 
     @admin.display(description="members who earned by it", ordering="members_used")
     def members_used(self, rule: EarnRule) -> int:

@@ -116,3 +116,22 @@ class NightlyJobUnknown(NotFound):
 class AdjustmentLimitExceeded(DomainError):
     code = "adjustment_limit_exceeded"
     message = "This adjustment is over the staff user's adjustment limit."
+
+
+# Points + cash at checkout (rewards.services.checkout). Each names the largest number of
+# points the redemption may spend (`max_points`).
+
+
+class RedemptionExceedsOrderShare(DomainError):
+    code = "redemption_exceeds_order_share"
+    message = "Points may pay only part of this order."
+
+
+class RedemptionBelowMinimum(DomainError):
+    code = "redemption_below_minimum"
+    message = "A redemption must spend at least the program's minimum of points."
+
+
+class RedemptionNotInSteps(DomainError):
+    code = "redemption_not_in_steps"
+    message = "Points are redeemed in steps of the program's step size."

@@ -10,8 +10,9 @@ from decimal import Decimal
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from rewards.models import EarnRule, Milestone, Program, Reward, Tier, TierBasis
+from rewards.models import EarnRule, ExpiryPolicy, Milestone, Program, Reward, Tier, TierBasis
 from rewards.services.earning import number
 
 Kind = EarnRule.Kind
@@ -67,6 +68,11 @@ def rule_explain(rule: EarnRule, program: Program) -> str:
         caps.append(f"{rule.cap_total} points in all")
     if caps:
         text += f" (up to {_names(caps)})"
+    left_out = [*rule.excluded_sku_list, *rule.excluded_category_list]
+    if left_out:
+        text += _("; not on %(codes)s") % {"codes": _names(left_out)}
+    if rule.budget_points is not None:
+        text += _(", while its budget of %(budget)s points lasts") % {"budget": rule.budget_points}
     return text + "."
 
 
@@ -134,13 +140,7 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
         "spend, rounded down to whole points once per purchase.",
         *[rule_explain(rule, program) for rule in rules],
     ]
-    expiry = (
-        "Points never expire."
-        if program.expiry_months is None
-        else f"Points expire {program.expiry_months} months after you earn them"
-        + (", at the end of that month." if program.expiry_at_month_end else ".")
-        + " The points that expire soonest are spent first."
-    )
+    expiry = expiry_explain(program)
     pending = (
         f"Points from a purchase can be spent {program.pending_days} days after it."
         if program.pending_days
@@ -160,6 +160,7 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
             "base_rate": f"{number(program.points_per_unit)}",
             "text": earning_text,
             "how_rules_combine": _combining_text(),
+            "not_earning": not_earning_explain(program),
             "rules": [
                 {
                     "id": rule.pk,
@@ -193,19 +194,130 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
         "milestones": [
             {"id": m.pk, "name": m.name, "text": milestone_explain(m, program)} for m in milestones
         ],
-        "expiry": {"text": [expiry, pending]},
+        "expiry": {
+            "policy": program.expiry_policy,
+            "text": [expiry, pending],
+            **expiry_settings(program),
+        },
         "redeeming": {
             "text": [
                 f"Each point is worth {number(program.point_value)} {currency} off a purchase.",
                 "Or exchange points for a reward from the catalog and get a voucher to use at "
                 "the till. Cancelling an unused voucher gives its points back.",
+                *checkout_explain(program),
             ],
             "point_value": program.point_value,
+            "max_points_share_percent": (
+                number(program.max_points_share) if program.max_points_share is not None else None
+            ),
+            "min_points": program.min_points_per_redemption,
+            "step_points": program.redemption_step_points,
             "rewards": [
                 {"id": r.pk, "name": r.name, "points_cost": r.points_cost} for r in rewards
             ],
         },
     }
+
+
+def expiry_explain(program: Program) -> str:
+    """The expiry policy in one sentence, from the settings the engine computes with
+    (rewards.services.expiry)."""
+    soonest = _(" The points that expire soonest are spent first.")
+    policy = program.expiry_policy
+    if policy == ExpiryPolicy.NEVER or (
+        policy == ExpiryPolicy.ROLLING and program.expiry_months is None
+    ):
+        return _("Points never expire.")
+    if policy == ExpiryPolicy.FIXED:
+        period = {1: _("month"), 3: _("quarter"), 6: _("half-year"), 12: _("year")}.get(
+            program.expiry_period_months, _("period")
+        )
+        return (
+            _(
+                "Points earned in the same calendar %(period)s expire together, "
+                "%(months)s months after that %(period)s ends."
+            )
+            % {"period": period, "months": program.expiry_after_period_months}
+            + soonest
+        )
+    if policy == ExpiryPolicy.INACTIVITY:
+        activity = (
+            _("a purchase or a redemption")
+            if program.expiry_inactivity_counts_redemptions
+            else _("a purchase")
+        )
+        return _(
+            "All your points expire after %(months)s months without %(activity)s; each "
+            "%(activity)s keeps them for another %(months)s months."
+        ) % {"months": program.expiry_inactivity_months, "activity": activity}
+    if program.expiry_at_month_end:
+        text = _("Points expire %(months)s months after you earn them, at the end of that month.")
+    else:
+        text = _("Points expire %(months)s months after you earn them.")
+    return text % {"months": program.expiry_months} + soonest
+
+
+def expiry_settings(program: Program) -> dict:
+    """The numbers of the policy in force, for clients that compute with them."""
+    policy = program.expiry_policy
+    if policy == ExpiryPolicy.ROLLING:
+        return {"months": program.expiry_months, "at_month_end": program.expiry_at_month_end}
+    if policy == ExpiryPolicy.FIXED:
+        return {
+            "period_months": program.expiry_period_months,
+            "after_period_months": program.expiry_after_period_months,
+        }
+    if policy == ExpiryPolicy.INACTIVITY:
+        return {
+            "months": program.expiry_inactivity_months,
+            "redemptions_count": program.expiry_inactivity_counts_redemptions,
+        }
+    return {}
+
+
+def not_earning_explain(program: Program) -> dict:
+    """What earns no points, program-wide (a rule's own exclusions are in its text)."""
+    skus, categories = program.excluded_sku_list, program.excluded_category_list
+    text = []
+    if skus:
+        text.append(_("These products earn no points: %(codes)s.") % {"codes": _names(skus)})
+    if categories:
+        text.append(
+            _("These categories earn no points: %(codes)s.") % {"codes": _names(categories)}
+        )
+    if skus or categories:
+        text.append(_("They count neither toward a minimum spend nor toward your tier."))
+    text.append(
+        _("The part of an order you pay with points earns points too.")
+        if program.points_paid_earns
+        else _("The part of an order you pay with points earns no points.")
+    )
+    return {
+        "skus": skus,
+        "categories": categories,
+        "points_paid_earns": program.points_paid_earns,
+        "text": text,
+    }
+
+
+def checkout_explain(program: Program) -> list[str]:
+    text = []
+    if program.max_points_share is not None:
+        text.append(
+            _("Points can pay up to %(share)s%% of an order.")
+            % {"share": number(program.max_points_share)}
+        )
+    if program.min_points_per_redemption:
+        text.append(
+            _("You redeem at least %(points)s points at a time.")
+            % {"points": program.min_points_per_redemption}
+        )
+    if program.redemption_step_points:
+        text.append(
+            _("Points are redeemed in steps of %(points)s.")
+            % {"points": program.redemption_step_points}
+        )
+    return text
 
 
 def _combining_text() -> list[str]:

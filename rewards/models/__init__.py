@@ -26,7 +26,14 @@ from rewards.models.ledger import (
     Refund,
 )
 from rewards.models.milestones import Milestone, MilestoneAward
-from rewards.models.program import Program, StaffAdjustmentLimit, TierBasis, Window, window_ordered
+from rewards.models.program import (
+    ExpiryPolicy,
+    Program,
+    StaffAdjustmentLimit,
+    TierBasis,
+    Window,
+    window_ordered,
+)
 from rewards.models.rules import EarnAward, EarnRule
 from rewards.models.tiers import MemberTier, Tier, TierChange
 
@@ -42,6 +49,7 @@ __all__ = [
     "Milestone",
     "MilestoneAward",
     "PointLot",
+    "ExpiryPolicy",
     "Program",
     "Purchase",
     "PurchaseLine",

@@ -41,6 +41,7 @@ from rewards.errors import CurrencyNotAccepted, MemberNotActive
 from rewards.models import (
     EarnAward,
     EarnRule,
+    ExpiryPolicy,
     LedgerEntry,
     LotMovement,
     MemberTier,
@@ -75,6 +76,7 @@ from rewards.services.purchases import LineInput, earn_awards_build, purchase_wr
 from rewards.services.tiers import (
     _describe,
     _rank,
+    qualifying_spend,
     tier_for_value,
     tier_window_start,
     tiers_list,
@@ -305,7 +307,7 @@ class _PurchaseContext:
                 )
             }
             value = (
-                F("amount") - F("refunded_amount")
+                qualifying_spend()
                 if program.tier_basis == TierBasis.SPEND
                 else F("points_earned") - F("points_reversed")
             )
@@ -402,6 +404,16 @@ class _PurchaseContext:
         if any(item.rule and _is_capped(item.rule) for item in calculation.items):
             # A capped rule gives an item: how much of its cap is left is in the member's
             # past awards (cap_usage_get). A capped rule that gives nothing is capped at nothing.
+            raise _NotProvable
+        if calculation.not_earning_amount or any(
+            item.rule and item.rule.budget_points is not None and item.points
+            for item in calculation.items
+        ):
+            # Excluded lines count for no tier, and a budget is taken with a conditional
+            # update: purchase_write does both.
+            raise _NotProvable
+        if program.expiry_policy == ExpiryPolicy.INACTIVITY:
+            # Each purchase moves the member's other lots' expiry (expiry_inactivity_extend).
             raise _NotProvable
         points = calculation.points
         # As purchases._earn_plan: pending for `pending_days`, and points already past

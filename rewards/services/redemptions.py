@@ -15,8 +15,11 @@ from rewards.errors import (
     HoldExpired,
     InsufficientPoints,
     MemberNotActive,
+    RedemptionBelowMinimum,
+    RedemptionExceedsOrderShare,
     RedemptionNotCancellable,
     RedemptionNotFound,
+    RedemptionNotInSteps,
     RewardNotFound,
     RewardUnavailable,
 )
@@ -28,6 +31,8 @@ from rewards.services.catalog import (
     voucher_issue,
     voucher_response,
 )
+from rewards.services.checkout import redemption_points_check
+from rewards.services.expiry import expiry_inactivity_extend, inactivity_counts
 from rewards.services.idempotency import WriteResult, write_or_replay
 from rewards.services.ledger import (
     Actor,
@@ -71,11 +76,14 @@ def redemption_response(
 
 
 def _points_plan(
-    member: Member, *, points: int, as_of: datetime, actor: Actor
+    member: Member, *, points: int, as_of: datetime, actor: Actor, check=None
 ) -> list[tuple[PointLot, int]]:
     """Which lots pay `points`, after bringing the locked member up to `as_of`, so no
-    expired or pending point is ever spent. Raises InsufficientPoints."""
+    expired or pending point is ever spent. `check(available)` may refuse first (the
+    checkout settings). Raises InsufficientPoints."""
     lots = spendable(member_catch_up(member, as_of=as_of, actor=actor))
+    if check is not None:
+        check(member.points_available)
     if member.points_available < points:
         raise InsufficientPoints(
             f"The member has {member.points_available} points available; {points} were asked for.",
@@ -94,8 +102,13 @@ def redemption_create(
     hold: bool = False,
     request_hash: str,
     as_of: datetime | None = None,
+    order_total: Decimal | None = None,
 ) -> WriteResult:
     """Spend points now, or with `hold` reserve them until captured, voided or expired.
+
+    The program's checkout settings may refuse the number of points first
+    (rewards.services.checkout: RedemptionBelowMinimum, RedemptionNotInSteps, and with
+    `order_total` RedemptionExceedsOrderShare).
 
     Lots are consumed in order (expires_at, earned_at, id), after expired and pending
     points are settled, so no expired or pending point is ever spent. Exactly once per
@@ -112,18 +125,34 @@ def redemption_create(
             hold=hold,
             request_hash=request_hash,
             as_of=as_of,
+            order_total=order_total,
         ),
         find_existing=lambda: Redemption.objects.filter(
             shop=shop, idempotency_key=idempotency_key
         ).first(),
         request_hash=request_hash,
-        refusals=(MemberNotActive, InsufficientPoints),
+        refusals=(
+            MemberNotActive,
+            InsufficientPoints,
+            RedemptionBelowMinimum,
+            RedemptionNotInSteps,
+            RedemptionExceedsOrderShare,
+        ),
     )
 
 
 @durable_write
 def _redemption_create(
-    *, shop, member_external_id, points, idempotency_key, order_id, hold, request_hash, as_of
+    *,
+    shop,
+    member_external_id,
+    points,
+    idempotency_key,
+    order_id,
+    hold,
+    request_hash,
+    as_of,
+    order_total=None,
 ) -> WriteResult:
     as_of = as_of or timezone.now()
     program = program_get()
@@ -134,7 +163,15 @@ def _redemption_create(
         raise MemberNotActive()
 
     actor = Actor.for_shop(shop)
-    plan = _points_plan(member, points=points, as_of=as_of, actor=actor)
+    plan = _points_plan(
+        member,
+        points=points,
+        as_of=as_of,
+        actor=actor,
+        check=lambda available: redemption_points_check(
+            program=program, points=points, order_total=order_total, available=available
+        ),
+    )
 
     exponent = Decimal(1).scaleb(-minor_units(program.currency))
     discount = (points * program.point_value).quantize(exponent, rounding=ROUND_FLOOR)
@@ -147,6 +184,7 @@ def _redemption_create(
         discount_amount=discount,
         currency=program.currency,
         order_id=order_id,
+        order_total=order_total,
         status=Status.HELD if hold else Status.CAPTURED,
         hold_expires_at=as_of + timedelta(minutes=program.hold_ttl_minutes) if hold else None,
         created_at=as_of,
@@ -183,6 +221,8 @@ def _redemption_create(
             redemption=redemption,
         )
     lots_move(member, entry=entry, plan=plan, sign=-1)
+    if inactivity_counts(program, redemption=True):
+        expiry_inactivity_extend(member, program=program, activity_at=as_of, as_of=as_of)
     balance_save(member)
     return WriteResult(record=redemption, replayed=False)
 
@@ -283,6 +323,8 @@ def _reward_redeem(
         redemption=redemption,
     )
     lots_move(member, entry=entry, plan=plan, sign=-1)
+    if inactivity_counts(program, redemption=True):
+        expiry_inactivity_extend(member, program=program, activity_at=as_of, as_of=as_of)
     balance_save(member)
     # Last, so the reward row stays locked only for the end of the transaction.
     voucher = voucher_issue(member, reward=reward, as_of=as_of, redemption=redemption)

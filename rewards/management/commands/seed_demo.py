@@ -262,7 +262,14 @@ class Command(BaseCommand):
                 ),
             ]
         )
-        self.stdout.write("Configured demo tiers, earn rules, rewards and milestones.")
+        # Gift cards are money, not a sale: buying one earns nothing (issue 17).
+        program = program_get()
+        if not program.excluded_skus:
+            program.excluded_skus = "GIFT-CARD"
+            program.save(update_fields=["excluded_skus"])
+        self.stdout.write(
+            "Configured demo tiers, earn rules, rewards and milestones; gift cards earn no points."
+        )
 
     def admin_ensure(self, *, reset_password: bool) -> str | None:
         """The new password of the admin user, or None when it was left unchanged."""
