@@ -81,13 +81,22 @@ def test_every_operation_has_a_unique_operation_id(schema):
     [
         (
             "/api/v1/purchases",
-            {"member", "order_id", "amount", "currency", "occurred_at", "lines"},
+            {
+                "member",
+                "order_id",
+                "amount",
+                "currency",
+                "occurred_at",
+                "lines",
+                "redemption_id",
+                "points_paid_amount",
+            },
             {"member", "order_id", "amount", "currency"},
         ),
         (
             "/api/v1/redemptions",
             # points or reward_id, exactly one: the serializer checks, the schema can't say.
-            {"member", "points", "reward_id", "order_id", "hold"},
+            {"member", "points", "reward_id", "order_id", "hold", "order_total"},
             {"member"},
         ),
         (
