@@ -242,13 +242,12 @@ def expiry_explain(program: Program) -> str:
         )
     if policy == ExpiryPolicy.INACTIVITY:
         activity = (
-            _("a purchase or a redemption")
+            _("purchase or redemption")
             if program.expiry_inactivity_counts_redemptions
-            else _("a purchase")
+            else _("purchase")
         )
         return _(
-            "All your points expire after %(months)s months without %(activity)s; each "
-            "%(activity)s keeps them for another %(months)s months."
+            "All your points expire together, %(months)s months after your last %(activity)s."
         ) % {"months": program.expiry_inactivity_months, "activity": activity}
     if program.expiry_at_month_end:
         text = _("Points expire %(months)s months after you earn them, at the end of that month.")
