@@ -179,3 +179,53 @@ def test_the_balance_lists_what_expires_when_under_a_fixed_date(shop, member, pr
     assert len(body["expiring"]) in (1, 2)  # one group unless the year turned in between
     assert sum(group["points"] for group in body["expiring"]) == 15
     assert body["expiring"][-1]["expires_at"].endswith("-04-01T00:00:00Z")
+
+
+@pytest.fixture
+def staff_client(client):
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create(username="boss", is_staff=True, is_superuser=True))
+    return client
+
+
+def test_staff_set_the_policy_and_checkout_settings_in_the_admin(staff_client, program):
+    from tests.rewards.test_config_admin import post_program
+
+    response = post_program(
+        staff_client,
+        program,
+        expiry_policy="fixed",
+        expiry_period_months="3",
+        expiry_after_period_months="1",
+        expiry_inactivity_months="12",
+        excluded_skus="GIFT-CARD, DEPOSIT",
+        max_points_share="50",
+        min_points_per_redemption="100",
+        redemption_step_points="50",
+    )
+    assert response.status_code == 302
+    program.refresh_from_db()
+    assert (program.expiry_policy, program.expiry_period_months) == ("fixed", 3)
+    assert program.excluded_sku_list == ["GIFT-CARD", "DEPOSIT"]
+    assert (program.max_points_share, program.redemption_step_points) == (50, 50)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_points_share", "0"),
+        ("max_points_share", "150"),
+        ("expiry_inactivity_months", "0"),
+        ("redemption_step_points", "0"),
+        ("expiry_policy", "sometimes"),
+    ],
+)
+def test_the_admin_refuses_bad_settings(staff_client, program, field, value):
+    from tests.rewards.test_config_admin import post_program
+
+    response = post_program(staff_client, program, **{field: value})
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    program.refresh_from_db()
+    assert program.expiry_policy == "rolling"
