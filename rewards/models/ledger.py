@@ -43,8 +43,12 @@ class Purchase(IdempotentRecord):
     points_reversed = models.BigIntegerField(default=0)
     # What of `amount` earns nothing: excluded lines, and the part paid with points unless
     # the program lets it earn. It counts for no tier either (rewards.services.exclusions).
-    not_earning_amount = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal(0))
-    points_paid_amount = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal(0))
+    not_earning_amount = models.DecimalField(
+        max_digits=18, decimal_places=4, default=Decimal(0), db_default=Decimal(0)
+    )
+    points_paid_amount = models.DecimalField(
+        max_digits=18, decimal_places=4, default=Decimal(0), db_default=Decimal(0)
+    )
 
     class Meta:
         constraints = [

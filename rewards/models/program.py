@@ -44,17 +44,20 @@ class Program(models.Model):
     excluded_skus = models.CharField(
         max_length=1000,
         blank=True,
+        db_default="",
         help_text="Lines with these SKUs, comma-separated, earn no points and count for no "
         "minimum spend or tier (for example gift cards, deposits).",
     )
     excluded_categories = models.CharField(
         max_length=1000,
         blank=True,
+        db_default="",
         help_text="Lines in these categories, comma-separated, earn no points and count for "
         "no minimum spend or tier (for example tobacco, shipping).",
     )
     points_paid_earns = models.BooleanField(
         default=False,
+        db_default=False,
         help_text="The part of a purchase paid with points earns points too. Off: it earns "
         "none and counts for no minimum spend or tier.",
     )
@@ -62,6 +65,7 @@ class Program(models.Model):
         max_length=10,
         choices=ExpiryPolicy,
         default=ExpiryPolicy.ROLLING,
+        db_default=ExpiryPolicy.ROLLING,
         help_text="How points expire. A change applies to points earned from then on; "
         "points already earned keep the expiry they were given.",
     )
@@ -76,22 +80,26 @@ class Program(models.Model):
     )
     expiry_period_months = models.PositiveSmallIntegerField(
         default=12,
+        db_default=12,
         choices=[(1, "a calendar month"), (3, "a quarter"), (6, "a half-year"), (12, "a year")],
         help_text="Fixed date: points earned in the same calendar period expire together.",
     )
     expiry_after_period_months = models.PositiveSmallIntegerField(
         default=3,
+        db_default=3,
         help_text="Fixed date: months after the period's end when its points expire "
         "(12-month periods and 3: points of a year expire at the end of 31 March of the next).",
     )
     expiry_inactivity_months = models.PositiveSmallIntegerField(
         default=12,
+        db_default=12,
         validators=[MinValueValidator(1)],
         help_text="Inactivity: all of a member's points expire after this many months "
         "without a purchase.",
     )
     expiry_inactivity_counts_redemptions = models.BooleanField(
         default=False,
+        db_default=False,
         help_text="Inactivity: a redemption counts as activity too, not only a purchase.",
     )
     pending_days = models.PositiveSmallIntegerField(

@@ -82,12 +82,14 @@ class EarnRule(Window):
     excluded_skus = models.CharField(
         max_length=1000,
         blank=True,
+        db_default="",
         help_text="This rule leaves out lines with these SKUs, comma-separated (they still "
         "earn base points unless the program excludes them).",
     )
     excluded_categories = models.CharField(
         max_length=1000,
         blank=True,
+        db_default="",
         help_text="This rule leaves out lines in these categories, comma-separated.",
     )
     budget_points = models.PositiveBigIntegerField(
@@ -97,7 +99,10 @@ class EarnRule(Window):
         "none. Empty: no budget.",
     )
     budget_used = models.BigIntegerField(
-        default=0, editable=False, help_text="Points this rule has given against its budget."
+        default=0,
+        db_default=0,
+        editable=False,
+        help_text="Points this rule has given against its budget.",
     )
 
     history = audit_trail(m2m_fields=[shops, tiers])
