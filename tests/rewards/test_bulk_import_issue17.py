@@ -1,0 +1,53 @@
+"""The bulk history import under issue 17's settings still writes what the services write
+row by row: excluded categories, a budgeted rule, fixed-date and inactivity expiry."""
+
+import pytest
+from django.core.management import call_command
+
+from rewards.models import EarnRule, ExpiryPolicy, Purchase
+from tests.rewards.test_bulk_import import (  # noqa: F401 (the fixture)
+    assert_twins_equal,
+    enroll_twins,
+    history,
+    in_bulk,
+    loyalty_setup,
+    row_by_row,
+    twin_shops,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"excluded_categories": "books"},
+        {"expiry_policy": ExpiryPolicy.FIXED, "expiry_after_period_months": 3},
+        {"expiry_policy": ExpiryPolicy.INACTIVITY, "expiry_inactivity_months": 4},
+    ],
+)
+def test_the_bulk_path_writes_what_purchase_record_writes_under_issue_17(loyalty_setup, settings):
+    for field, value in settings.items():
+        setattr(loyalty_setup, field, value)
+    loyalty_setup.save()
+    shops = twin_shops()
+    enroll_twins(6)
+    row_by_row(history(11, "a", 6, shops["Row shop"]), shops)
+    in_bulk(history(11, "b", 6, shops["Bulk shop"]), shops, chunk=7)
+    assert_twins_equal(6)
+    call_command("verify_ledger")
+    if "excluded_categories" in settings:
+        assert Purchase.objects.filter(not_earning_amount__gt=0).exists()
+
+
+def test_a_budget_is_shared_by_both_paths_and_never_overspent(loyalty_setup):
+    rule = EarnRule.objects.get(name="Coffee x2")
+    rule.budget_points = 150
+    rule.save()
+    shops = twin_shops()
+    enroll_twins(6)
+    in_bulk(history(5, "b", 6, shops["Bulk shop"]), shops, chunk=7)
+    rule.refresh_from_db()
+    given = sum(rule.awards.values_list("points", flat=True))
+    assert given == rule.budget_used == 150
+    call_command("verify_ledger")
