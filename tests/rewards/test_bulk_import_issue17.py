@@ -5,15 +5,18 @@ import pytest
 from django.core.management import call_command
 
 from rewards.models import EarnRule, ExpiryPolicy, Purchase
-from tests.rewards.test_bulk_import import (  # noqa: F401 (the fixture)
+from tests.rewards import test_bulk_import
+from tests.rewards.test_bulk_import import (
     assert_twins_equal,
     enroll_twins,
     history,
     in_bulk,
-    loyalty_setup,
     row_by_row,
     twin_shops,
 )
+
+# The program of the bulk import's own tests.
+loyalty_setup = test_bulk_import.loyalty_setup
 
 pytestmark = pytest.mark.django_db
 
