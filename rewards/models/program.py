@@ -191,6 +191,10 @@ class Program(models.Model):
                 condition=Q(expiry_inactivity_months__gte=1),
                 name="program_inactivity_months_positive",
             ),
+            models.CheckConstraint(
+                condition=Q(expiry_period_months__in=[1, 3, 6, 12]),
+                name="program_expiry_period_divides_a_year",
+            ),
         ]
 
     def __str__(self) -> str:
