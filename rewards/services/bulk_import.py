@@ -72,7 +72,12 @@ from rewards.services.enrollment import member_enroll_write
 from rewards.services.import_rows import MemberRow, PurchaseRow, RowError
 from rewards.services.ledger import _expiry_reason, lot_expires_at
 from rewards.services.milestones import period_bounds
-from rewards.services.purchases import LineInput, earn_awards_build, purchase_write
+from rewards.services.purchases import (
+    LineInput,
+    earn_awards_build,
+    excluded_response,
+    purchase_write,
+)
 from rewards.services.tiers import (
     _describe,
     _rank,
@@ -445,6 +450,8 @@ class _PurchaseContext:
             "tier": tier.name if tier else None,
             "tier_changed": tier_change is not None,
             "milestones_reached": [milestone.name for milestone, _ in milestones],
+            # Lines a rule left out (what the program excludes goes through purchase_write).
+            **excluded_response(calculation),
         }
         return _Planned(
             row=row,

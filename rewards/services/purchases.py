@@ -338,7 +338,7 @@ def purchase_write(
         "tier": tier_outcome.tier.name if tier_outcome.tier else None,
         "tier_changed": tier_outcome.change is not None,
         "milestones_reached": [award.milestone.name for award in milestones],
-        **_excluded_response(calculation),
+        **excluded_response(calculation),
     }
     Purchase.objects.filter(pk=purchase.pk).update(response=purchase.response)
     return WriteResult(record=purchase, replayed=False)
@@ -388,11 +388,11 @@ def purchase_preview(
         "points_pending": points if plan.is_pending else 0,
         "items": [item.as_dict() for item in plan.calculation.items],
         "tier": plan.tier.name if plan.tier else None,
-        **_excluded_response(plan.calculation),
+        **excluded_response(plan.calculation),
     }
 
 
-def _excluded_response(calculation: EarnCalculation) -> dict:
+def excluded_response(calculation: EarnCalculation) -> dict:
     """The `excluded` list of a purchase response or preview: each line that earns nothing
     or that a rule left out, with why. Absent when nothing is excluded, so the responses
     of programs without exclusions are as they were."""

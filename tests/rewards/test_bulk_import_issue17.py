@@ -1,6 +1,8 @@
 """The bulk history import under issue 17's settings still writes what the services write
 row by row: excluded categories, a budgeted rule, fixed-date and inactivity expiry."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.core.management import call_command
 
@@ -53,4 +55,20 @@ def test_a_budget_is_shared_by_both_paths_and_never_overspent(loyalty_setup):
     rule.refresh_from_db()
     given = sum(rule.awards.values_list("points", flat=True))
     assert given == rule.budget_used == 150
+    call_command("verify_ledger")
+
+
+def test_a_rule_exclusion_is_planned_in_memory_with_the_same_response(loyalty_setup):
+    EarnRule.objects.filter(name="Spring campaign").update(
+        excluded_categories="books",
+        starts_at=datetime(2024, 1, 1, tzinfo=UTC),
+        ends_at=datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    shops = twin_shops()
+    enroll_twins(6)
+    row_by_row(history(13, "a", 6, shops["Row shop"]), shops)
+    in_bulk(history(13, "b", 6, shops["Bulk shop"]), shops, chunk=7)
+    assert_twins_equal(6)
+    for shop in shops.values():
+        assert Purchase.objects.filter(shop=shop, response__has_key="excluded").exists()
     call_command("verify_ledger")

@@ -18,6 +18,4 @@ def test_the_demo_gift_card_earns_no_points():
         assert purchase.not_earning_amount == purchase.amount
     # A gift card earns no base points: at most a first-purchase bonus, never its amount.
     assert all(purchase.points_earned in (0, 20) for purchase in gift_cards)
-    assert (
-        Purchase.objects.exclude(lines__sku="GIFT-CARD").filter(points_earned__gt=0).exists()
-    )
+    assert Purchase.objects.exclude(lines__sku="GIFT-CARD").filter(points_earned__gt=0).exists()
