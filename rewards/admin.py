@@ -250,6 +250,19 @@ class EarnRuleAdmin(AuditedAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         return fieldsets if obj is None else (*fieldsets, self.usage_fieldset)
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            # Keep the budget purchases have used, not the form's stale copy; the lock
+            # holds it until this save commits (purchases take it with a conditional update).
+            obj.budget_used = (
+                EarnRule.objects.select_for_update()
+                .values_list("budget_used", flat=True)
+                .get(pk=obj.pk)
+            )
+            if obj.budget_points is not None and obj.budget_points < obj.budget_used:
+                obj.budget_points = obj.budget_used
+        super().save_model(request, obj, form, change)
+
     @admin.display(description="window")
     def window(self, rule: EarnRule) -> str:
         return window_display(rule)

@@ -125,3 +125,28 @@ def test_a_signup_bonus_takes_no_budget(db):
 def test_the_program_page_says_the_rule_runs_while_its_budget_lasts(client, campaign):
     rules = client.get("/api/v1/program").json()["earning"]["rules"]
     assert rules[0]["text"].endswith(", while its budget of 50 points lasts.")
+
+
+def test_saving_the_rule_in_the_admin_keeps_the_budget_purchases_used(manager_client, campaign):
+    from tests.rewards.test_config_admin import form_data
+
+    page = manager_client.get(f"/admin/rewards/earnrule/{campaign.pk}/change/")
+    assert page.status_code == 200
+    # A purchase takes from the budget while the form is open.
+    EarnRule.objects.filter(pk=campaign.pk).update(budget_used=30)
+    data = form_data(
+        {
+            "name": "Double week (renamed)",
+            "kind": campaign.kind,
+            "is_active": "on",
+            "priority": "0",
+            "multiplier": "2",
+            "starts_at": campaign.starts_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "ends_at": campaign.ends_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "budget_points": "50",
+        }
+    )
+    response = manager_client.post(f"/admin/rewards/earnrule/{campaign.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.budget_used) == ("Double week (renamed)", 30)
