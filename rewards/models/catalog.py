@@ -1,5 +1,6 @@
 """The reward catalog and the vouchers a redemption issues."""
 
+
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q

@@ -1,5 +1,6 @@
 """CSV imports of members and historical purchases."""
 
+
 from django.conf import settings
 from django.db import models
 
