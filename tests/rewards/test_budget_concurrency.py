@@ -52,3 +52,46 @@ def test_thirty_members_racing_for_a_budget_spend_it_exactly():
     assert sum(body["points_earned"] for _, body in results) == 300 + 125
     for member in members:
         assert_reconciles(member)
+
+
+def test_two_budgeted_rules_on_one_purchase_are_each_spent_exactly():
+    shop, key = shop_api_key_create(shop_name="Two budgets shop")
+    now = datetime.now(UTC)
+    bonus = EarnRule.objects.create(
+        name="Basket bonus",
+        kind=EarnRule.Kind.MIN_SPEND_BONUS,
+        bonus_points=7,
+        min_amount=5,
+        budget_points=50,
+    )
+    campaign = EarnRule.objects.create(
+        name="Launch week",
+        kind=EarnRule.Kind.CAMPAIGN_MULTIPLIER,
+        multiplier=2,
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=6),
+        budget_points=95,
+    )
+    members = [MemberFactory() for _ in range(20)]
+
+    def purchase(index: int):
+        response = client_for(key).post(
+            "/api/v1/purchases",
+            {
+                "member": members[index].external_id,
+                "order_id": f"T-{index}",
+                "amount": "10.00",
+                "currency": "EUR",
+            },
+            format="json",
+        )
+        return response.status_code, response.json()
+
+    results = run_concurrently(20, purchase)
+    assert all(isinstance(result, tuple) and result[0] == 201 for result in results), results
+    for rule, budget in ((bonus, 50), (campaign, 95)):
+        rule.refresh_from_db()
+        assert rule.budget_used == budget
+        assert sum(EarnAward.objects.filter(rule=rule).values_list("points", flat=True)) == budget
+    for member in members:
+        assert_reconciles(member)
