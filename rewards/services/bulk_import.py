@@ -297,9 +297,10 @@ class _PurchaseContext:
     def load(cls, *, program: Program, as_of: datetime, member_ids: list[int], shops):
         tiers = tiers_list()
         rules = list(
-            EarnRule.objects.filter(
-                is_active=True, kind__in=EarnRule.PURCHASE_KINDS
-            ).prefetch_related("shops", "tiers")
+            EarnRule.objects.filter(is_active=True, kind__in=EarnRule.PURCHASE_KINDS)
+            # As earning.rules_for_purchase: a rule whose budget is spent gives nothing.
+            .filter(Q(budget_points__isnull=True) | Q(budget_used__lt=F("budget_points")))
+            .prefetch_related("shops", "tiers")
         )
         milestones = list(Milestone.objects.filter(is_active=True).select_related("reward"))
         window_start = tier_window_start(program=program, as_of=as_of)

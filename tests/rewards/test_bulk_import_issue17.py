@@ -72,3 +72,12 @@ def test_a_rule_exclusion_is_planned_in_memory_with_the_same_response(loyalty_se
     for shop in shops.values():
         assert Purchase.objects.filter(shop=shop, response__has_key="excluded").exists()
     call_command("verify_ledger")
+
+
+def test_a_spent_budget_gives_the_same_responses_on_both_paths(loyalty_setup):
+    EarnRule.objects.filter(name="Coffee x2").update(budget_points=10, budget_used=10)
+    shops = twin_shops()
+    enroll_twins(6)
+    row_by_row(history(17, "a", 6, shops["Row shop"]), shops)
+    in_bulk(history(17, "b", 6, shops["Bulk shop"]), shops, chunk=7)
+    assert_twins_equal(6)
