@@ -42,7 +42,7 @@ class EarnItemSerializer(serializers.Serializer):
 class ExcludedLineSerializer(serializers.Serializer):
     sku = serializers.CharField(help_text="Empty for the part paid with points.")
     category = serializers.CharField()
-    amount = serializers.DecimalField(max_digits=18, decimal_places=2)
+    amount = serializers.CharField(help_text="In the currency's minor units, as a string.")
     rule_id = serializers.IntegerField(
         allow_null=True, help_text="The rule that leaves the line out; null: the program."
     )

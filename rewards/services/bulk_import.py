@@ -452,7 +452,7 @@ class _PurchaseContext:
             "tier_changed": tier_change is not None,
             "milestones_reached": [milestone.name for milestone, _ in milestones],
             # Lines a rule left out (what the program excludes goes through purchase_write).
-            **excluded_response(calculation),
+            **excluded_response(calculation, currency=row.currency),
         }
         return _Planned(
             row=row,

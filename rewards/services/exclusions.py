@@ -25,8 +25,6 @@ from members.models import Member
 from rewards.errors import RedemptionNotFound
 from rewards.models import EarnRule, Program, Redemption
 
-CENT = Decimal("0.01")
-
 
 @dataclass(frozen=True)
 class ExcludedLine:
@@ -39,11 +37,12 @@ class ExcludedLine:
     reason: str
     rule: EarnRule | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self, *, places: int = 2) -> dict:
+        """As the responses show it: the amount rounded to the currency's minor units."""
         return {
             "sku": self.sku,
             "category": self.category,
-            "amount": f"{self.amount.quantize(CENT):f}",
+            "amount": f"{self.amount.quantize(Decimal(1).scaleb(-places)):f}",
             "rule_id": self.rule.pk if self.rule else None,
             "reason": self.reason,
         }

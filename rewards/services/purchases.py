@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from loyalty_engine.db import durable_write
 from members.models import Member, Shop
+from rewards.currency import minor_units
 from rewards.errors import (
     CurrencyNotAccepted,
     MemberNotActive,
@@ -338,7 +339,7 @@ def purchase_write(
         "tier": tier_outcome.tier.name if tier_outcome.tier else None,
         "tier_changed": tier_outcome.change is not None,
         "milestones_reached": [award.milestone.name for award in milestones],
-        **excluded_response(calculation),
+        **excluded_response(calculation, currency=currency),
     }
     Purchase.objects.filter(pk=purchase.pk).update(response=purchase.response)
     return WriteResult(record=purchase, replayed=False)
@@ -388,17 +389,18 @@ def purchase_preview(
         "points_pending": points if plan.is_pending else 0,
         "items": [item.as_dict() for item in plan.calculation.items],
         "tier": plan.tier.name if plan.tier else None,
-        **excluded_response(plan.calculation),
+        **excluded_response(plan.calculation, currency=currency),
     }
 
 
-def excluded_response(calculation: EarnCalculation) -> dict:
+def excluded_response(calculation: EarnCalculation, *, currency: str) -> dict:
     """The `excluded` list of a purchase response or preview: each line that earns nothing
     or that a rule left out, with why. Absent when nothing is excluded, so the responses
     of programs without exclusions are as they were."""
     if not calculation.excluded:
         return {}
-    return {"excluded": [line.as_dict() for line in calculation.excluded]}
+    places = minor_units(currency)
+    return {"excluded": [line.as_dict(places=places) for line in calculation.excluded]}
 
 
 def refund_record(
