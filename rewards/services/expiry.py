@@ -91,6 +91,10 @@ def lot_expiry_for(
     own = policy_expires_at(program=program, earned_at=earned_at)
     if program.expiry_policy != ExpiryPolicy.INACTIVITY:
         return own
+    if activity and own <= as_of:
+        # A purchase imported from longer ago than the inactivity period: its points are
+        # earned and expired at once (purchases._earn_plan), with their own date.
+        return own
     deadline = inactivity_deadline_get(member=member, as_of=as_of)
     if deadline is None:
         return own

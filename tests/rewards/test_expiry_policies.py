@@ -229,3 +229,14 @@ def test_the_admin_refuses_bad_settings(staff_client, program, field, value):
     assert field in response.context["adminform"].form.errors
     program.refresh_from_db()
     assert program.expiry_policy == "rolling"
+
+
+def test_inactivity_an_imported_purchase_past_the_period_expires_at_once(shop, member, inactivity):
+    earn_at(shop, member, "10.00", at(2025, 5, 1, 9))
+    from tests.conftest import earn
+
+    earn(shop, member, "7.00", occurred_at=at(2024, 1, 1, 9), as_of=at(2025, 5, 2, 9))
+    assert expiries(member) == [at(2025, 11, 1, 9), at(2024, 7, 1, 9)]
+    member.refresh_from_db()
+    assert member.points_available == 10
+    assert_reconciles(member)
