@@ -288,3 +288,16 @@ def test_no_extra_query_when_nothing_is_excluded(shop, member, django_assert_max
     earn(shop, member, "10.00")
     with django_assert_max_num_queries(11):
         earn(shop, member, "10.00", lines=[COFFEE])
+
+
+def test_excluded_amounts_are_shown_in_the_currencys_minor_units(shop, member, program):
+    program.currency = "JPY"
+    program.excluded_skus = "GIFT-CARD"
+    program.save()
+    response = earn(
+        shop, member, "1000", currency="JPY",
+        lines=[("GIFT-CARD", "gifts", "1", "333"), ("TEA", "tea", "1", "700")],
+    )  # fmt: skip
+    # The lines add up to 1033 JPY for a 1000 JPY order: each is scaled down to it.
+    assert response["excluded"][0]["amount"] == "322"
+    assert response["points_earned"] == 677
