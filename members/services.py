@@ -15,6 +15,7 @@ from members.errors import (
     MemberNotSuspended,
 )
 from members.models import Member, Shop, ShopAPIKey
+from members.personal_data import PersonalData, member_erase_everywhere
 
 MEMBER_TOKEN_SALT = "members.token"
 
@@ -148,7 +149,8 @@ def member_erase(
 ) -> Member:
     """Erase a member's personal data (right to erasure): the external id becomes a stable
     pseudonym, email, name and birth date are cleared, in the member row, in every earlier
-    version of it in the audit trail and in the admin's action log. The ledger, lots,
+    version of it in the audit trail, in the admin's action log and wherever another app
+    keeps a copy (its registered eraser, `members.personal_data`). The ledger, lots,
     purchases, refunds, redemptions, vouchers and tiers stay as they are, so balances and
     KPIs are unchanged. The member can never earn, redeem or be reactivated again. Erasing
     an erased member changes nothing. Raises ValueError for an empty reason."""
@@ -156,6 +158,15 @@ def member_erase(
     member = _member_lock(member)
     if member.status == Member.Status.ERASED:
         return member
+    personal = PersonalData(
+        external_id=member.external_id,
+        email=member.email,
+        name=member.name,
+        pseudonym=erased_external_id(member.pk),
+    )
+    # Every app's copies first (stored responses, feedback, CSV uploads), while the
+    # values to look for are still known.
+    member_erase_everywhere(member, personal)
     erased = {
         "external_id": erased_external_id(member.pk),
         "email": "",

@@ -36,6 +36,7 @@ from metrics.selectors import (
 )
 from rewards.models import JobRun, LedgerEntry, Program, Purchase, Tier
 from rewards.selectors import program_get
+from rewards.services.activities import activity_for_feedback_record
 from rewards.services.idempotency import WriteResult, replay_or_none, write_or_replay
 
 logger = logging.getLogger(__name__)
@@ -444,6 +445,15 @@ def _feedback_write(
     feedback.save()
     feedback.response = {**feedback.response, "id": feedback.pk}
     feedback.save(update_fields=["response"])
+    # An activity type may give points for the answer (once per period, by its caps).
+    activity_for_feedback_record(
+        feedback_id=feedback.pk,
+        shop=shop,
+        member=member,
+        kind=kind,
+        answered_at=feedback.answered_at,
+        as_of=now,
+    )
     return WriteResult(record=feedback, replayed=False)
 
 

@@ -116,3 +116,18 @@ class NightlyJobUnknown(NotFound):
 class AdjustmentLimitExceeded(DomainError):
     code = "adjustment_limit_exceeded"
     message = "This adjustment is over the staff user's adjustment limit."
+
+
+class ActivityTypeUnknown(DomainError):
+    code = "activity_type_unknown"
+    message = "The program has no activity type with this key."
+
+
+class ReferralCodeInvalid(DomainError):
+    code = "referral_code_invalid"
+    message = "No member has this referral code."
+
+
+class SelfReferral(DomainError):
+    code = "self_referral"
+    message = "A member cannot refer themselves (the same member or the same email)."

@@ -80,6 +80,10 @@ class ProgramForm(forms.ModelForm):
             "tier_window_months",
             "tier_grace_days",
             "activity_window_days",
+            "referral_share_url",
+            "referral_referrer_points",
+            "referral_referred_points",
+            "referral_cap_per_year",
         )
         help_texts = {
             "name": "Shown to members as the program's name.",

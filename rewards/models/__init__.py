@@ -12,6 +12,7 @@
 Everything is re-exported here, so `from rewards.models import Purchase` keeps working.
 """
 
+from rewards.models.activities import Activity, ActivityType, Referral
 from rewards.models.catalog import Reward, Voucher
 from rewards.models.imports import CsvImport
 from rewards.models.jobs import JobRun
@@ -31,6 +32,9 @@ from rewards.models.rules import EarnAward, EarnRule
 from rewards.models.tiers import MemberTier, Tier, TierChange
 
 __all__ = [
+    "Activity",
+    "ActivityType",
+    "Referral",
     "CsvImport",
     "EarnAward",
     "EarnRule",
