@@ -452,3 +452,37 @@ def ratio(numerator, denominator) -> Decimal | None:
     if not denominator or denominator <= 0:
         return None
     return (Decimal(numerator) / Decimal(denominator)).quantize(TWO_PLACES)
+
+
+def referral_kpis_get(*, first, last, tz) -> dict:
+    """Referral figures of the days first..last (both included, in the program's time zone):
+    members enrolled with a referral code in those days, referrals decided in them by
+    outcome, and the referral bonus points given in them (referrer and friend together).
+    Two grouped queries."""
+    from datetime import datetime, time, timedelta
+
+    from django.db.models import Count, Sum
+
+    from rewards.models import EarnAward, Referral
+
+    start = datetime.combine(first, time.min, tzinfo=tz)
+    end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz)
+    enrolled = Referral.objects.filter(created_at__gte=start, created_at__lt=end).count()
+    decided = dict(
+        Referral.objects.filter(resolved_at__gte=start, resolved_at__lt=end)
+        .values_list("status")
+        .annotate(count=Count("pk"))
+        .values_list("status", "count")
+    )
+    points = EarnAward.objects.filter(
+        source=EarnAward.Source.REFERRAL, awarded_at__gte=start, awarded_at__lt=end
+    ).aggregate(points=Sum("points"))["points"]
+    return {
+        "from": first,
+        "to": last,
+        "referrals": enrolled,
+        "rewarded": decided.get(Referral.Status.REWARDED, 0),
+        "capped": decided.get(Referral.Status.CAPPED, 0),
+        "void": decided.get(Referral.Status.VOID, 0),
+        "points": points or 0,
+    }
