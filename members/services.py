@@ -189,3 +189,19 @@ def member_erase(
         staff_user=staff_user,
     )
     return member
+
+
+# A member merged into another keeps its external id, which then names the member it was
+# merged into (rewards.services.merges). Merges may chain (A into B, later B into C).
+MAX_MERGE_HOPS = 20
+
+
+def member_follow_merges(member: Member, *, lock: bool = False) -> Member:
+    """The member that `member` was merged into (following chains), or `member` itself.
+    With `lock`, each member on the way is locked, as the write services lock members."""
+    manager = Member.objects.select_for_update() if lock else Member.objects
+    for _ in range(MAX_MERGE_HOPS):
+        if member.merged_into_id is None:
+            return member
+        member = manager.get(pk=member.merged_into_id)
+    return member

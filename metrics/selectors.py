@@ -31,7 +31,17 @@ from rewards.models import (
 Kind = LedgerEntry.Kind
 # Every kind that moves points falls in exactly one of these (capture moves none), so
 # outstanding = issued − redeemed − expired. See metrics/definitions.py.
-ISSUED_KINDS = (Kind.EARN, Kind.BONUS, Kind.ADJUST, Kind.REFUND, Kind.SETTLE)
+# A merge moves points between two members (merge_out on one, merge_in on the other): the
+# pair sums to zero, so it counts with the issued points and adds nothing to the total.
+ISSUED_KINDS = (
+    Kind.EARN,
+    Kind.BONUS,
+    Kind.ADJUST,
+    Kind.REFUND,
+    Kind.SETTLE,
+    Kind.MERGE_OUT,
+    Kind.MERGE_IN,
+)
 REDEEMED_KINDS = (Kind.REDEEM, Kind.HOLD, Kind.RELEASE, Kind.CANCEL)
 EXPIRED_KINDS = (Kind.EXPIRE,)
 NO_TIER = None

@@ -16,6 +16,7 @@ from rest_framework import serializers
 from loyalty_engine.db import durable_write
 from members.errors import MemberNotFound
 from members.models import Member, Shop
+from members.services import member_follow_merges
 from metrics.models import CohortCell, Feedback, KpiSnapshot
 from metrics.periods import (
     Granularity,
@@ -429,6 +430,7 @@ def _feedback_write(
     member = Member.objects.filter(external_id=member_external_id).first()
     if member is None:
         raise MemberNotFound()
+    member = member_follow_merges(member)
     now = timezone.now()
     feedback = Feedback(
         shop=shop,

@@ -11,7 +11,6 @@ from rewards.forms import EarnRuleForm, MilestoneForm, ProgramForm, TierForm
 from rewards.models import (
     Activity,
     ActivityType,
-    Referral,
     EarnRule,
     JobRun,
     LedgerEntry,
@@ -21,6 +20,7 @@ from rewards.models import (
     Program,
     Purchase,
     Redemption,
+    Referral,
     Refund,
     Reward,
     StaffAdjustmentLimit,
@@ -561,8 +561,15 @@ class ActivityTypeAdmin(AuditedAdmin):
 
 @admin.register(Activity)
 class ActivityAdmin(ReadOnlyAdmin):
-    list_display = ("activity_id", "member", "activity_type", "shop", "occurred_at", "points",
-                    "capped_by")
+    list_display = (
+        "activity_id",
+        "member",
+        "activity_type",
+        "shop",
+        "occurred_at",
+        "points",
+        "capped_by",
+    )
     list_filter = ("activity_type", "capped_by")
     search_fields = ("activity_id", "member__external_id")
     list_select_related = ("member", "activity_type", "shop")
@@ -570,8 +577,15 @@ class ActivityAdmin(ReadOnlyAdmin):
 
 @admin.register(Referral)
 class ReferralAdmin(ReadOnlyAdmin):
-    list_display = ("referred", "referrer", "status", "created_at", "resolved_at",
-                    "referrer_points", "referred_points")
+    list_display = (
+        "referred",
+        "referrer",
+        "status",
+        "created_at",
+        "resolved_at",
+        "referrer_points",
+        "referred_points",
+    )
     list_filter = ("status",)
     search_fields = ("referred__external_id", "referrer__external_id")
     list_select_related = ("referred", "referrer")

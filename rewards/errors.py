@@ -131,3 +131,8 @@ class ReferralCodeInvalid(DomainError):
 class SelfReferral(DomainError):
     code = "self_referral"
     message = "A member cannot refer themselves (the same member or the same email)."
+
+
+class MergeRefused(DomainError):
+    code = "merge_refused"
+    message = "These members cannot be merged."

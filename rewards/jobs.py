@@ -43,11 +43,11 @@ from django.db.models import QuerySet
 from rewards import selectors
 from rewards.errors import NightlyJobUnknown
 from rewards.services.bonuses import member_birthday_nightly_award
+from rewards.services.catch_up import member_nightly_catch_up, members_nightly_catch_up
 from rewards.services.referrals import (
     member_referral_nightly_resolve,
     referral_due_member_id_list,
 )
-from rewards.services.catch_up import member_nightly_catch_up, members_nightly_catch_up
 from rewards.services.tiers import member_tier_nightly_evaluate, members_tier_nightly_evaluate
 
 # Default start times, in the program's time zone, of every nightly job this project has

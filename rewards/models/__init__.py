@@ -26,6 +26,7 @@ from rewards.models.ledger import (
     Redemption,
     Refund,
 )
+from rewards.models.merges import MemberMerge
 from rewards.models.milestones import Milestone, MilestoneAward
 from rewards.models.program import Program, StaffAdjustmentLimit, TierBasis, Window, window_ordered
 from rewards.models.rules import EarnAward, EarnRule
@@ -42,6 +43,7 @@ __all__ = [
     "JobRun",
     "LedgerEntry",
     "LotMovement",
+    "MemberMerge",
     "MemberTier",
     "Milestone",
     "MilestoneAward",

@@ -31,7 +31,9 @@ class ActivityType(models.Model):
     points = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     is_active = models.BooleanField(default=True)
     cap_per_day = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Most activities of this type that earn, per member and day.")
+        null=True,
+        blank=True,
+        help_text=_("Most activities of this type that earn, per member and day."),
     )
     cap_per_month = models.PositiveIntegerField(
         null=True,
@@ -39,7 +41,9 @@ class ActivityType(models.Model):
         help_text=_("Most activities of this type that earn, per member and month."),
     )
     cap_total = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Most activities of this type that earn, per member, ever.")
+        null=True,
+        blank=True,
+        help_text=_("Most activities of this type that earn, per member, ever."),
     )
     earns_on_feedback = models.CharField(
         max_length=8,
@@ -78,7 +82,9 @@ class Activity(IdempotentRecord):
     )
     activity_id = models.CharField(max_length=64)
     occurred_at = models.DateTimeField()
-    local_date = models.DateField(help_text=_("The day of the activity in the program's time zone."))
+    local_date = models.DateField(
+        help_text=_("The day of the activity in the program's time zone.")
+    )
     created_at = models.DateTimeField()
     points = models.BigIntegerField(default=0)
     capped_by = models.CharField(max_length=8, choices=Cap, default=Cap.NONE, blank=True)

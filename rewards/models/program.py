@@ -8,7 +8,6 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
-
 from django.utils.translation import gettext_lazy as _
 
 from loyalty_engine.history import audit_trail

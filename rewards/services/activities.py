@@ -86,9 +86,7 @@ def activity_write(
     return WriteResult(record=activity, replayed=False)
 
 
-def activity_cap_reached(
-    member: Member, *, activity_type: ActivityType, local_date
-) -> str:
+def activity_cap_reached(member: Member, *, activity_type: ActivityType, local_date) -> str:
     """The cap of the type that a further earning activity on `local_date` would pass
     (Activity.Cap), or "" if none: counted from the member's earning activities, under
     the member's lock."""
@@ -177,8 +175,15 @@ def activity_response(activity: Activity) -> dict:
     }
 
 
-def activity_for_feedback_record(*, feedback_id: int, shop: Shop, member: Member, kind: str,
-                                 answered_at: datetime, as_of: datetime) -> Activity | None:
+def activity_for_feedback_record(
+    *,
+    feedback_id: int,
+    shop: Shop,
+    member: Member,
+    kind: str,
+    answered_at: datetime,
+    as_of: datetime,
+) -> Activity | None:
     """A survey answer earns the points of the activity type staff set to earn on it (the
     first such type by key), within its caps: inside the feedback's transaction, once per
     answer (its activity id is `feedback:<id>`). None if no type earns on this kind."""

@@ -29,7 +29,9 @@ from rewards.services.ledger import Actor, balance_save, member_lock
 def referral_share_get(*, member: Member, program: Program) -> dict:
     """A member's referral code and the link to share (None while no link is configured)."""
     code = referral_code_for(member.pk)
-    link = program.referral_share_url.replace("{code}", code) if program.referral_share_url else None
+    link = (
+        program.referral_share_url.replace("{code}", code) if program.referral_share_url else None
+    )
     return {
         "code": code,
         "share_url": link,
@@ -106,17 +108,24 @@ def _referral_resolve(*, member_id: int, as_of: datetime) -> Referral | None:
     else:
         referral.status = Referral.Status.REWARDED
         referral.referred_points = _bonus(
-            referred, program=program, points=program.referral_referred_points, as_of=as_of,
+            referred,
+            program=program,
+            points=program.referral_referred_points,
+            as_of=as_of,
             reason=_("Welcome bonus for joining through a friend: %(points)d points."),
             description=_("+%(points)d for joining through a friend"),
             reference=f"referral:{referral.pk}",
         )
         if referrer.status == Member.Status.ACTIVE:
             referral.referrer_points = _bonus(
-                referrer, program=program, points=program.referral_referrer_points,
+                referrer,
+                program=program,
+                points=program.referral_referrer_points,
                 as_of=as_of,
-                reason=_("Referral bonus: a friend you referred made their first purchase. "
-                         "%(points)d points."),
+                reason=_(
+                    "Referral bonus: a friend you referred made their first purchase. "
+                    "%(points)d points."
+                ),
                 description=_("+%(points)d for referring a friend"),
                 reference=f"referral:{referral.pk}",
             )

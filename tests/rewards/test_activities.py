@@ -32,7 +32,10 @@ def test_an_activity_earns_its_types_points_in_a_bonus_lot(shop_client, member, 
     assert response.status_code == 201
     body = response.json()
     assert (body["points"], body["capped_by"], body["reason"], body["type"]) == (
-        25, None, None, "product_review"
+        25,
+        None,
+        None,
+        "product_review",
     )
     member.refresh_from_db()
     assert member.points_available == 25
@@ -93,8 +96,12 @@ def test_bad_input_is_a_validation_error(shop_client, member, review):
     for bad in (
         {"member": member.external_id, "type": "product_review"},
         {"member": member.external_id, "activity_id": "a", "type": "bad type!"},
-        {"member": member.external_id, "activity_id": "a", "type": "product_review",
-         "occurred_at": future},
+        {
+            "member": member.external_id,
+            "activity_id": "a",
+            "type": "product_review",
+            "occurred_at": future,
+        },
         {"member": member.external_id, "activity_id": "a" * 65, "type": "product_review"},
     ):
         response = shop_client.post("/api/v1/activities", bad, format="json")
@@ -118,7 +125,10 @@ def test_unknown_and_suspended_members(shop_client, member, review):
 
 def test_feedback_earns_an_activitys_points_once_per_month(shop_client, member, program):
     ActivityType.objects.create(
-        key="survey_answered", name="Survey answered", points=15, cap_per_month=1,
+        key="survey_answered",
+        name="Survey answered",
+        points=15,
+        cap_per_month=1,
         earns_on_feedback=ActivityType.Feedback.NPS,
     )
     for feedback_id in ("f-1", "f-2"):
@@ -137,7 +147,8 @@ def test_feedback_earns_an_activitys_points_once_per_month(shop_client, member, 
     member.refresh_from_db()
     assert member.points_available == 15
     assert list(Activity.objects.order_by("id").values_list("points", "capped_by")) == [
-        (15, ""), (0, "month")
+        (15, ""),
+        (0, "month"),
     ]
     # A replayed answer is not a new activity.
     replay = shop_client.post(

@@ -28,9 +28,7 @@ NAME = "Annika Zqvist"
 def busy_member(tmp_path, program, shop, shop_client):
     """A member who did a bit of everything, through the API where the API stores what it
     answered, and whose row is in a stored CSV upload."""
-    Program.objects.filter(pk=1).update(
-        referral_referrer_points=100, referral_referred_points=50
-    )
+    Program.objects.filter(pk=1).update(referral_referrer_points=100, referral_referred_points=50)
     ActivityType.objects.create(key="product_review", name="Product review", points=25)
     Reward.objects.create(name="Free coffee", points_cost=10)
     content = (
@@ -47,8 +45,10 @@ def busy_member(tmp_path, program, shop, shop_client):
     member = Member.objects.get(external_id=EXTERNAL_ID)
     friend = shop_client.post(
         "/api/v1/members",
-        {"external_id": "friend-1", "referred_by": member_client_for(member).get(
-            "/api/v1/me/referral").json()["code"]},
+        {
+            "external_id": "friend-1",
+            "referred_by": member_client_for(member).get("/api/v1/me/referral").json()["code"],
+        },
         format="json",
     )
     assert friend.status_code == 201, friend.json()
@@ -59,32 +59,52 @@ def busy_member(tmp_path, program, shop, shop_client):
             format="json",
         )
         assert response.status_code == 201
-    assert shop_client.post(
-        "/api/v1/purchases/A-2/refunds", {"refund_id": "R-1", "amount": "10.00"}, format="json"
-    ).status_code == 201
-    assert shop_client.post(
-        "/api/v1/redemptions",
-        {"member": EXTERNAL_ID, "points": 5},
-        format="json",
-        HTTP_IDEMPOTENCY_KEY="k-1",
-    ).status_code == 201
-    assert shop_client.post(
-        "/api/v1/redemptions",
-        {"member": EXTERNAL_ID, "reward_id": Reward.objects.get().pk},
-        format="json",
-        HTTP_IDEMPOTENCY_KEY="k-2",
-    ).status_code == 201
-    assert shop_client.post(
-        "/api/v1/activities",
-        {"member": EXTERNAL_ID, "activity_id": "rev-1", "type": "product_review"},
-        format="json",
-    ).status_code == 201
-    assert shop_client.post(
-        "/api/v1/feedback",
-        {"member": EXTERNAL_ID, "kind": "nps", "score": 9, "feedback_id": "f-1",
-         "comment": f"I am {NAME}, write to {EMAIL} ({EXTERNAL_ID})"},
-        format="json",
-    ).status_code == 201
+    assert (
+        shop_client.post(
+            "/api/v1/purchases/A-2/refunds", {"refund_id": "R-1", "amount": "10.00"}, format="json"
+        ).status_code
+        == 201
+    )
+    assert (
+        shop_client.post(
+            "/api/v1/redemptions",
+            {"member": EXTERNAL_ID, "points": 5},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="k-1",
+        ).status_code
+        == 201
+    )
+    assert (
+        shop_client.post(
+            "/api/v1/redemptions",
+            {"member": EXTERNAL_ID, "reward_id": Reward.objects.get().pk},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="k-2",
+        ).status_code
+        == 201
+    )
+    assert (
+        shop_client.post(
+            "/api/v1/activities",
+            {"member": EXTERNAL_ID, "activity_id": "rev-1", "type": "product_review"},
+            format="json",
+        ).status_code
+        == 201
+    )
+    assert (
+        shop_client.post(
+            "/api/v1/feedback",
+            {
+                "member": EXTERNAL_ID,
+                "kind": "nps",
+                "score": 9,
+                "feedback_id": "f-1",
+                "comment": f"I am {NAME}, write to {EMAIL} ({EXTERNAL_ID})",
+            },
+            format="json",
+        ).status_code
+        == 201
+    )
     return Member.objects.get(external_id=EXTERNAL_ID)
 
 
@@ -93,8 +113,20 @@ def test_the_export_holds_every_section_in_plain_json(busy_member):
     assert response.status_code == 200
     data = response.json()
     for section in (
-        "profile", "consents", "ledger", "lots", "purchases", "refunds", "redemptions",
-        "vouchers", "tier", "tier_history", "milestones", "feedback", "referrals", "activities",
+        "profile",
+        "consents",
+        "ledger",
+        "lots",
+        "purchases",
+        "refunds",
+        "redemptions",
+        "vouchers",
+        "tier",
+        "tier_history",
+        "milestones",
+        "feedback",
+        "referrals",
+        "activities",
     ):
         assert section in data, section
     assert data["profile"]["email"] == EMAIL
@@ -121,8 +153,9 @@ def _text_columns():
         if model._meta.proxy or not model._meta.managed:
             continue
         for field in model._meta.concrete_fields:
-            if isinstance(field, models.CharField | models.TextField | models.JSONField
-                          | models.BinaryField):
+            if isinstance(
+                field, models.CharField | models.TextField | models.JSONField | models.BinaryField
+            ):
                 yield model, field
 
 
@@ -132,8 +165,11 @@ def _occurrences(needles: list[str]) -> list[str]:
         for pk, value in model._base_manager.values_list("pk", field.attname):
             if value is None:
                 continue
-            text = bytes(value).decode("utf-8", "replace") if isinstance(
-                value, bytes | memoryview) else str(value)
+            text = (
+                bytes(value).decode("utf-8", "replace")
+                if isinstance(value, bytes | memoryview)
+                else str(value)
+            )
             for needle in needles:
                 if needle in text:
                     found.append(f"{model._meta.label}.{field.name} #{pk}: {needle}")
@@ -144,8 +180,13 @@ def test_erasure_leaves_no_copy_of_personal_data_in_any_text_column(busy_member)
     needles = [EXTERNAL_ID, EMAIL, NAME]
     # Proof the search finds what is there: before the erasure, in many places.
     before = _occurrences(needles)
-    for where in ("members.Member.", "members.HistoricalMember.", "rewards.Activity.response",
-                  "rewards.CsvImport.content", "metrics.Feedback.comment"):
+    for where in (
+        "members.Member.",
+        "members.HistoricalMember.",
+        "rewards.Activity.response",
+        "rewards.CsvImport.content",
+        "metrics.Feedback.comment",
+    ):
         assert any(hit.startswith(where) for hit in before), where
 
     ledger_before = list(LedgerEntry.objects.order_by("id").values_list("id", "points"))

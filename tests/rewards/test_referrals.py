@@ -65,7 +65,9 @@ def test_both_get_their_bonus_once_the_first_purchase_is_available(
     assert run.status == JobRun.Status.SUCCEEDED
     referral = Referral.objects.get()
     assert (referral.status, referral.referrer_points, referral.referred_points) == (
-        "rewarded", 100, 50
+        "rewarded",
+        100,
+        50,
     )
     member.refresh_from_db()
     friend.refresh_from_db()
@@ -86,9 +88,12 @@ def test_a_fully_refunded_first_purchase_never_pays(referral_program, shop, shop
     enroll(shop_client, "friend-1", referral_code_for(member.pk))
     friend = Member.objects.get(external_id="friend-1")
     earn(shop, friend, "30.00", order_id="F-1")
-    assert shop_client.post(
-        "/api/v1/purchases/F-1/refunds", {"refund_id": "R-1", "amount": "30.00"}, format="json"
-    ).status_code == 201
+    assert (
+        shop_client.post(
+            "/api/v1/purchases/F-1/refunds", {"refund_id": "R-1", "amount": "30.00"}, format="json"
+        ).status_code
+        == 201
+    )
     earn(shop, friend, "20.00", order_id="F-2")
     job_run_inline(job_name="referrals", as_of=timezone.now() + timedelta(days=30))
     assert Referral.objects.get().status == "void"

@@ -1,0 +1,80 @@
+"""A member with a bit of everything a merge moves: available and pending points, an open
+hold, owed points and a voucher. Shared by the merge tests on SQLite and PostgreSQL."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from members.models import Member
+
+
+def member_with_everything(client, external_id: str, reward_id: int, *, scale: int = 1) -> Member:
+    """Through the API: 100×scale points earned 20 days ago (available), 50×scale now
+    (pending for the 14-day returns window), a voucher for 10 points, a hold of 20, and the
+    first purchase refunded in full, so that the points spent become owed."""
+    old = (timezone.now() - timedelta(days=20)).isoformat()
+
+    def ok(response):
+        assert response.status_code in (200, 201), response.json()
+        return response.json()
+
+    ok(client.post("/api/v1/members", {"external_id": external_id}, format="json"))
+    ok(
+        client.post(
+            "/api/v1/purchases",
+            {
+                "member": external_id,
+                "order_id": f"{external_id}-old",
+                "amount": f"{100 * scale}.00",
+                "currency": "EUR",
+                "occurred_at": old,
+            },
+            format="json",
+        )
+    )
+    ok(
+        client.post(
+            "/api/v1/purchases",
+            {
+                "member": external_id,
+                "order_id": f"{external_id}-new",
+                "amount": f"{50 * scale}.00",
+                "currency": "EUR",
+            },
+            format="json",
+        )
+    )
+    ok(
+        client.post(
+            "/api/v1/redemptions",
+            {"member": external_id, "reward_id": reward_id},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=f"{external_id}-voucher",
+        )
+    )
+    hold = ok(
+        client.post(
+            "/api/v1/redemptions",
+            {"member": external_id, "points": 20, "hold": True},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=f"{external_id}-hold",
+        )
+    )
+    ok(
+        client.post(
+            "/api/v1/redemptions",
+            {"member": external_id, "points": 100 * scale - 10 - 20 - 5},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=f"{external_id}-spend",
+        )
+    )
+    ok(
+        client.post(
+            f"/api/v1/purchases/{external_id}-old/refunds",
+            {"refund_id": f"{external_id}-refund", "amount": f"{100 * scale}.00"},
+            format="json",
+        )
+    )
+    member = Member.objects.get(external_id=external_id)
+    member.hold_id = hold["redemption_id"]
+    return member
