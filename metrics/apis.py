@@ -396,7 +396,6 @@ class FeedbackCreateApi(ShopApi, APIView):
 
 class ReferralKpiApi(StaffApi, APIView):
     class OutputSerializer(serializers.Serializer):
-        from_ = serializers.DateField(source="from")
         to = serializers.DateField()
         referrals = serializers.IntegerField(help_text="Members who enrolled with a code.")
         rewarded = serializers.IntegerField(help_text="Referrals whose bonuses were given.")
@@ -404,10 +403,9 @@ class ReferralKpiApi(StaffApi, APIView):
         void = serializers.IntegerField(help_text="Referrals whose first purchase was refunded.")
         points = serializers.IntegerField(help_text="Referral bonus points given.")
 
-        def to_representation(self, instance):
-            data = super().to_representation(instance)
-            data["from"] = data.pop("from_")
-            return data
+        def get_fields(self):
+            # `from` is a Python keyword, so it can't be a class attribute.
+            return {"from": serializers.DateField(), **super().get_fields()}
 
     @extend_schema(
         parameters=[DayRangeSerializer],
