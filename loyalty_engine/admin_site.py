@@ -26,6 +26,7 @@ SECTIONS = (
             ("rewards", "Voucher"),
             ("rewards", "Activity"),
             ("rewards", "Referral"),
+            ("rewards", "MemberMerge"),
             ("metrics", "Feedback"),
         ),
     ),

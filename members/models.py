@@ -109,8 +109,7 @@ class Member(models.Model):
                 condition=Q(points_owed__gte=0), name="member_owed_not_negative"
             ),
             models.CheckConstraint(
-                condition=Q(status="merged", merged_into__isnull=False)
-                | (~Q(status="merged") & Q(merged_into__isnull=True)),
+                condition=~Q(status="merged") | Q(merged_into__isnull=False),
                 name="member_merged_names_its_target",
             ),
         ]

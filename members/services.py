@@ -153,9 +153,13 @@ def member_erase(
     keeps a copy (its registered eraser, `members.personal_data`). The ledger, lots,
     purchases, refunds, redemptions, vouchers and tiers stay as they are, so balances and
     KPIs are unchanged. The member can never earn, redeem or be reactivated again. Erasing
-    an erased member changes nothing. Raises ValueError for an empty reason."""
+    an erased member changes nothing. The members merged into this one (the same person,
+    enrolled twice) are erased with it. Raises ValueError for an empty reason."""
     reason = _reason_required(reason)
-    member = _member_lock(member)
+    return _member_erase(_member_lock(member), reason=reason, staff_user=staff_user)
+
+
+def _member_erase(member: Member, *, reason: str, staff_user) -> Member:
     if member.status == Member.Status.ERASED:
         return member
     personal = PersonalData(
@@ -176,6 +180,13 @@ def member_erase(
     # The earlier versions first: once erased, no copy of the personal data is left,
     # not even the external id the admin's action log named the member by.
     Member.history.filter(id=member.pk).update(**erased)
+    # Staff's reasons may name the member too ("Merged into …: Ann enrolled twice").
+    for version in Member.history.filter(id=member.pk).exclude(history_change_reason=None):
+        reason_text = version.history_change_reason
+        if personal.found_in(reason_text):
+            Member.history.filter(pk=version.pk).update(
+                history_change_reason=personal.scrub(reason_text)
+            )
     LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(Member), object_id=str(member.pk)
     ).update(object_repr=erased["external_id"])
@@ -188,6 +199,12 @@ def member_erase(
         reason=f"Erased: {reason}",
         staff_user=staff_user,
     )
+    for merged in Member.objects.select_for_update().filter(merged_into=member).order_by("pk"):
+        _member_erase(
+            merged,
+            reason=f"erased with member #{member.pk}, which it was merged into",
+            staff_user=staff_user,
+        )
     return member
 
 

@@ -14,6 +14,7 @@ from rewards.models import (
     EarnRule,
     JobRun,
     LedgerEntry,
+    MemberMerge,
     MemberTier,
     Milestone,
     PointLot,
@@ -589,3 +590,11 @@ class ReferralAdmin(ReadOnlyAdmin):
     list_filter = ("status",)
     search_fields = ("referred__external_id", "referrer__external_id")
     list_select_related = ("referred", "referrer")
+
+
+@admin.register(MemberMerge)
+class MemberMergeAdmin(ReadOnlyAdmin):
+    list_display = ("source", "target", "merged_at", "staff_user", "reason")
+    search_fields = ("source__external_id", "target__external_id", "reason")
+    list_select_related = ("source", "target", "staff_user")
+    readonly_fields = ("source", "target", "merged_at", "staff_user", "reason", "moved")

@@ -104,6 +104,20 @@ class ProgramForm(forms.ModelForm):
             },
         }
 
+    # Bonuses a program may leave out: empty means none (0).
+    OPTIONAL_POINTS = ("referral_referrer_points", "referral_referred_points")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.OPTIONAL_POINTS:
+            self.fields[name].required = False
+
+    def clean_referral_referrer_points(self) -> int:
+        return self.cleaned_data.get("referral_referrer_points") or 0
+
+    def clean_referral_referred_points(self) -> int:
+        return self.cleaned_data.get("referral_referred_points") or 0
+
     def clean_currency(self) -> str:
         currency = self.cleaned_data["currency"].strip().upper()
         if not is_known_currency(currency):

@@ -15,6 +15,7 @@ from rewards.models import (
     EarnAward,
     JobRun,
     LedgerEntry,
+    MemberMerge,
     MemberTier,
     MilestoneAward,
     PointLot,
@@ -185,6 +186,10 @@ def member_rewards_erase(member: Member, personal: PersonalData) -> None:
         (Activity, Q(member=member)),
     ):
         _scrub_field(model.objects.filter(member_filter), "response", personal)
+    # A merge's reason is staff's free text about both members.
+    _scrub_field(
+        MemberMerge.objects.filter(Q(source=member) | Q(target=member)), "reason", personal
+    )
     # Other members' entries never name this member; the CSV uploads may, in any file.
     for csv_import in CsvImport.objects.only("pk").iterator():
         csv_import_erase(csv_import.pk, personal)

@@ -61,9 +61,7 @@ def member_enroll_write(
     program = program or program_get()
     member = member_create(enrolled_at=enrolled_at, **fields)
     if referred_by:
-        referral_attach(
-            member, code=referred_by, email=fields.get("email", ""), as_of=enrolled_at
-        )
+        referral_attach(member, code=referred_by, email=fields.get("email", ""), as_of=enrolled_at)
     tier = tier_upgrade_check(member, program=program, as_of=enrolled_at).tier
     if signup_bonus_award(member, program=program, shop=shop, tier=tier, as_of=enrolled_at):
         actor = Actor.for_shop(shop) if shop else Actor.system()

@@ -1,5 +1,8 @@
 """Merging a member who enrolled twice (the source) into the member who stays (the target).
 
+Ledger entries are append-only and outlive an erasure, so their texts name members by id
+(`#42`), never by external id.
+
 What moves, each as ledger entries on both sides, so every member's ledger reconciles on
 its own before and after (`verify_ledger`):
 - open lots (available and pending): one `merge_out` entry on the source takes what is left
@@ -124,8 +127,8 @@ def _member_merge(*, source_id, target_id, reason, staff_user, as_of) -> MemberM
             as_of=as_of,
             points=-moved_points,
             owed_change=-owed,
-            reason=_("Merged into member %(target)s: %(points)d points moved.")
-            % {"target": target.external_id, "points": moved_points},
+            reason=_("Merged into member #%(target)d: %(points)d points moved.")
+            % {"target": target.pk, "points": moved_points},
             reference=reference,
         )
         lots_move(source, entry=out, plan=[(lot, lot.remaining) for lot in lots], sign=-1)
@@ -152,8 +155,8 @@ def _member_merge(*, source_id, target_id, reason, staff_user, as_of) -> MemberM
             actor=actor,
             as_of=as_of,
             owed_change=owed,
-            reason=_("Points owed by member %(source)s, moved by a merge: %(points)d.")
-            % {"source": source.external_id, "points": owed},
+            reason=_("Points owed by member #%(source)d, moved by a merge: %(points)d.")
+            % {"source": source.pk, "points": owed},
             reference=reference,
         )
     if target.points_owed:
@@ -168,7 +171,7 @@ def _member_merge(*, source_id, target_id, reason, staff_user, as_of) -> MemberM
     balance_save(target)
     source.status = Member.Status.MERGED
     source.merged_into = target
-    source._change_reason = f"Merged into {target.external_id}: {reason}"
+    source._change_reason = f"Merged into member #{target.pk}: {reason}"
     source._history_user = staff_user
     source.save(update_fields=["status", "merged_into"])
     return MemberMerge.objects.create(
@@ -204,8 +207,8 @@ def _hold_out(source, *, hold: Redemption, as_of, actor, reference, target) -> N
         as_of=as_of,
         points=hold.points,
         held_change=-hold.points,
-        reason=_("Hold of %(points)d points moved to member %(target)s by a merge.")
-        % {"points": hold.points, "target": target.external_id},
+        reason=_("Hold of %(points)d points moved to member #%(target)d by a merge.")
+        % {"points": hold.points, "target": target.pk},
         reference=reference,
         redemption=hold,
     )
@@ -220,8 +223,8 @@ def _lot_in(target, *, lot: PointLot, points: int, as_of, actor, reference, sour
         as_of=as_of,
         effective_at=as_of,
         points=points,
-        reason=_("%(points)d points moved from member %(source)s by a merge.")
-        % {"points": points, "source": source.external_id},
+        reason=_("%(points)d points moved from member #%(source)d by a merge.")
+        % {"points": points, "source": source.pk},
         reference=reference,
     )
     moved = PointLot.objects.create(

@@ -158,3 +158,14 @@ def test_feedback_earns_an_activitys_points_once_per_month(shop_client, member, 
     )
     assert replay.status_code == 200
     assert Activity.objects.count() == 2
+
+
+def test_the_program_page_says_what_activities_and_referrals_earn(client, review):
+    from rewards.models import Program
+
+    Program.objects.filter(pk=1).update(
+        referral_referrer_points=100, referral_referred_points=50, referral_cap_per_year=3
+    )
+    text = client.get("/api/v1/program").json()["earning"]["text"]
+    assert "25 points for Product review, up to 2 time(s) a day." in text
+    assert any("you get 100 points and they get 50, for up to 3 friends a year" in t for t in text)

@@ -160,3 +160,18 @@ def test_support_merges_from_the_member_page(pair):
     assert Member.objects.get(pk=source.pk).merged_into_id == target.pk
     manager = client_for(staff_user_in("Program manager"))
     assert manager.get(f"/admin/members/member/{target.pk}/merge/").status_code == 403
+
+
+def test_erasing_the_target_erases_the_member_merged_into_it(pair):
+    from tests.rewards.test_gdpr import _occurrences
+
+    source, target = pair
+    member_merge(source=source, target=target, reason="ann-old enrolled twice")
+    member_erase(member=target, reason="Asked to be forgotten")
+    source.refresh_from_db()
+    assert (source.status, source.external_id) == (Member.Status.ERASED, f"erased-{source.pk}")
+    assert source.merged_into_id == target.pk
+    found = _occurrences(["ann-old"])
+    assert found == [], "\n".join(found)
+    assert_reconciles(source)
+    assert_reconciles(target)
