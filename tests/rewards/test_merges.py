@@ -48,8 +48,9 @@ def test_a_merge_moves_points_holds_owed_purchases_and_vouchers(pair):
     # The pending lots keep their dates: they become available on their own day.
     out = io.StringIO()
     call_command("verify_ledger", stdout=out)
-    kinds = set(LedgerEntry.objects.filter(reference__startswith="merge:").values_list(
-        "kind", flat=True))
+    kinds = set(
+        LedgerEntry.objects.filter(reference__startswith="merge:").values_list("kind", flat=True)
+    )
     assert kinds == {"merge_out", "merge_in"}
     # The audit trail: the merge row and the source's history, with the reason.
     assert MemberMerge.objects.get().reason == "Enrolled twice"
