@@ -19,6 +19,11 @@ class MemberMerge(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
     )
     merged_at = models.DateTimeField()
+    lifetime_moved = models.BigIntegerField(
+        default=0,
+        help_text="The source's lifetime earned points, now counted in the target's "
+        "(verify_ledger adds them to what the target's entries earned).",
+    )
     moved = models.JSONField(
         default=dict, help_text="What moved: lots, points, pending, holds, owed, vouchers."
     )

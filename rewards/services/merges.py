@@ -15,7 +15,9 @@ its own before and after (`verify_ledger`):
 - owed points: `merge_out` ends them on the source, `merge_in` starts them on the target,
   which settles them at once from its available points if it can;
 - purchases (with their refunds), vouchers and tier history now belong to the target (the
-  tier counts the source's purchases from now on, and the target's tier is re-evaluated).
+  tier counts the source's purchases from now on, and the target's tier is re-evaluated);
+- the source's lifetime earned points count as the target's (kept on the MemberMerge row,
+  which `verify_ledger` reads).
 
 Captured redemptions, activities, referrals, awards and survey answers stay with the
 source, as its history. The source is marked merged and its external id names the target in
@@ -167,6 +169,11 @@ def _member_merge(*, source_id, target_id, reason, staff_user, as_of) -> MemberM
     tier_changes = TierChange.objects.filter(member=source).update(member=target)
     tier = tier_upgrade_check(target, program=program, as_of=as_of).tier
 
+    # What the source earned counts as the target's (lifetime-points milestones, and a later
+    # refund of a moved purchase takes back from the target what the source earned).
+    lifetime = source.lifetime_earned
+    target.lifetime_earned += lifetime
+    source.lifetime_earned = 0
     balance_save(source)
     balance_save(target)
     source.status = Member.Status.MERGED
@@ -180,6 +187,7 @@ def _member_merge(*, source_id, target_id, reason, staff_user, as_of) -> MemberM
         reason=reason,
         staff_user=staff_user,
         merged_at=as_of,
+        lifetime_moved=lifetime,
         moved={
             "lots": len(lots),
             "points": moved_points,

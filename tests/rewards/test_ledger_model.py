@@ -207,6 +207,7 @@ class LedgerMachine(RuleBasedStateMachine):
         member_merge(source=duplicate, target=self.member, reason="Enrolled twice")
         duplicate.refresh_from_db()
         assert duplicate.points_balance == duplicate.points_held == duplicate.points_owed == 0
+        assert duplicate.lifetime_earned == 0
         assert member_ledger_problems(duplicate) == []
 
     @rule(target=purchases, amount=cents)
@@ -217,6 +218,7 @@ class LedgerMachine(RuleBasedStateMachine):
         points = int(amount.to_integral_value(rounding=ROUND_FLOOR))
         self._merged(duplicate, member_merge)
         self.available += points
+        self.lifetime += points  # what the duplicate earned counts as this member's
         self._settle()
         self.purchase_state[order_id] = {"amount": amount, "points": points, "refunded": 0}
         return order_id
@@ -241,6 +243,7 @@ class LedgerMachine(RuleBasedStateMachine):
             ).record.pk
         self._merged(duplicate, member_merge)
         self.available += points - held
+        self.lifetime += points
         self.held += held
         self._settle()
         return (hold_id, held) if held else multiple()

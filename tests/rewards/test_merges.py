@@ -176,3 +176,17 @@ def test_erasing_the_target_erases_the_member_merged_into_it(pair):
     assert found == [], "\n".join(found)
     assert_reconciles(source)
     assert_reconciles(target)
+
+
+def test_the_sources_lifetime_points_count_as_the_targets(pair):
+    source, target = pair
+    source.refresh_from_db()
+    target.refresh_from_db()
+    before = source.lifetime_earned, target.lifetime_earned
+    merge = member_merge(source=source, target=target, reason="Enrolled twice")
+    source.refresh_from_db()
+    target.refresh_from_db()
+    assert merge.lifetime_moved == before[0]
+    assert (source.lifetime_earned, target.lifetime_earned) == (0, before[0] + before[1])
+    assert_reconciles(source)
+    assert_reconciles(target)
