@@ -154,3 +154,20 @@ def test_referral_kpis(referral_program, shop, shop_client, member, staff_client
     assert body["from"] == window["from"]
     bad = staff_client.get("/api/v1/metrics/referrals", {"from": "2025-02-30"})
     assert (bad.status_code, bad.json()["error"]["code"]) == (400, "validation_error")
+
+
+def test_the_kpi_dashboard_shows_the_referrals(referral_program, shop, shop_client, member):
+    from metrics.models import KpiSnapshot  # noqa: F401 (the dashboard needs snapshots)
+    from metrics.services import kpis_recompute
+    from tests.conftest import client_for, staff_user_in
+
+    enroll(shop_client, "friend-1", referral_code_for(member.pk))
+    earn(shop, Member.objects.get(external_id="friend-1"), "10.00")
+    job_run_inline(job_name="referrals", as_of=timezone.now() + timedelta(seconds=1))
+    today = timezone.localdate()
+    kpis_recompute(first=today, last=today, granularities=["month"])
+    page = client_for(staff_user_in("Program manager")).get("/admin/metrics/dashboard/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="referral-figures"' in html
+    assert "<td>150</td>" in html
