@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from loyalty_engine.db import durable_write
 from members.models import Member
+from members.services import member_follow_merges
 from members.referral_codes import referral_code_for, referral_code_member_id
 from rewards.errors import ReferralCodeInvalid, SelfReferral
 from rewards.models import EarnAward, Program, Purchase, Referral
@@ -97,6 +98,9 @@ def _referral_resolve(*, member_id: int, as_of: datetime) -> Referral | None:
     referral.purchase = first
     referral.resolved_at = as_of
     referrer = member_lock(member_id=referral.referrer_id)
+    if referrer.merged_into_id:
+        # The referrer enrolled twice and was merged since: the member who stays is paid.
+        referrer = member_follow_merges(referrer, lock=True)
     if first.refunded_amount >= first.amount:
         referral.status = Referral.Status.VOID
     elif (

@@ -171,3 +171,19 @@ def test_the_kpi_dashboard_shows_the_referrals(referral_program, shop, shop_clie
     html = page.content.decode()
     assert 'id="referral-figures"' in html
     assert "<td>150</td>" in html
+
+
+def test_a_referrer_merged_since_is_paid_as_the_member_who_stays(
+    referral_program, shop, shop_client, member
+):
+    from rewards.services.merges import member_merge
+    from tests.factories import MemberFactory
+
+    enroll(shop_client, "friend-1", referral_code_for(member.pk))
+    stays = MemberFactory()
+    member_merge(source=member, target=stays, reason="Enrolled twice")
+    earn(shop, Member.objects.get(external_id="friend-1"), "10.00")
+    job_run_inline(job_name="referrals", as_of=timezone.now() + timedelta(seconds=1))
+    stays.refresh_from_db()
+    assert stays.points_available == 100
+    assert_reconciles(stays)
