@@ -19,12 +19,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from loyalty_engine.audit_admin import AuditedAdmin
 from loyalty_engine.errors import DomainError
 from members.forms import MemberEraseForm, MemberMergeForm, MemberStatusForm, PointsAdjustForm
 from members.models import BALANCE_FIELDS, Member, Shop, ShopAPIKey
+from members.referral_codes import referral_code_for
 from members.services import member_erase, member_reactivate, member_suspend
 from rewards.services.merges import member_merge
 
@@ -118,10 +120,22 @@ class MemberAdmin(AuditedAdmin):
     # The balances are shown in the page's own Balance panel, below.
     fieldsets = (
         (None, {"fields": ("external_id", "status", "enrolled_at", "name", "email", "birth_date")}),
+        (gettext_lazy("Referrals and merges"), {"fields": ("referral_code", "merged_into")}),
     )
     # Balances are a cache of the ledger: only the ledger services change them. Status
     # changes go through the actions, the external id is the shop's key for the member.
-    readonly_fields = ("external_id", "status", *BALANCE_FIELDS, "enrolled_at")
+    readonly_fields = (
+        "external_id",
+        "status",
+        *BALANCE_FIELDS,
+        "enrolled_at",
+        "referral_code",
+        "merged_into",
+    )
+
+    @admin.display(description=gettext_lazy("referral code"))
+    def referral_code(self, member: Member) -> str:
+        return referral_code_for(member.pk)
 
     def get_fieldsets(self, request, obj=None):
         # A read-only field a subclass adds (another app's figure) is shown too.

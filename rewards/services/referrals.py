@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 
 from loyalty_engine.db import durable_write
 from members.models import Member
-from members.services import member_follow_merges
 from members.referral_codes import referral_code_for, referral_code_member_id
+from members.services import member_follow_merges
 from rewards.errors import ReferralCodeInvalid, SelfReferral
 from rewards.models import EarnAward, Program, Purchase, Referral
 from rewards.selectors import program_get
