@@ -84,6 +84,18 @@ def member_export_sections(member: Member) -> dict:
     return sections
 
 
+def member_export(member: Member, *, depth: int = 0) -> dict:
+    """The member's export, with the exports of the members merged into it (the same
+    person, enrolled twice: what stayed with them is still theirs)."""
+    sections = member_export_sections(member)
+    if depth < 20:
+        sections["merged_members"] = [
+            member_export(merged, depth=depth + 1)
+            for merged in Member.objects.filter(merged_into=member).order_by("pk")
+        ]
+    return sections
+
+
 def member_erase_everywhere(member: Member, personal: PersonalData) -> None:
     """Run every app's eraser, inside the caller's transaction."""
     for eraser in _erasers:

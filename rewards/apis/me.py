@@ -18,7 +18,7 @@ from members.apis import (
     BalanceSerializer,
 )
 from members.auth import MemberApi
-from members.personal_data import member_export_sections
+from members.personal_data import member_export
 from rewards.selectors import (
     ledger_entry_list,
     member_balance_get,
@@ -232,14 +232,15 @@ class MeExportApi(MemberApi, APIView):
         summary="Everything held about me (GDPR data export), as JSON",
         description="Sections: profile, consents, ledger, lots, purchases, refunds, "
         "redemptions, vouchers, tier, tier_history, milestones, awards, referrals, "
-        "activities, feedback.",
+        "activities, feedback, and merged_members: the same sections for each member "
+        "merged into this one.",
         tags=["me"],
     )
     def get(self, request):
         member = request.user.member
         body = {
             "exported_at": timezone.now(),
-            **member_export_sections(member),
+            **member_export(member),
         }
         return Response(
             _export_value(body),

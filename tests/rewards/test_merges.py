@@ -190,3 +190,15 @@ def test_the_sources_lifetime_points_count_as_the_targets(pair):
     assert (source.lifetime_earned, target.lifetime_earned) == (0, before[0] + before[1])
     assert_reconciles(source)
     assert_reconciles(target)
+
+
+def test_the_export_includes_what_stayed_with_the_merged_member(pair):
+    source, target = pair
+    member_merge(source=source, target=target, reason="Enrolled twice")
+    data = member_client_for(target).get("/api/v1/me/export").json()
+    assert data["profile"]["external_id"] == "ann"
+    [merged] = data["merged_members"]
+    assert merged["profile"]["external_id"] == "ann-old"
+    assert merged["profile"]["status"] == "merged"
+    assert any(entry["kind"] == "merge_out" for entry in merged["ledger"])
+    assert len(merged["redemptions"]) == 2  # the voucher's and the spent points, captured
