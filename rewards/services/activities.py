@@ -65,7 +65,7 @@ def activity_write(
     """The body of `activity_record`, inside the caller's transaction."""
     activity_type = ActivityType.objects.filter(key=type_key).first()
     if activity_type is None:
-        raise ActivityTypeUnknown(extra={"type": type_key})
+        raise ActivityTypeUnknown(extra={"fields": {"type": [_("No activity type has this key.")]}})
     member = member_lock_by_external_id(member_external_id)
     if member.status != Member.Status.ACTIVE:
         replay = replay_or_none(

@@ -52,11 +52,15 @@ def referral_attach(member: Member, *, code: str, email: str, as_of: datetime) -
     referrer_id = referral_code_member_id(code)
     referrer = Member.objects.filter(pk=referrer_id).first() if referrer_id else None
     if referrer is None or referrer.status != Member.Status.ACTIVE:
-        raise ReferralCodeInvalid(extra={"fields": {"referred_by": ["unknown code"]}})
+        raise ReferralCodeInvalid(
+            extra={"fields": {"referred_by": [_("No active member has this referral code.")]}}
+        )
     if referrer.pk == member.pk or (
         email and referrer.email and referrer.email.casefold() == email.casefold()
     ):
-        raise SelfReferral()
+        raise SelfReferral(
+            extra={"fields": {"referred_by": [_("This is the member's own code or email.")]}}
+        )
     return Referral.objects.create(referrer=referrer, referred=member, created_at=as_of)
 
 

@@ -60,6 +60,7 @@ def test_an_unknown_type_is_refused_and_nothing_is_written(shop_client, member, 
     response = post(shop_client, member, "x-1", type_="tweet")
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "activity_type_unknown"
+    assert list(response.json()["error"]["fields"]) == ["type"]
     assert not Activity.objects.exists() and not LedgerEntry.objects.exists()
 
 

@@ -123,6 +123,7 @@ def test_self_referral_and_bad_codes_are_refused_with_nothing_written(
     assert (same_email.status_code, same_email.json()["error"]["code"]) == (422, "self_referral")
     bad = enroll(shop_client, "friend-x", "NOT-A-CODE")
     assert (bad.status_code, bad.json()["error"]["code"]) == (422, "referral_code_invalid")
+    assert list(bad.json()["error"]["fields"]) == ["referred_by"]
     Member.objects.filter(pk=member.pk).update(status=Member.Status.SUSPENDED)
     suspended = enroll(shop_client, "friend-y", code)
     assert suspended.json()["error"]["code"] == "referral_code_invalid"
