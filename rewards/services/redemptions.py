@@ -302,7 +302,11 @@ def _lock_redemption(*, shop: Shop, redemption_id: uuid.UUID) -> tuple[Member, R
         raise RedemptionNotFound()
     member = member_lock(member_id=member_id)
     # Re-read under the member lock: every change to the member's redemptions holds it.
-    return member, Redemption.objects.get(pk=redemption_id)
+    redemption = Redemption.objects.get(pk=redemption_id)
+    if redemption.member_id != member.pk:
+        # A merge moved this hold to another member while we waited for the lock.
+        member = member_lock(member_id=redemption.member_id)
+    return member, redemption
 
 
 def redemption_capture(

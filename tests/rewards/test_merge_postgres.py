@@ -48,3 +48,32 @@ def test_a_merge_of_two_busy_members_passes_verify_ledger():
     source.refresh_from_db()
     assert source.points_held == 0 and target.points_held == 40
     assert source.points_available + source.points_pending == 0
+
+
+def test_a_capture_and_a_refund_racing_the_merge_land_on_the_member_who_owns_them():
+    program_get()
+    _, key = shop_api_key_create(shop_name="Merge shop")
+    client = client_for(key)
+    reward = Reward.objects.create(name="Coffee", points_cost=10)
+    source = member_with_everything(client, "dup-1", reward.pk)
+    target = member_with_everything(client, "dup-2", reward.pk)
+    new_order = Purchase.objects.filter(member=source, order_id__endswith="-new").get().order_id
+
+    def act(index):
+        if index == 0:
+            return member_merge(source=source, target=target, reason="Enrolled twice")
+        if index == 1:
+            return client.post(f"/api/v1/redemptions/{source.hold_id}/capture").status_code
+        return client.post(
+            f"/api/v1/purchases/{new_order}/refunds",
+            {"refund_id": "race-refund", "amount": "10.00"},
+            format="json",
+        ).status_code
+
+    results = run_concurrently(3, act)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert results[1:] == [200, 201]
+    out = io.StringIO()
+    call_command("verify_ledger", stdout=out, stderr=out)
+    assert_reconciles(source)
+    assert_reconciles(target)
