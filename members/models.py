@@ -56,6 +56,7 @@ class Member(models.Model):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
         ERASED = "erased", "Erased"
+        MERGED = "merged", "Merged into another member"
 
     external_id = models.CharField(
         max_length=64, unique=True, help_text="The shop's customer id for this member."
@@ -65,6 +66,15 @@ class Member(models.Model):
     birth_date = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status, default=Status.ACTIVE)
     enrolled_at = models.DateTimeField()
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_members",
+        help_text="Set when staff merged this member into another: its external id then "
+        "names that member in the API (rewards.services.merges).",
+    )
 
     points_available = models.BigIntegerField(default=0)
     points_pending = models.BigIntegerField(default=0)
@@ -83,6 +93,7 @@ class Member(models.Model):
             ("suspend_member", "Can suspend and reactivate members"),
             ("erase_member", "Can erase a member's personal data"),
             ("export_csv", "Can export members and the ledger as CSV"),
+            ("merge_member", "Can merge a member into another"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -96,6 +107,10 @@ class Member(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(points_owed__gte=0), name="member_owed_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="merged") | Q(merged_into__isnull=False),
+                name="member_merged_names_its_target",
             ),
         ]
 

@@ -4,19 +4,24 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from loyalty_engine.audit_admin import AuditedAdmin
 from rewards.forms import EarnRuleForm, MilestoneForm, ProgramForm, TierForm
 from rewards.models import (
+    Activity,
+    ActivityType,
     EarnRule,
     JobRun,
     LedgerEntry,
+    MemberMerge,
     MemberTier,
     Milestone,
     PointLot,
     Program,
     Purchase,
     Redemption,
+    Referral,
     Refund,
     Reward,
     StaffAdjustmentLimit,
@@ -78,6 +83,17 @@ class ProgramAdmin(AuditedAdmin):
         ),
         ("Tiers", {"fields": ("tier_basis", "tier_window_months", "tier_grace_days")}),
         ("Metrics", {"fields": ("activity_window_days",)}),
+        (
+            _("Referrals"),
+            {
+                "fields": (
+                    "referral_share_url",
+                    "referral_referrer_points",
+                    "referral_referred_points",
+                    "referral_cap_per_year",
+                )
+            },
+        ),
     )
 
     def has_add_permission(self, request):
@@ -585,3 +601,59 @@ class StaffAdjustmentLimitAdmin(AuditedAdmin):
 # The member page for support and the CSV import live in their own modules; importing them
 # here registers them with the admin site.
 from rewards import admin_imports, admin_members  # noqa: E402, F401
+
+
+@admin.register(ActivityType)
+class ActivityTypeAdmin(AuditedAdmin):
+    list_display = (
+        "key",
+        "name",
+        "points",
+        "is_active",
+        "cap_per_day",
+        "cap_per_month",
+        "cap_total",
+        "earns_on_feedback",
+    )
+    list_filter = ("is_active",)
+    search_fields = ("key", "name")
+
+
+@admin.register(Activity)
+class ActivityAdmin(ReadOnlyAdmin):
+    list_display = (
+        "activity_id",
+        "member",
+        "activity_type",
+        "shop",
+        "occurred_at",
+        "points",
+        "capped_by",
+    )
+    list_filter = ("activity_type", "capped_by")
+    search_fields = ("activity_id", "member__external_id")
+    list_select_related = ("member", "activity_type", "shop")
+
+
+@admin.register(Referral)
+class ReferralAdmin(ReadOnlyAdmin):
+    list_display = (
+        "referred",
+        "referrer",
+        "status",
+        "created_at",
+        "resolved_at",
+        "referrer_points",
+        "referred_points",
+    )
+    list_filter = ("status",)
+    search_fields = ("referred__external_id", "referrer__external_id")
+    list_select_related = ("referred", "referrer")
+
+
+@admin.register(MemberMerge)
+class MemberMergeAdmin(ReadOnlyAdmin):
+    list_display = ("source", "target", "merged_at", "staff_user", "reason")
+    search_fields = ("source__external_id", "target__external_id", "reason")
+    list_select_related = ("source", "target", "staff_user")
+    readonly_fields = ("source", "target", "merged_at", "staff_user", "reason", "moved")

@@ -11,6 +11,10 @@ class RewardsConfig(AppConfig):
         from rewards.jobs import rewards_jobs_register
 
         rewards_jobs_register()
+        from members.personal_data import personal_data_register
+        from rewards.gdpr import member_rewards_erase, member_rewards_export
+
+        personal_data_register(exporter=member_rewards_export, eraser=member_rewards_erase)
         # After every migrate (all apps), so the jobs other apps register are there too.
         post_migrate.connect(nightly_schedules_install_on_migrate, sender=self)
 

@@ -135,3 +135,23 @@ class RedemptionBelowMinimum(DomainError):
 class RedemptionNotInSteps(DomainError):
     code = "redemption_not_in_steps"
     message = "Points are redeemed in steps of the program's step size."
+
+
+class ActivityTypeUnknown(DomainError):
+    code = "activity_type_unknown"
+    message = "The program has no activity type with this key."
+
+
+class ReferralCodeInvalid(DomainError):
+    code = "referral_code_invalid"
+    message = "No member has this referral code."
+
+
+class SelfReferral(DomainError):
+    code = "self_referral"
+    message = "A member cannot refer themselves (the same member or the same email)."
+
+
+class MergeRefused(DomainError):
+    code = "merge_refused"
+    message = "These members cannot be merged."

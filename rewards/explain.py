@@ -12,7 +12,16 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from rewards.models import EarnRule, ExpiryPolicy, Milestone, Program, Reward, Tier, TierBasis
+from rewards.models import (
+    ActivityType,
+    EarnRule,
+    ExpiryPolicy,
+    Milestone,
+    Program,
+    Reward,
+    Tier,
+    TierBasis,
+)
 from rewards.services.earning import number
 
 Kind = EarnRule.Kind
@@ -118,6 +127,35 @@ def milestone_explain(milestone: Milestone, program: Program) -> str:
     return text + "."
 
 
+def activity_explain(activity_type: ActivityType) -> str:
+    caps = [
+        f"{count} time(s) {period}"
+        for count, period in (
+            (activity_type.cap_per_day, "a day"),
+            (activity_type.cap_per_month, "a month"),
+            (activity_type.cap_total, "in all"),
+        )
+        if count is not None
+    ]
+    text = f"{activity_type.points} points for {activity_type.name}"
+    if activity_type.earns_on_feedback:
+        text += " (answering our survey counts)"
+    return text + (f", up to {_names(caps)}." if caps else ".")
+
+
+def referral_explain(program: Program) -> str:
+    if not (program.referral_referrer_points or program.referral_referred_points):
+        return ""
+    text = (
+        "Refer a friend with your code: once their first purchase can be spent, you get "
+        f"{program.referral_referrer_points} points and they get "
+        f"{program.referral_referred_points}"
+    )
+    if program.referral_cap_per_year is not None:
+        text += f", for up to {program.referral_cap_per_year} friends a year"
+    return text + "."
+
+
 def _open_now(queryset, now: datetime):
     return queryset.filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
 
@@ -135,11 +173,15 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
     )
     rewards = list(_open_now(Reward.objects.filter(is_active=True), now))
 
+    activity_types = list(ActivityType.objects.filter(is_active=True).order_by("key"))
     earning_text = [
         f"You earn {number(program.points_per_unit)} point(s) for every {currency} 1 you "
         "spend, rounded down to whole points once per purchase.",
         *[rule_explain(rule, program) for rule in rules],
+        *[activity_explain(activity_type) for activity_type in activity_types],
     ]
+    if text := referral_explain(program):
+        earning_text.append(text)
     expiry = expiry_explain(program)
     pending = (
         f"Points from a purchase can be spent {program.pending_days} days after it."

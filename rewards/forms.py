@@ -92,6 +92,10 @@ class ProgramForm(forms.ModelForm):
             "max_points_share",
             "min_points_per_redemption",
             "redemption_step_points",
+            "referral_share_url",
+            "referral_referrer_points",
+            "referral_referred_points",
+            "referral_cap_per_year",
         )
         help_texts = {
             "name": "Shown to members as the program's name.",
@@ -120,10 +124,12 @@ class ProgramForm(forms.ModelForm):
         "expiry_after_period_months",
         "expiry_inactivity_months",
     )
+    # Bonuses a program may leave out: empty means none (0).
+    OPTIONAL_POINTS = ("referral_referrer_points", "referral_referred_points")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in self.KEEP_IF_MISSING:
+        for name in self.KEEP_IF_MISSING + self.OPTIONAL_POINTS:
             self.fields[name].required = False
 
     def _clean_kept(self, name: str):
@@ -141,6 +147,12 @@ class ProgramForm(forms.ModelForm):
 
     def clean_expiry_inactivity_months(self):
         return self._clean_kept("expiry_inactivity_months")
+
+    def clean_referral_referrer_points(self) -> int:
+        return self.cleaned_data.get("referral_referrer_points") or 0
+
+    def clean_referral_referred_points(self) -> int:
+        return self.cleaned_data.get("referral_referred_points") or 0
 
     def clean_currency(self) -> str:
         currency = self.cleaned_data["currency"].strip().upper()

@@ -29,6 +29,10 @@ OPERATIONS = [
     ("get", "/api/v1/metrics/kpis.csv"),
     ("get", "/api/v1/metrics/cohorts"),
     ("get", "/api/v1/metrics/members/{external_id}"),
+    ("post", "/api/v1/activities"),
+    ("get", "/api/v1/me/export"),
+    ("get", "/api/v1/me/referral"),
+    ("get", "/api/v1/metrics/referrals"),
 ]
 
 
@@ -101,8 +105,13 @@ def test_every_operation_has_a_unique_operation_id(schema):
         ),
         (
             "/api/v1/members",
-            {"external_id", "email", "name", "birth_date"},
+            {"external_id", "email", "name", "birth_date", "referred_by"},
             {"external_id"},
+        ),
+        (
+            "/api/v1/activities",
+            {"member", "activity_id", "type", "occurred_at"},
+            {"member", "activity_id", "type"},
         ),
         (
             "/api/v1/purchases/{order_id}/refunds",

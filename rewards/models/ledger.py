@@ -182,6 +182,8 @@ class LedgerEntry(models.Model):
         EXPIRE = "expire", "Expiry"
         ADJUST = "adjust", "Manual adjustment"
         BONUS = "bonus", "Bonus"
+        MERGE_OUT = "merge_out", "Moved out by a merge"
+        MERGE_IN = "merge_in", "Moved in by a merge"
 
     class Actor(models.TextChoices):
         SHOP = "shop", "Shop"

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from loyalty_engine.history import audit_trail
 
@@ -163,6 +164,34 @@ class Program(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Metrics: a member is active if they made a purchase, not fully refunded, "
         "within this many days. Retention and churn are counted on it.",
+    )
+    referral_share_url = models.CharField(
+        max_length=300,
+        blank=True,
+        default="",
+        help_text=_(
+            "The link members share, with {code} where their referral code goes, such as "
+            "https://shop.example/join?ref={code}. Empty: members get the code only."
+        ),
+    )
+    referral_referrer_points = models.PositiveIntegerField(
+        default=0,
+        help_text=_(
+            "Bonus for the member who referred, once the friend's first purchase is "
+            "available (past the returns window) and not fully refunded. 0: none."
+        ),
+    )
+    referral_referred_points = models.PositiveIntegerField(
+        default=0,
+        help_text=_("Bonus for the referred friend, at the same moment. 0: none."),
+    )
+    referral_cap_per_year = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "Most referrals a member is rewarded for per calendar year; beyond it, neither "
+            "member gets a bonus. Empty: no cap."
+        ),
     )
 
     history = audit_trail()

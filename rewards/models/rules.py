@@ -156,6 +156,8 @@ class EarnAward(models.Model):
         TIER = "tier", "Tier multiplier"
         RULE = "rule", "Earn rule"
         MILESTONE = "milestone", "Milestone"
+        ACTIVITY = "activity", "Activity"
+        REFERRAL = "referral", "Referral"
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="earn_awards")
     entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="awards")

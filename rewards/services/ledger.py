@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, Sum
 
 from members.models import Member, Shop
+from members.services import member_follow_merges
 from rewards.errors import MemberNotFound
 from rewards.models import LedgerEntry, LotMovement, PointLot, Program, Redemption
 from rewards.services.expiry import lot_expiry_for, policy_expires_at
@@ -58,7 +59,8 @@ def member_lock_by_external_id(external_id: str) -> Member:
     member = Member.objects.select_for_update().filter(external_id=external_id).first()
     if member is None:
         raise MemberNotFound()
-    return member
+    # The external id of a merged member names the member it was merged into.
+    return member_follow_merges(member, lock=True) if member.merged_into_id else member
 
 
 def balance_save(member: Member) -> None:
@@ -305,7 +307,11 @@ def hold_release(
     member: Member, *, redemption: Redemption, as_of: datetime, actor: Actor, expired: bool
 ) -> LedgerEntry:
     """Give a hold's points back to their lots and close it as voided or expired."""
-    hold_entry = LedgerEntry.objects.get(redemption=redemption, kind=Kind.HOLD)
+    # The entry that took the hold's points from this member's lots: the hold itself, or,
+    # for a hold that a merge moved here, the merge_in entry that took them again.
+    hold_entry = LedgerEntry.objects.get(
+        redemption=redemption, kind__in=[Kind.HOLD, Kind.MERGE_IN], member=member
+    )
     reason = (
         f"Hold of {redemption.points} points expired unused; points returned."
         if expired

@@ -453,6 +453,9 @@ def _refund_record(*, shop, order_id, refund_id, amount, request_hash, as_of) ->
         return replay
 
     purchase = Purchase.objects.get(shop=shop, order_id=order_id)
+    if purchase.member_id != member.pk:
+        # A merge moved this purchase to another member while we waited for the lock.
+        member = member_lock(member_id=purchase.member_id)
     refundable = purchase.amount - purchase.refunded_amount
     if amount > refundable:
         raise RefundExceedsPurchase(

@@ -8,6 +8,7 @@ from decimal import ROUND_FLOOR, Decimal
 from django.utils import timezone
 
 from loyalty_engine.db import durable_write
+from members.errors import MemberMerged
 from members.models import Member, Shop
 from rewards.currency import minor_units
 from rewards.errors import (
@@ -343,7 +344,11 @@ def _lock_redemption(*, shop: Shop, redemption_id: uuid.UUID) -> tuple[Member, R
         raise RedemptionNotFound()
     member = member_lock(member_id=member_id)
     # Re-read under the member lock: every change to the member's redemptions holds it.
-    return member, Redemption.objects.get(pk=redemption_id)
+    redemption = Redemption.objects.get(pk=redemption_id)
+    if redemption.member_id != member.pk:
+        # A merge moved this hold to another member while we waited for the lock.
+        member = member_lock(member_id=redemption.member_id)
+    return member, redemption
 
 
 def redemption_capture(
@@ -423,6 +428,9 @@ def redemption_cancel(
         return redemption_response(redemption, member), True
     if redemption.status != Status.CAPTURED:
         raise RedemptionNotCancellable()
+    if member.status == Member.Status.MERGED:
+        # Its points were spent from lots that the merge has emptied and moved on.
+        raise MemberMerged()
     reason = f"Redemption cancelled; {redemption.points} points returned."
     voucher = None
     if redemption.reward_id:
@@ -434,7 +442,11 @@ def redemption_cancel(
             f'Voucher {voucher.code} for the reward "{voucher.reward.name}" cancelled; '
             f"{redemption.points} points returned."
         )
-    spent = LedgerEntry.objects.get(redemption=redemption, kind__in=[Kind.REDEEM, Kind.HOLD])
+    # What took the points from this member's lots: the redemption or its hold, or, for a
+    # hold that a merge moved here, the merge_in entry that took them again.
+    spent = LedgerEntry.objects.get(
+        redemption=redemption, kind__in=[Kind.REDEEM, Kind.HOLD, Kind.MERGE_IN], member=member
+    )
     entry = entry_write(
         member,
         kind=Kind.CANCEL,
