@@ -9,7 +9,7 @@ from loyalty_engine.throttling import MemberTokenThrottle
 from members.auth import ShopApi
 from members.errors import MemberNotFound
 from members.models import Member
-from members.services import member_token_issue
+from members.services import member_follow_merges, member_token_issue
 
 # Printable text without control characters (NUL breaks PostgreSQL text columns).
 printable = RegexValidator(
@@ -38,7 +38,7 @@ def member_by_external_id(external_id: str) -> Member:
     member = Member.objects.filter(external_id=external_id).first()
     if member is None:
         raise MemberNotFound()
-    return member
+    return member_follow_merges(member)
 
 
 class BalanceSerializer(serializers.Serializer):

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from django.utils.translation import gettext
 from rest_framework import authentication, exceptions, permissions
 
-from loyalty_engine.throttling import failed_authentication_throttled
 from loyalty_engine import i18n
+from loyalty_engine.throttling import failed_authentication_throttled
 from members.models import Member, Shop, ShopAPIKey
-from members.services import member_token_verify
+from members.services import member_follow_merges, member_token_verify
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,8 @@ class MemberTokenAuthentication(authentication.BaseAuthentication):
             return None
         member_id = member_token_verify(token.strip())
         member = Member.objects.filter(pk=member_id).first() if member_id else None
+        if member is not None and member.merged_into_id:
+            member = member_follow_merges(member)  # a token of a member merged since
         if member is None or member.status == Member.Status.ERASED:
             raise exceptions.AuthenticationFailed(
                 gettext("The member token is not valid or has expired.")

@@ -31,3 +31,11 @@ class MemberNotSuspended(Conflict):
 class MemberAlreadySuspended(Conflict):
     code = "member_already_suspended"
     message = _("The member is already suspended.")
+
+
+class MemberMerged(Conflict):
+    code = "member_merged"
+    message = _(
+        "The member was merged into another; what they spent before the merge can no longer "
+        "be cancelled, and they cannot be merged again."
+    )

@@ -1,6 +1,7 @@
 """Forms of the member page's actions in the admin. Each action is one service call."""
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from members.models import Member
 
@@ -57,3 +58,36 @@ class MemberEraseForm(forms.Form):
         if value != self.member.external_id:
             raise forms.ValidationError("This is not the member's external id.")
         return value
+
+
+class MemberMergeForm(forms.Form):
+    target_external_id = forms.CharField(
+        max_length=64,
+        label=_("External id of the member who stays"),
+        help_text=_("This member's points, holds, purchases and vouchers move to that member."),
+    )
+    confirm_external_id = forms.CharField(
+        max_length=64,
+        label=_("Type this member's external id to confirm"),
+        help_text=_("A merge cannot be undone."),
+    )
+    reason = ReasonField()
+
+    def __init__(self, *args, member: Member, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.member = member
+
+    def clean_confirm_external_id(self):
+        value = self.cleaned_data["confirm_external_id"].strip()
+        if value != self.member.external_id:
+            raise forms.ValidationError(_("This is not the member's external id."))
+        return value
+
+    def clean_target_external_id(self):
+        value = self.cleaned_data["target_external_id"].strip()
+        target = Member.objects.filter(external_id=value).first()
+        if target is None:
+            raise forms.ValidationError(_("No member has this external id."))
+        if target.pk == self.member.pk:
+            raise forms.ValidationError(_("A member cannot be merged into themselves."))
+        return target

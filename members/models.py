@@ -58,6 +58,7 @@ class Member(models.Model):
         ACTIVE = "active", _("Active")
         SUSPENDED = "suspended", _("Suspended")
         ERASED = "erased", _("Erased")
+        MERGED = "merged", _("Merged into another member")
 
     external_id = models.CharField(
         max_length=64, unique=True, help_text="The shop's customer id for this member."
@@ -76,6 +77,15 @@ class Member(models.Model):
     )
     status = models.CharField(max_length=16, choices=Status, default=Status.ACTIVE)
     enrolled_at = models.DateTimeField()
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_members",
+        help_text="Set when staff merged this member into another: its external id then "
+        "names that member in the API (rewards.services.merges).",
+    )
 
     points_available = models.BigIntegerField(default=0)
     points_pending = models.BigIntegerField(default=0)
@@ -94,6 +104,7 @@ class Member(models.Model):
             ("suspend_member", "Can suspend and reactivate members"),
             ("erase_member", "Can erase a member's personal data"),
             ("export_csv", "Can export members and the ledger as CSV"),
+            ("merge_member", "Can merge a member into another"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -107,6 +118,10 @@ class Member(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(points_owed__gte=0), name="member_owed_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="merged") | Q(merged_into__isnull=False),
+                name="member_merged_names_its_target",
             ),
         ]
 

@@ -16,6 +16,7 @@ from members.errors import (
     MemberNotSuspended,
 )
 from members.models import Member, Shop, ShopAPIKey
+from members.personal_data import PersonalData, member_erase_everywhere
 
 MEMBER_TOKEN_SALT = "members.token"
 
@@ -163,14 +164,28 @@ def member_erase(
 ) -> Member:
     """Erase a member's personal data (right to erasure): the external id becomes a stable
     pseudonym, email, name and birth date are cleared, in the member row, in every earlier
-    version of it in the audit trail and in the admin's action log. The ledger, lots,
+    version of it in the audit trail, in the admin's action log and wherever another app
+    keeps a copy (its registered eraser, `members.personal_data`). The ledger, lots,
     purchases, refunds, redemptions, vouchers and tiers stay as they are, so balances and
     KPIs are unchanged. The member can never earn, redeem or be reactivated again. Erasing
-    an erased member changes nothing. Raises ValueError for an empty reason."""
+    an erased member changes nothing. The members merged into this one (the same person,
+    enrolled twice) are erased with it. Raises ValueError for an empty reason."""
     reason = _reason_required(reason)
-    member = _member_lock(member)
+    return _member_erase(_member_lock(member), reason=reason, staff_user=staff_user)
+
+
+def _member_erase(member: Member, *, reason: str, staff_user) -> Member:
     if member.status == Member.Status.ERASED:
         return member
+    personal = PersonalData(
+        external_id=member.external_id,
+        email=member.email,
+        name=member.name,
+        pseudonym=erased_external_id(member.pk),
+    )
+    # Every app's copies first (stored responses, feedback, CSV uploads), while the
+    # values to look for are still known.
+    member_erase_everywhere(member, personal)
     erased = {
         "external_id": erased_external_id(member.pk),
         "email": "",
@@ -180,6 +195,13 @@ def member_erase(
     # The earlier versions first: once erased, no copy of the personal data is left,
     # not even the external id the admin's action log named the member by.
     Member.history.filter(id=member.pk).update(**erased)
+    # Staff's reasons may name the member too ("Merged into …: Ann enrolled twice").
+    for version in Member.history.filter(id=member.pk).exclude(history_change_reason=None):
+        reason_text = version.history_change_reason
+        if personal.found_in(reason_text):
+            Member.history.filter(pk=version.pk).update(
+                history_change_reason=personal.scrub(reason_text)
+            )
     LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(Member), object_id=str(member.pk)
     ).update(object_repr=erased["external_id"])
@@ -192,4 +214,26 @@ def member_erase(
         reason=f"Erased: {reason}",
         staff_user=staff_user,
     )
+    for merged in Member.objects.select_for_update().filter(merged_into=member).order_by("pk"):
+        _member_erase(
+            merged,
+            reason=f"erased with member #{member.pk}, which it was merged into",
+            staff_user=staff_user,
+        )
+    return member
+
+
+# A member merged into another keeps its external id, which then names the member it was
+# merged into (rewards.services.merges). Merges may chain (A into B, later B into C).
+MAX_MERGE_HOPS = 20
+
+
+def member_follow_merges(member: Member, *, lock: bool = False) -> Member:
+    """The member that `member` was merged into (following chains), or `member` itself.
+    With `lock`, each member on the way is locked, as the write services lock members."""
+    manager = Member.objects.select_for_update() if lock else Member.objects
+    for _ in range(MAX_MERGE_HOPS):
+        if member.merged_into_id is None:
+            return member
+        member = manager.get(pk=member.merged_into_id)
     return member

@@ -12,6 +12,7 @@ from metrics.selectors import (
     cohort_matrix_get,
     kpi_snapshot_list,
     member_lifetime_value_annotation,
+    referral_kpis_get,
 )
 from rewards.admin_members import MemberAdmin
 from rewards.selectors import program_get
@@ -273,6 +274,7 @@ class DashboardAdmin(admin.ModelAdmin):
             "cohort_rows": cohort_rows,
             "cohort_definition": DEFINITIONS["cohort_retention"].text,
             "window_days": program.activity_window_days,
+            "referrals": referral_kpis_get(first=data["first"], last=data["last"], tz=program.tz),
         }
         return TemplateResponse(request, "admin/metrics/dashboard.html", context)
 

@@ -20,7 +20,12 @@ from members.models import Shop
 from metrics.definitions import DEFINITIONS
 from metrics.models import Feedback
 from metrics.periods import Granularity, period_count
-from metrics.selectors import cohort_matrix_get, kpi_snapshot_list, member_lifetime_value_get
+from metrics.selectors import (
+    cohort_matrix_get,
+    kpi_snapshot_list,
+    member_lifetime_value_get,
+    referral_kpis_get,
+)
 from metrics.services import SNAPSHOT_FIGURES, feedback_record
 from rewards.apis.common import CLOCK_SKEW, EARLIEST_PURCHASE, request_hash, write_response
 from rewards.models import Tier
@@ -391,3 +396,33 @@ class FeedbackCreateApi(ShopApi, APIView):
             request_hash=request_hash(data),
         )
         return write_response(result)
+
+
+class ReferralKpiApi(StaffApi, APIView):
+    class OutputSerializer(serializers.Serializer):
+        to = serializers.DateField()
+        referrals = serializers.IntegerField(help_text="Members who enrolled with a code.")
+        rewarded = serializers.IntegerField(help_text="Referrals whose bonuses were given.")
+        capped = serializers.IntegerField(help_text="Referrals past the referrer's yearly cap.")
+        void = serializers.IntegerField(help_text="Referrals whose first purchase was refunded.")
+        points = serializers.IntegerField(help_text="Referral bonus points given.")
+
+        def get_fields(self):
+            # `from` is a Python keyword, so it can't be a class attribute.
+            return {"from": serializers.DateField(), **super().get_fields()}
+
+    @extend_schema(
+        parameters=[DayRangeSerializer],
+        responses=OutputSerializer,
+        summary="Referral figures of a range of days",
+        tags=["metrics"],
+    )
+    def get(self, request):
+        query = DayRangeSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        figures = referral_kpis_get(
+            first=query.validated_data["first"],
+            last=query.validated_data["last"],
+            tz=program_get().tz,
+        )
+        return Response(self.OutputSerializer(figures).data)

@@ -19,8 +19,10 @@ Terms used below, for a period P = [start, end) in the program's time zone:
 - Points, in ledger terms (every entry kind is counted exactly once, so that
   outstanding = issued − redeemed − expired, all to date, reconciles with the ledger):
   - issued: the points of earn, bonus, adjust (both signs), refund (reversals, negative)
-    and settle (owed points taken back, negative) entries. It is net of refunds and can
-    be negative in a period with more reversals than earnings;
+    and settle (owed points taken back, negative) entries, and merge_out / merge_in
+    (points moved from one member to another by a merge: the pair sums to zero overall,
+    and moves points between tiers). It is net of refunds and can be negative in a period
+    with more reversals than earnings;
   - redeemed: minus the points of redeem, hold, release and cancel entries (capture moves
     no points: the hold already took them), so a voided hold or a cancelled redemption
     gives its points back to the period it happens in;

@@ -31,7 +31,17 @@ from rewards.models import (
 Kind = LedgerEntry.Kind
 # Every kind that moves points falls in exactly one of these (capture moves none), so
 # outstanding = issued − redeemed − expired. See metrics/definitions.py.
-ISSUED_KINDS = (Kind.EARN, Kind.BONUS, Kind.ADJUST, Kind.REFUND, Kind.SETTLE)
+# A merge moves points between two members (merge_out on one, merge_in on the other): the
+# pair sums to zero, so it counts with the issued points and adds nothing to the total.
+ISSUED_KINDS = (
+    Kind.EARN,
+    Kind.BONUS,
+    Kind.ADJUST,
+    Kind.REFUND,
+    Kind.SETTLE,
+    Kind.MERGE_OUT,
+    Kind.MERGE_IN,
+)
 REDEEMED_KINDS = (Kind.REDEEM, Kind.HOLD, Kind.RELEASE, Kind.CANCEL)
 EXPIRED_KINDS = (Kind.EXPIRE,)
 NO_TIER = None
@@ -452,3 +462,37 @@ def ratio(numerator, denominator) -> Decimal | None:
     if not denominator or denominator <= 0:
         return None
     return (Decimal(numerator) / Decimal(denominator)).quantize(TWO_PLACES)
+
+
+def referral_kpis_get(*, first, last, tz) -> dict:
+    """Referral figures of the days first..last (both included, in the program's time zone):
+    members enrolled with a referral code in those days, referrals decided in them by
+    outcome, and the referral bonus points given in them (referrer and friend together).
+    Two grouped queries."""
+    from datetime import datetime, time, timedelta
+
+    from django.db.models import Count, Sum
+
+    from rewards.models import EarnAward, Referral
+
+    start = datetime.combine(first, time.min, tzinfo=tz)
+    end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz)
+    enrolled = Referral.objects.filter(created_at__gte=start, created_at__lt=end).count()
+    decided = dict(
+        Referral.objects.filter(resolved_at__gte=start, resolved_at__lt=end)
+        .values_list("status")
+        .annotate(count=Count("pk"))
+        .values_list("status", "count")
+    )
+    points = EarnAward.objects.filter(
+        source=EarnAward.Source.REFERRAL, awarded_at__gte=start, awarded_at__lt=end
+    ).aggregate(points=Sum("points"))["points"]
+    return {
+        "from": first,
+        "to": last,
+        "referrals": enrolled,
+        "rewarded": decided.get(Referral.Status.REWARDED, 0),
+        "capped": decided.get(Referral.Status.CAPPED, 0),
+        "void": decided.get(Referral.Status.VOID, 0),
+        "points": points or 0,
+    }

@@ -16,6 +16,7 @@ from rest_framework import serializers
 from loyalty_engine.db import durable_write
 from members.errors import MemberNotFound
 from members.models import Member, Shop
+from members.services import member_follow_merges
 from metrics.models import CohortCell, Feedback, KpiSnapshot
 from metrics.periods import (
     Granularity,
@@ -36,6 +37,7 @@ from metrics.selectors import (
 )
 from rewards.models import JobRun, LedgerEntry, Program, Purchase, Tier
 from rewards.selectors import program_get
+from rewards.services.activities import activity_for_feedback_record
 from rewards.services.idempotency import WriteResult, replay_or_none, write_or_replay
 
 logger = logging.getLogger(__name__)
@@ -428,6 +430,7 @@ def _feedback_write(
     member = Member.objects.filter(external_id=member_external_id).first()
     if member is None:
         raise MemberNotFound()
+    member = member_follow_merges(member)
     now = timezone.now()
     feedback = Feedback(
         shop=shop,
@@ -444,6 +447,15 @@ def _feedback_write(
     feedback.save()
     feedback.response = {**feedback.response, "id": feedback.pk}
     feedback.save(update_fields=["response"])
+    # An activity type may give points for the answer (once per period, by its caps).
+    activity_for_feedback_record(
+        feedback_id=feedback.pk,
+        shop=shop,
+        member=member,
+        kind=kind,
+        answered_at=feedback.answered_at,
+        as_of=now,
+    )
     return WriteResult(record=feedback, replayed=False)
 
 

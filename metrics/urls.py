@@ -11,5 +11,6 @@ urlpatterns = [
         apis.MemberValueApi.as_view(),
         name="metrics-member-value",
     ),
+    path("metrics/referrals", apis.ReferralKpiApi.as_view(), name="metrics-referrals"),
     path("feedback", apis.FeedbackCreateApi.as_view(), name="feedback-create"),
 ]

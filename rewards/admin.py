@@ -10,15 +10,19 @@ from loyalty_engine.audit_admin import AuditedAdmin
 from rewards.forms import EarnRuleForm, MilestoneForm, ProgramForm, TierForm, translated
 from rewards.ledger_words import entry_description
 from rewards.models import (
+    Activity,
+    ActivityType,
     EarnRule,
     JobRun,
     LedgerEntry,
+    MemberMerge,
     MemberTier,
     Milestone,
     PointLot,
     Program,
     Purchase,
     Redemption,
+    Referral,
     Refund,
     Reward,
     StaffAdjustmentLimit,
@@ -45,10 +49,52 @@ class ProgramAdmin(AuditedAdmin):
     fieldsets = (
         (None, {"fields": (*translated("name"), "default_language", "currency", "timezone")}),
         ("Earning", {"fields": ("points_per_unit", "pending_days")}),
-        ("Expiry", {"fields": ("expiry_months", "expiry_at_month_end")}),
-        ("Redeeming", {"fields": ("point_value", "hold_ttl_minutes")}),
+        (
+            "What earns no points",
+            {"fields": ("excluded_skus", "excluded_categories", "points_paid_earns")},
+        ),
+        (
+            "Expiry",
+            {
+                "fields": (
+                    "expiry_policy",
+                    "expiry_months",
+                    "expiry_at_month_end",
+                    "expiry_period_months",
+                    "expiry_after_period_months",
+                    "expiry_inactivity_months",
+                    "expiry_inactivity_counts_redemptions",
+                ),
+                "description": "A change applies to points earned from then on; points "
+                "already earned keep their expiry (under the inactivity policy, an activity "
+                "moves every open point's expiry to its new deadline).",
+            },
+        ),
+        (
+            "Redeeming",
+            {
+                "fields": (
+                    "point_value",
+                    "hold_ttl_minutes",
+                    "max_points_share",
+                    "min_points_per_redemption",
+                    "redemption_step_points",
+                )
+            },
+        ),
         ("Tiers", {"fields": ("tier_basis", "tier_window_months", "tier_grace_days")}),
         ("Metrics", {"fields": ("activity_window_days",)}),
+        (
+            _("Referrals"),
+            {
+                "fields": (
+                    "referral_share_url",
+                    "referral_referrer_points",
+                    "referral_referred_points",
+                    "referral_cap_per_year",
+                )
+            },
+        ),
     )
 
     def has_add_permission(self, request):
@@ -168,13 +214,14 @@ class EarnRuleAdmin(AuditedAdmin):
         "window",
         "priority",
         "caps",
+        "budget",
         "members_used",
         "points_given",
     )
     list_filter = ("kind", "is_active")
     search_fields = ("name",)
     filter_horizontal = ("shops", "tiers")
-    readonly_fields = ("members_used", "points_given")
+    readonly_fields = ("members_used", "points_given", "budget")
     fieldsets = (
         (None, {"fields": (*translated("name"), "description", "kind", "is_active", "priority")}),
         (
@@ -192,11 +239,19 @@ class EarnRuleAdmin(AuditedAdmin):
                 "description": "Per member. Only for multipliers and minimum-spend bonuses.",
             },
         ),
+        (
+            "Exclusions and budget",
+            {
+                "fields": ("excluded_skus", "excluded_categories", "budget_points"),
+                "description": "Rules that earn on purchases only. Lines the program "
+                "excludes earn nothing under any rule.",
+            },
+        ),
     )
     usage_fieldset = (
         "Usage",
         {
-            "fields": ("members_used", "points_given"),
+            "fields": ("members_used", "points_given", "budget"),
             "description": "Counted from the itemized points this rule has given.",
         },
     )
@@ -216,6 +271,19 @@ class EarnRuleAdmin(AuditedAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         return fieldsets if obj is None else (*fieldsets, self.usage_fieldset)
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            # Keep the budget purchases have used, not the form's stale copy; the lock
+            # holds it until this save commits (purchases take it with a conditional update).
+            obj.budget_used = (
+                EarnRule.objects.select_for_update()
+                .values_list("budget_used", flat=True)
+                .get(pk=obj.pk)
+            )
+            if obj.budget_points is not None and obj.budget_points < obj.budget_used:
+                obj.budget_points = obj.budget_used
+        super().save_model(request, obj, form, change)
+
     @admin.display(description="window")
     def window(self, rule: EarnRule) -> str:
         return window_display(rule)
@@ -228,6 +296,12 @@ class EarnRuleAdmin(AuditedAdmin):
             (rule.cap_total, " total"),
         ]
         return ", ".join(f"{cap}{unit}" for cap, unit in caps if cap is not None) or None
+
+    @admin.display(description="budget used")
+    def budget(self, rule: EarnRule) -> str | None:
+        if rule.budget_points is None:
+            return None
+        return f"{rule.budget_used} of {rule.budget_points} points ({rule.budget_left} left)"
 
     @admin.display(description="members who earned by it", ordering="members_used")
     def members_used(self, rule: EarnRule) -> int:
@@ -533,3 +607,59 @@ class StaffAdjustmentLimitAdmin(AuditedAdmin):
 # The member page for support and the CSV import live in their own modules; importing them
 # here registers them with the admin site.
 from rewards import admin_imports, admin_members  # noqa: E402, F401
+
+
+@admin.register(ActivityType)
+class ActivityTypeAdmin(AuditedAdmin):
+    list_display = (
+        "key",
+        "name",
+        "points",
+        "is_active",
+        "cap_per_day",
+        "cap_per_month",
+        "cap_total",
+        "earns_on_feedback",
+    )
+    list_filter = ("is_active",)
+    search_fields = ("key", "name")
+
+
+@admin.register(Activity)
+class ActivityAdmin(ReadOnlyAdmin):
+    list_display = (
+        "activity_id",
+        "member",
+        "activity_type",
+        "shop",
+        "occurred_at",
+        "points",
+        "capped_by",
+    )
+    list_filter = ("activity_type", "capped_by")
+    search_fields = ("activity_id", "member__external_id")
+    list_select_related = ("member", "activity_type", "shop")
+
+
+@admin.register(Referral)
+class ReferralAdmin(ReadOnlyAdmin):
+    list_display = (
+        "referred",
+        "referrer",
+        "status",
+        "created_at",
+        "resolved_at",
+        "referrer_points",
+        "referred_points",
+    )
+    list_filter = ("status",)
+    search_fields = ("referred__external_id", "referrer__external_id")
+    list_select_related = ("referred", "referrer")
+
+
+@admin.register(MemberMerge)
+class MemberMergeAdmin(ReadOnlyAdmin):
+    list_display = ("source", "target", "merged_at", "staff_user", "reason")
+    search_fields = ("source__external_id", "target__external_id", "reason")
+    list_select_related = ("source", "target", "staff_user")
+    readonly_fields = ("source", "target", "merged_at", "staff_user", "reason", "moved")

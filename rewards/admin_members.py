@@ -18,13 +18,17 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from loyalty_engine.audit_admin import AuditedAdmin
 from loyalty_engine.errors import DomainError
-from members.forms import MemberEraseForm, MemberStatusForm, PointsAdjustForm
+from members.forms import MemberEraseForm, MemberMergeForm, MemberStatusForm, PointsAdjustForm
 from members.models import BALANCE_FIELDS, Member, Shop, ShopAPIKey
+from members.referral_codes import referral_code_for
 from members.services import member_erase, member_reactivate, member_suspend
+from rewards.services.merges import member_merge
 
 LEDGER_PAGE_SIZE = 20
 RECENT_ROWS = 20
@@ -116,10 +120,22 @@ class MemberAdmin(AuditedAdmin):
     # The balances are shown in the page's own Balance panel, below.
     fieldsets = (
         (None, {"fields": ("external_id", "status", "enrolled_at", "name", "email", "birth_date")}),
+        (gettext_lazy("Referrals and merges"), {"fields": ("referral_code", "merged_into")}),
     )
     # Balances are a cache of the ledger: only the ledger services change them. Status
     # changes go through the actions, the external id is the shop's key for the member.
-    readonly_fields = ("external_id", "status", *BALANCE_FIELDS, "enrolled_at")
+    readonly_fields = (
+        "external_id",
+        "status",
+        *BALANCE_FIELDS,
+        "enrolled_at",
+        "referral_code",
+        "merged_into",
+    )
+
+    @admin.display(description=gettext_lazy("referral code"))
+    def referral_code(self, member: Member) -> str:
+        return referral_code_for(member.pk)
 
     def get_fieldsets(self, request, obj=None):
         # A read-only field a subclass adds (another app's figure) is shown too.
@@ -213,6 +229,8 @@ class MemberAdmin(AuditedAdmin):
             "can_erase": user.has_perm("members.erase_member")
             and member.status != Member.Status.ERASED,
             "can_export": user.has_perm("members.export_csv"),
+            "can_merge": user.has_perm("members.merge_member")
+            and member.status in (Member.Status.ACTIVE, Member.Status.SUSPENDED),
         }
 
     # --- actions: one service each --------------------------------------------------------
@@ -235,6 +253,7 @@ class MemberAdmin(AuditedAdmin):
                 name="members_member_reactivate",
             ),
             path("<path:object_id>/erase/", view(self.erase_view), name="members_member_erase"),
+            path("<path:object_id>/merge/", view(self.merge_view), name="members_member_merge"),
             *super().get_urls(),
         ]
 
@@ -343,6 +362,41 @@ class MemberAdmin(AuditedAdmin):
             intro="The external id becomes a pseudonym; email, name and birth date are "
             "removed, here and in the member's history. The ledger, purchases, vouchers and "
             "the KPIs stay as they are. The member can never earn or redeem again.",
+        )
+
+    def merge_view(self, request, object_id):
+        member = self._member_for(request, object_id, "members.merge_member")
+        form = MemberMergeForm(request.POST or None, member=member)
+        if request.method == "POST" and form.is_valid():
+            target = form.cleaned_data["target_external_id"]
+            try:
+                member_merge(
+                    source=member,
+                    target=target,
+                    reason=form.cleaned_data["reason"],
+                    staff_user=request.user,
+                )
+            except DomainError as error:
+                form.add_error(None, error.message)
+            else:
+                messages.success(
+                    request,
+                    _("%(source)s is merged into %(target)s.")
+                    % {"source": member, "target": target},
+                )
+                return HttpResponseRedirect(self._member_url(target))
+        return self._action_page(
+            request,
+            member,
+            form,
+            title=_("Merge %(member)s into another member") % {"member": member},
+            button=_("Merge for good"),
+            intro=_(
+                "This member's open points (with their expiry), pending points, holds, owed "
+                "points, purchases, vouchers and tier history move to the member who stays, "
+                "as ledger entries on both sides. This member's external id then names the "
+                "member who stays. A merge cannot be undone."
+            ),
         )
 
     def export_view(self, request):

@@ -12,6 +12,10 @@ class RewardsConfig(AppConfig):
 
         rewards_jobs_register()
         program_language_watch()
+        from members.personal_data import personal_data_register
+        from rewards.gdpr import member_rewards_erase, member_rewards_export
+
+        personal_data_register(exporter=member_rewards_export, eraser=member_rewards_erase)
         # After every migrate (all apps), so the jobs other apps register are there too.
         post_migrate.connect(nightly_schedules_install_on_migrate, sender=self)
 

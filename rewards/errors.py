@@ -117,3 +117,42 @@ class NightlyJobUnknown(NotFound):
 class AdjustmentLimitExceeded(DomainError):
     code = "adjustment_limit_exceeded"
     message = _("This adjustment is over the staff user's adjustment limit.")
+
+
+# Points + cash at checkout (rewards.services.checkout). Each names the largest number of
+# points the redemption may spend (`max_points`).
+
+
+class RedemptionExceedsOrderShare(DomainError):
+    code = "redemption_exceeds_order_share"
+    message = _("Points may pay only part of this order.")
+
+
+class RedemptionBelowMinimum(DomainError):
+    code = "redemption_below_minimum"
+    message = _("A redemption must spend at least the program's minimum of points.")
+
+
+class RedemptionNotInSteps(DomainError):
+    code = "redemption_not_in_steps"
+    message = _("Points are redeemed in steps of the program's step size.")
+
+
+class ActivityTypeUnknown(DomainError):
+    code = "activity_type_unknown"
+    message = _("The program has no activity type with this key.")
+
+
+class ReferralCodeInvalid(DomainError):
+    code = "referral_code_invalid"
+    message = _("No member has this referral code.")
+
+
+class SelfReferral(DomainError):
+    code = "self_referral"
+    message = _("A member cannot refer themselves (the same member or the same email).")
+
+
+class MergeRefused(DomainError):
+    code = "merge_refused"
+    message = _("These members cannot be merged.")

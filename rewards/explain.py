@@ -11,9 +11,20 @@ from decimal import Decimal
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext as _
 
 from loyalty_engine.locale_format import date_format, money_format, number_format
-from rewards.models import EarnRule, Milestone, Program, Reward, Tier, TierBasis
+from rewards.models import (
+    ActivityType,
+    EarnRule,
+    ExpiryPolicy,
+    Milestone,
+    Program,
+    Reward,
+    Tier,
+    TierBasis,
+)
+from rewards.services.earning import number
 
 Kind = EarnRule.Kind
 
@@ -103,6 +114,11 @@ def rule_explain(rule: EarnRule, program: Program) -> str:
         )
     if caps:
         text += gettext(" (up to %(caps)s)") % {"caps": _names(caps)}
+    left_out = [*rule.excluded_sku_list, *rule.excluded_category_list]
+    if left_out:
+        text += _("; not on %(codes)s") % {"codes": _names(left_out)}
+    if rule.budget_points is not None:
+        text += _(", while its budget of %(budget)s points lasts") % {"budget": rule.budget_points}
     return text + "."
 
 
@@ -170,6 +186,35 @@ def milestone_explain(milestone: Milestone, program: Program) -> str:
     return text + "."
 
 
+def activity_explain(activity_type: ActivityType) -> str:
+    caps = [
+        f"{count} time(s) {period}"
+        for count, period in (
+            (activity_type.cap_per_day, "a day"),
+            (activity_type.cap_per_month, "a month"),
+            (activity_type.cap_total, "in all"),
+        )
+        if count is not None
+    ]
+    text = f"{activity_type.points} points for {activity_type.name}"
+    if activity_type.earns_on_feedback:
+        text += " (answering our survey counts)"
+    return text + (f", up to {_names(caps)}." if caps else ".")
+
+
+def referral_explain(program: Program) -> str:
+    if not (program.referral_referrer_points or program.referral_referred_points):
+        return ""
+    text = (
+        "Refer a friend with your code: once their first purchase can be spent, you get "
+        f"{program.referral_referrer_points} points and they get "
+        f"{program.referral_referred_points}"
+    )
+    if program.referral_cap_per_year is not None:
+        text += f", for up to {program.referral_cap_per_year} friends a year"
+    return text + "."
+
+
 def _open_now(queryset, now: datetime):
     return queryset.filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
 
@@ -188,6 +233,7 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
     rewards = list(_open_now(Reward.objects.filter(is_active=True), now))
 
     rate = program.points_per_unit
+    activity_types = list(ActivityType.objects.filter(is_active=True).order_by("key"))
     earning_text = [
         ngettext(
             "You earn %(rate)s point for every %(one)s you spend, rounded down to whole "
@@ -198,25 +244,11 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
         )
         % {"rate": number_format(rate), "one": money_format(Decimal(1), currency)},
         *[rule_explain(rule, program) for rule in rules],
+        *[activity_explain(activity_type) for activity_type in activity_types],
     ]
-    if program.expiry_months is None:
-        expiry = gettext("Points never expire.")
-    else:
-        months = program.expiry_months
-        expiry = (
-            ngettext(
-                "Points expire %(months)s month after you earn them, at the end of that month.",
-                "Points expire %(months)s months after you earn them, at the end of that month.",
-                months,
-            )
-            if program.expiry_at_month_end
-            else ngettext(
-                "Points expire %(months)s month after you earn them.",
-                "Points expire %(months)s months after you earn them.",
-                months,
-            )
-        ) % {"months": months}
-        expiry += " " + gettext("The points that expire soonest are spent first.")
+    if text := referral_explain(program):
+        earning_text.append(text)
+    expiry = expiry_explain(program)
     pending = (
         ngettext(
             "Points from a purchase can be spent %(days)s day after it.",
@@ -254,6 +286,7 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
             "base_rate": f"{program.points_per_unit.normalize():f}",
             "text": earning_text,
             "how_rules_combine": _combining_text(),
+            "not_earning": not_earning_explain(program),
             "rules": [
                 {
                     "id": rule.pk,
@@ -287,7 +320,11 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
         "milestones": [
             {"id": m.pk, "name": m.name, "text": milestone_explain(m, program)} for m in milestones
         ],
-        "expiry": {"text": [expiry, pending]},
+        "expiry": {
+            "policy": program.expiry_policy,
+            "text": [expiry, pending],
+            **expiry_settings(program),
+        },
         "redeeming": {
             "text": [
                 gettext("Each point is worth %(value)s off a purchase.")
@@ -296,13 +333,131 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
                     "Or exchange points for a reward from the catalog and get a voucher to use "
                     "at the till. Cancelling an unused voucher gives its points back."
                 ),
+                *checkout_explain(program),
             ],
             "point_value": program.point_value,
+            "max_points_share_percent": (
+                number(program.max_points_share) if program.max_points_share is not None else None
+            ),
+            "min_points": program.min_points_per_redemption,
+            "step_points": program.redemption_step_points,
             "rewards": [
                 {"id": r.pk, "name": r.name, "points_cost": r.points_cost} for r in rewards
             ],
         },
     }
+
+
+def expiry_explain(program: Program) -> str:
+    """The expiry policy in one sentence, from the settings the engine computes with
+    (rewards.services.expiry)."""
+    soonest = _(" The points that expire soonest are spent first.")
+    policy = program.expiry_policy
+    if policy == ExpiryPolicy.NEVER or (
+        policy == ExpiryPolicy.ROLLING and program.expiry_months is None
+    ):
+        return _("Points never expire.")
+    if policy == ExpiryPolicy.FIXED:
+        period = {1: _("month"), 3: _("quarter"), 6: _("half-year"), 12: _("year")}.get(
+            program.expiry_period_months, _("period")
+        )
+        return (
+            _(
+                "Points earned in the same calendar %(period)s expire together, "
+                "%(months)s months after that %(period)s ends."
+            )
+            % {"period": period, "months": program.expiry_after_period_months}
+            + soonest
+        )
+    if policy == ExpiryPolicy.INACTIVITY:
+        activity = (
+            _("purchase or redemption")
+            if program.expiry_inactivity_counts_redemptions
+            else _("purchase")
+        )
+        return _(
+            "All your points expire together, %(months)s months after your last %(activity)s."
+        ) % {"months": program.expiry_inactivity_months, "activity": activity}
+    months = program.expiry_months
+    text = (
+        ngettext(
+            "Points expire %(months)s month after you earn them, at the end of that month.",
+            "Points expire %(months)s months after you earn them, at the end of that month.",
+            months,
+        )
+        if program.expiry_at_month_end
+        else ngettext(
+            "Points expire %(months)s month after you earn them.",
+            "Points expire %(months)s months after you earn them.",
+            months,
+        )
+    )
+    return text % {"months": months} + " " + gettext(
+        "The points that expire soonest are spent first."
+    )
+
+
+def expiry_settings(program: Program) -> dict:
+    """The numbers of the policy in force, for clients that compute with them."""
+    policy = program.expiry_policy
+    if policy == ExpiryPolicy.ROLLING:
+        return {"months": program.expiry_months, "at_month_end": program.expiry_at_month_end}
+    if policy == ExpiryPolicy.FIXED:
+        return {
+            "period_months": program.expiry_period_months,
+            "after_period_months": program.expiry_after_period_months,
+        }
+    if policy == ExpiryPolicy.INACTIVITY:
+        return {
+            "months": program.expiry_inactivity_months,
+            "redemptions_count": program.expiry_inactivity_counts_redemptions,
+        }
+    return {}
+
+
+def not_earning_explain(program: Program) -> dict:
+    """What earns no points, program-wide (a rule's own exclusions are in its text)."""
+    skus, categories = program.excluded_sku_list, program.excluded_category_list
+    text = []
+    if skus:
+        text.append(_("These products earn no points: %(codes)s.") % {"codes": _names(skus)})
+    if categories:
+        text.append(
+            _("These categories earn no points: %(codes)s.") % {"codes": _names(categories)}
+        )
+    if skus or categories:
+        text.append(_("They count neither toward a minimum spend nor toward your tier."))
+    text.append(
+        _("The part of an order you pay with points earns points too.")
+        if program.points_paid_earns
+        else _("The part of an order you pay with points earns no points.")
+    )
+    return {
+        "skus": skus,
+        "categories": categories,
+        "points_paid_earns": program.points_paid_earns,
+        "text": text,
+    }
+
+
+def checkout_explain(program: Program) -> list[str]:
+    text = []
+    if program.max_points_share is not None:
+        text.append(
+            _("Points can pay up to %(share)s%% of an order.")
+            % {"share": number_format(program.max_points_share)}
+        )
+    if program.min_points_per_redemption:
+        text.append(
+            _("You redeem at least %(points)s points at a time.")
+            % {"points": program.min_points_per_redemption}
+        )
+    if program.redemption_step_points:
+        text.append(
+            _("Points are redeemed in steps of %(points)s.")
+            % {"points": program.redemption_step_points}
+        )
+    return text
 
 
 def _combining_text() -> list[str]:

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext
 
 from rewards.currency import decimal_places, is_known_currency, minor_units
 from rewards.models import EarnRule, Milestone, Program, Reward, Tier, TierBasis
@@ -110,6 +111,21 @@ class ProgramForm(TranslationsOptional, forms.ModelForm):
             "tier_window_months",
             "tier_grace_days",
             "activity_window_days",
+            "excluded_skus",
+            "excluded_categories",
+            "points_paid_earns",
+            "expiry_policy",
+            "expiry_period_months",
+            "expiry_after_period_months",
+            "expiry_inactivity_months",
+            "expiry_inactivity_counts_redemptions",
+            "max_points_share",
+            "min_points_per_redemption",
+            "redemption_step_points",
+            "referral_share_url",
+            "referral_referrer_points",
+            "referral_referred_points",
+            "referral_cap_per_year",
         )
         help_texts = {
             "name": "Shown to members as the program's name.",
@@ -130,13 +146,48 @@ class ProgramForm(TranslationsOptional, forms.ModelForm):
             },
         }
 
+    # Added with issue 17: a form that leaves one out (a script posting the settings it
+    # knew before) keeps the saved value rather than failing.
+    KEEP_IF_MISSING = (
+        "expiry_policy",
+        "expiry_period_months",
+        "expiry_after_period_months",
+        "expiry_inactivity_months",
+    )
+    # Bonuses a program may leave out: empty means none (0).
+    OPTIONAL_POINTS = ("referral_referrer_points", "referral_referred_points")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        for name in self.KEEP_IF_MISSING + self.OPTIONAL_POINTS:
+            self.fields[name].required = False
         # Left out of a form posted without it (older clients): the language stays.
         self.fields["default_language"].required = False
 
     def clean_default_language(self) -> str:
         return self.cleaned_data.get("default_language") or self.instance.default_language
+
+    def _clean_kept(self, name: str):
+        value = self.cleaned_data.get(name)
+        return getattr(self.instance, name) if value in (None, "") else value
+
+    def clean_expiry_policy(self):
+        return self._clean_kept("expiry_policy")
+
+    def clean_expiry_period_months(self):
+        return self._clean_kept("expiry_period_months")
+
+    def clean_expiry_after_period_months(self):
+        return self._clean_kept("expiry_after_period_months")
+
+    def clean_expiry_inactivity_months(self):
+        return self._clean_kept("expiry_inactivity_months")
+
+    def clean_referral_referrer_points(self) -> int:
+        return self.cleaned_data.get("referral_referrer_points") or 0
+
+    def clean_referral_referred_points(self) -> int:
+        return self.cleaned_data.get("referral_referred_points") or 0
 
     def clean_currency(self) -> str:
         currency = self.cleaned_data["currency"].strip().upper()
@@ -292,6 +343,9 @@ class EarnRuleForm(TranslationsOptional, forms.ModelForm):
             "cap_per_day",
             "cap_per_month",
             "cap_total",
+            "excluded_skus",
+            "excluded_categories",
+            "budget_points",
         )
         help_texts = {
             **WINDOW_HELP,
@@ -329,7 +383,33 @@ class EarnRuleForm(TranslationsOptional, forms.ModelForm):
             self._check_required(kind)
             self._check_ignored(kind)
             self._check_caps(kind)
+            self._check_purchase_only(kind)
         return cleaned
+
+    def _check_purchase_only(self, kind: str) -> None:
+        """Exclusions and budgets are applied where purchases earn; a sign-up or birthday
+        bonus is given elsewhere, so it takes neither."""
+        cleaned = self.cleaned_data
+        if kind not in EarnRule.PURCHASE_KINDS:
+            for field in ("excluded_skus", "excluded_categories"):
+                if (cleaned.get(field) or "").strip():
+                    self.add_error(
+                        field,
+                        gettext("Only rules that earn on purchases can exclude lines."),
+                    )
+            if cleaned.get("budget_points") is not None:
+                self.add_error(
+                    "budget_points",
+                    gettext("Only rules that earn on purchases can have a budget."),
+                )
+        budget = cleaned.get("budget_points")
+        used = self.instance.budget_used if self.instance.pk else 0
+        if budget is not None and budget < used:
+            self.add_error(
+                "budget_points",
+                gettext("The rule has already given %(used)s points: the budget cannot be less.")
+                % {"used": used},
+            )
 
     def _missing(self, field: str) -> bool:
         """Empty, and not already refused for another reason."""

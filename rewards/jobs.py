@@ -45,6 +45,10 @@ from rewards import selectors
 from rewards.errors import NightlyJobUnknown
 from rewards.services.bonuses import member_birthday_nightly_award
 from rewards.services.catch_up import member_nightly_catch_up, members_nightly_catch_up
+from rewards.services.referrals import (
+    member_referral_nightly_resolve,
+    referral_due_member_id_list,
+)
 from rewards.services.tiers import member_tier_nightly_evaluate, members_tier_nightly_evaluate
 
 # Default start times, in the program's time zone, of every nightly job this project has
@@ -55,6 +59,7 @@ from rewards.services.tiers import member_tier_nightly_evaluate, members_tier_ni
 DEFAULT_TIMES: dict[str, time] = {
     "expire": time(2, 0),  # points past their expiry (this app)
     "release": time(2, 15),  # pending points past their returns window, stale holds (this app)
+    "referrals": time(2, 20),  # referral bonuses once the first purchase is available (issue 17)
     "tiers": time(2, 30),  # tier re-evaluation (issue 3)
     "birthdays": time(2, 45),  # birthday bonuses (issue 3)
     "kpis": time(3, 0),  # the day's KPIs (metrics)
@@ -182,4 +187,10 @@ def rewards_jobs_register() -> None:
         member_sources=selectors.release_due_member_id_sources,
         process_member=member_nightly_catch_up,
         process_batch=members_nightly_catch_up,
+    )
+    nightly_job_register(
+        name="referrals",
+        title="Give referral bonuses once the friend's first purchase is available",
+        members=referral_due_member_id_list,
+        process_member=member_referral_nightly_resolve,
     )

@@ -141,6 +141,38 @@ def adjusted(*, points: int) -> Words:
 # --- rendering ------------------------------------------------------------------------------
 
 
+def activity_bonus(*, points: int, activity_type) -> Words:
+    return Words("activity_bonus", {"points": points, "activity": names(activity_type)})
+
+
+def referral_welcome(*, points: int) -> Words:
+    return Words("referral_welcome", {"points": points})
+
+
+def referral_bonus(*, points: int) -> Words:
+    return Words("referral_bonus", {"points": points})
+
+
+def merged_out(*, points: int, target: int) -> Words:
+    return Words("merged_out", {"points": points, "member": target})
+
+
+def merged_in(*, points: int, source: int) -> Words:
+    return Words("merged_in", {"points": points, "member": source})
+
+
+def owed_merged_in(*, points: int, source: int) -> Words:
+    return Words("owed_merged_in", {"points": points, "member": source})
+
+
+def hold_merged_out(*, points: int, target: int) -> Words:
+    return Words("hold_merged_out", {"points": points, "member": target})
+
+
+def hold_merged_in(*, points: int) -> Words:
+    return Words("hold_merged_in", {"points": points})
+
+
 def _money(params: dict, amount_key: str = "amount") -> str:
     try:
         amount = Decimal(params[amount_key])
@@ -293,6 +325,70 @@ def _render_milestone_bonus(p):
     ) % {"points": p["points"], "milestone": name_in_language(p.get("milestone"))}
 
 
+def _render_activity_bonus(p):
+    return ngettext(
+        "Activity: %(activity)s. %(points)s point.",
+        "Activity: %(activity)s. %(points)s points.",
+        p["points"],
+    ) % {"points": p["points"], "activity": name_in_language(p.get("activity"))}
+
+
+def _render_referral_welcome(p):
+    return ngettext(
+        "Welcome bonus for joining through a friend: %(points)s point.",
+        "Welcome bonus for joining through a friend: %(points)s points.",
+        p["points"],
+    ) % {"points": p["points"]}
+
+
+def _render_referral_bonus(p):
+    return ngettext(
+        "Referral bonus: a friend you referred made their first purchase. %(points)s point.",
+        "Referral bonus: a friend you referred made their first purchase. %(points)s points.",
+        p["points"],
+    ) % {"points": p["points"]}
+
+
+def _render_merged_out(p):
+    return ngettext(
+        "Merged into member #%(member)s: %(points)s point moved.",
+        "Merged into member #%(member)s: %(points)s points moved.",
+        p["points"],
+    ) % {"points": p["points"], "member": p["member"]}
+
+
+def _render_merged_in(p):
+    return ngettext(
+        "%(points)s point moved from member #%(member)s by a merge.",
+        "%(points)s points moved from member #%(member)s by a merge.",
+        p["points"],
+    ) % {"points": p["points"], "member": p["member"]}
+
+
+def _render_owed_merged_in(p):
+    return ngettext(
+        "%(points)s owed point moved from member #%(member)s by a merge.",
+        "%(points)s owed points moved from member #%(member)s by a merge.",
+        p["points"],
+    ) % {"points": p["points"], "member": p["member"]}
+
+
+def _render_hold_merged_out(p):
+    return ngettext(
+        "Hold of %(points)s point moved to member #%(member)s by a merge.",
+        "Hold of %(points)s points moved to member #%(member)s by a merge.",
+        p["points"],
+    ) % {"points": p["points"], "member": p["member"]}
+
+
+def _render_hold_merged_in(p):
+    return ngettext(
+        "Hold of %(points)s point moved here by a merge.",
+        "Hold of %(points)s points moved here by a merge.",
+        p["points"],
+    ) % {"points": p["points"]}
+
+
 RENDERERS = {
     "earned": _render_earned,
     "refunded": _render_refunded,
@@ -309,6 +405,14 @@ RENDERERS = {
     "signup_bonus": _render_signup_bonus,
     "birthday_bonus": _render_birthday_bonus,
     "milestone_bonus": _render_milestone_bonus,
+    "activity_bonus": _render_activity_bonus,
+    "referral_welcome": _render_referral_welcome,
+    "referral_bonus": _render_referral_bonus,
+    "merged_out": _render_merged_out,
+    "merged_in": _render_merged_in,
+    "owed_merged_in": _render_owed_merged_in,
+    "hold_merged_out": _render_hold_merged_out,
+    "hold_merged_in": _render_hold_merged_in,
 }
 
 

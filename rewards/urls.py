@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rewards.apis import me, members, program, purchases, redemptions, vouchers
+from rewards.apis import activities, me, members, program, purchases, redemptions, vouchers
 
 urlpatterns = [
     path("members", members.MemberCreateApi.as_view(), name="member-create"),
@@ -37,6 +37,9 @@ urlpatterns = [
     ),
     path("vouchers/<str:code>", vouchers.VoucherDetailApi.as_view(), name="voucher-detail"),
     path("vouchers/<str:code>/use", vouchers.VoucherUseApi.as_view(), name="voucher-use"),
+    path("activities", activities.ActivityCreateApi.as_view(), name="activity-create"),
+    path("me/export", me.MeExportApi.as_view(), name="me-export"),
+    path("me/referral", me.MeReferralApi.as_view(), name="me-referral"),
     path("me/balance", me.MeBalanceApi.as_view(), name="me-balance"),
     path("me/transactions", me.MeTransactionsApi.as_view(), name="me-transactions"),
     path("me/tier", me.MeTierApi.as_view(), name="me-tier"),

@@ -30,6 +30,10 @@ OPERATIONS = [
     ("get", "/api/v1/metrics/kpis.csv"),
     ("get", "/api/v1/metrics/cohorts"),
     ("get", "/api/v1/metrics/members/{external_id}"),
+    ("post", "/api/v1/activities"),
+    ("get", "/api/v1/me/export"),
+    ("get", "/api/v1/me/referral"),
+    ("get", "/api/v1/metrics/referrals"),
 ]
 
 
@@ -82,19 +86,33 @@ def test_every_operation_has_a_unique_operation_id(schema):
     [
         (
             "/api/v1/purchases",
-            {"member", "order_id", "amount", "currency", "occurred_at", "lines"},
+            {
+                "member",
+                "order_id",
+                "amount",
+                "currency",
+                "occurred_at",
+                "lines",
+                "redemption_id",
+                "points_paid_amount",
+            },
             {"member", "order_id", "amount", "currency"},
         ),
         (
             "/api/v1/redemptions",
             # points or reward_id, exactly one: the serializer checks, the schema can't say.
-            {"member", "points", "reward_id", "order_id", "hold"},
+            {"member", "points", "reward_id", "order_id", "hold", "order_total"},
             {"member"},
         ),
         (
             "/api/v1/members",
-            {"external_id", "email", "name", "birth_date", "language"},
+            {"external_id", "email", "name", "birth_date", "language", "referred_by"},
             {"external_id"},
+        ),
+        (
+            "/api/v1/activities",
+            {"member", "activity_id", "type", "occurred_at"},
+            {"member", "activity_id", "type"},
         ),
         (
             "/api/v1/purchases/{order_id}/refunds",

@@ -1,7 +1,12 @@
 """What a member reads about themselves with their token: balance, ledger, tier,
 milestones and the reward catalog."""
 
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
@@ -13,6 +18,7 @@ from members.apis import (
     BalanceSerializer,
 )
 from members.auth import MemberApi
+from members.personal_data import member_export
 from rewards.explain import tier_change_text
 from rewards.ledger_words import entry_description
 from rewards.selectors import (
@@ -22,6 +28,7 @@ from rewards.selectors import (
     program_get,
 )
 from rewards.services.milestones import milestones_progress
+from rewards.services.referrals import referral_share_get
 from rewards.services.tiers import tier_progress_get
 
 
@@ -216,3 +223,55 @@ class MeRewardsApi(MemberApi, APIView):
     def get(self, request):
         catalog = member_catalog_get(member=request.user.member, as_of=timezone.now())
         return Response(self.OutputSerializer(catalog).data)
+
+
+def _export_value(value):
+    """The export as JSON: times RFC 3339 in UTC with `Z`, decimals as strings."""
+    if isinstance(value, dict):
+        return {str(key): _export_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_export_value(item) for item in value]
+    if isinstance(value, datetime):
+        return serializers.DateTimeField().to_representation(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    return value
+
+
+class MeExportApi(MemberApi, APIView):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Everything held about me (GDPR data export), as JSON",
+        description="Sections: profile, consents, ledger, lots, purchases, refunds, "
+        "redemptions, vouchers, tier, tier_history, milestones, awards, referrals, "
+        "activities, feedback, and merged_members: the same sections for each member "
+        "merged into this one.",
+        tags=["me"],
+    )
+    def get(self, request):
+        member = request.user.member
+        body = {
+            "exported_at": timezone.now(),
+            **member_export(member),
+        }
+        return Response(
+            _export_value(body),
+            headers={"Content-Disposition": 'attachment; filename="my-data.json"'},
+        )
+
+
+class MeReferralApi(MemberApi, APIView):
+    class OutputSerializer(serializers.Serializer):
+        code = serializers.CharField(help_text="My referral code, for a friend's enrollment.")
+        share_url = serializers.CharField(allow_null=True, help_text="The link to share.")
+        referrer_points = serializers.IntegerField(help_text="What I get per friend.")
+        referred_points = serializers.IntegerField(help_text="What my friend gets.")
+        referrals = serializers.IntegerField(help_text="Friends who joined with my code.")
+        rewarded = serializers.IntegerField(help_text="Of them, those I was rewarded for.")
+
+    @extend_schema(responses=OutputSerializer, summary="My referral code and link", tags=["me"])
+    def get(self, request):
+        share = referral_share_get(member=request.user.member, program=program_get())
+        return Response(self.OutputSerializer(share).data)

@@ -72,6 +72,14 @@ class MemberCreateApi(ShopApi, APIView):
         )
         birth_date = serializers.DateField(required=False, allow_null=True, default=None)
         language = LanguageField(required=False, default="")
+        referred_by = serializers.CharField(
+            required=False,
+            default="",
+            allow_blank=True,
+            max_length=40,
+            validators=[printable],
+            help_text="The referral code of the member who referred this one.",
+        )
 
         def validate_birth_date(self, value: date | None) -> date | None:
             if value and not date(1900, 1, 1) <= value <= timezone.localdate():

@@ -40,6 +40,24 @@ class EarnItemSerializer(serializers.Serializer):
     points = serializers.IntegerField()
 
 
+class ExcludedLineSerializer(serializers.Serializer):
+    sku = serializers.CharField(help_text="Empty for the part paid with points.")
+    category = serializers.CharField()
+    amount = serializers.CharField(help_text="In the currency's minor units, as a string.")
+    rule_id = serializers.IntegerField(
+        allow_null=True, help_text="The rule that leaves the line out; null: the program."
+    )
+    reason = serializers.CharField()
+
+
+EXCLUDED = ExcludedLineSerializer(
+    many=True,
+    required=False,
+    help_text="Present when something earns nothing: each excluded line, the part paid with "
+    "points, and lines a rule left out, with why.",
+)
+
+
 class PurchaseCreateApi(ShopApi, APIView):
     class InputSerializer(serializers.Serializer):
         class LineSerializer(serializers.Serializer):
@@ -60,6 +78,16 @@ class PurchaseCreateApi(ShopApi, APIView):
         currency = serializers.CharField(min_length=3, max_length=3)
         occurred_at = serializers.DateTimeField(required=False, default=None)
         lines = LineSerializer(many=True, required=False, default=list, max_length=500)
+        redemption_id = serializers.UUIDField(
+            required=False,
+            help_text="The member's redemption that paid part of this order: that part earns "
+            "no points (unless the program lets it).",
+        )
+        points_paid_amount = money_field(
+            min_value=Decimal(0),
+            required=False,
+            help_text="Or: the amount of this order paid with points.",
+        )
 
         def validate_currency(self, value: str) -> str:
             if not is_known_currency(value):
@@ -81,6 +109,19 @@ class PurchaseCreateApi(ShopApi, APIView):
 
         def validate(self, data):
             check_minor_units(data["amount"], data["currency"], "amount")
+            if "redemption_id" in data and "points_paid_amount" in data:
+                raise serializers.ValidationError(
+                    {"points_paid_amount": ["Send redemption_id or points_paid_amount, not both."]},
+                    code="redemption_or_amount",
+                )
+            if "points_paid_amount" in data:
+                paid = data["points_paid_amount"]
+                check_minor_units(paid, data["currency"], "points_paid_amount")
+                if paid > data["amount"]:
+                    raise serializers.ValidationError(
+                        {"points_paid_amount": ["More than the purchase amount."]},
+                        code="exceeds_amount",
+                    )
             for index, line in enumerate(data["lines"]):
                 check_minor_units(line["unit_price"], data["currency"], f"lines.{index}.unit_price")
             return data
@@ -94,6 +135,7 @@ class PurchaseCreateApi(ShopApi, APIView):
         tier = serializers.CharField(allow_null=True, help_text="The member's tier after it.")
         tier_changed = serializers.BooleanField()
         milestones_reached = serializers.ListField(child=serializers.CharField())
+        excluded = EXCLUDED
 
     @extend_schema(
         request=InputSerializer,
@@ -114,6 +156,8 @@ class PurchaseCreateApi(ShopApi, APIView):
             occurred_at=data["occurred_at"],
             lines=[LineInput(**line) for line in data["lines"]],
             request_hash=request_hash(data),
+            redemption_id=data.get("redemption_id"),
+            points_paid_amount=data.get("points_paid_amount"),
         )
         return write_response(result)
 
@@ -124,6 +168,7 @@ class PurchasePreviewApi(ShopApi, APIView):
         points_pending = serializers.IntegerField()
         items = EarnItemSerializer(many=True)
         tier = serializers.CharField(allow_null=True)
+        excluded = EXCLUDED
 
     @extend_schema(
         request=PurchaseCreateApi.InputSerializer,
@@ -142,6 +187,8 @@ class PurchasePreviewApi(ShopApi, APIView):
             currency=data["currency"],
             occurred_at=data["occurred_at"],
             lines=[LineInput(**line) for line in data["lines"]],
+            redemption_id=data.get("redemption_id"),
+            points_paid_amount=data.get("points_paid_amount"),
         )
         return Response(self.OutputSerializer(preview).data)
 

@@ -1,5 +1,7 @@
 """Spending points: redemptions, holds and their capture, void and cancel."""
 
+from decimal import Decimal
+
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -11,7 +13,7 @@ from members.apis import (
     printable,
 )
 from members.auth import ShopApi
-from rewards.apis.common import MAX_ID, MAX_POINTS, request_hash, write_response
+from rewards.apis.common import MAX_ID, MAX_POINTS, money_field, request_hash, write_response
 from rewards.errors import IdempotencyKeyRequired
 from rewards.services.redemptions import (
     redemption_cancel,
@@ -71,6 +73,12 @@ class RedemptionCreateApi(ShopApi, APIView):
         hold = serializers.BooleanField(
             required=False, default=False, help_text="Points only: a reward is never held."
         )
+        order_total = money_field(
+            min_value=Decimal("0.0001"),
+            required=False,
+            help_text="Points only: the order's total, so the program's most share of an "
+            "order payable with points applies (points + cash).",
+        )
 
         def validate(self, data):
             if "points" in data and "reward_id" in data:
@@ -82,6 +90,11 @@ class RedemptionCreateApi(ShopApi, APIView):
                 raise serializers.ValidationError(
                     {"points": [gettext("Send points, or reward_id to redeem a reward.")]},
                     code="required",
+                )
+            if "reward_id" in data and "order_total" in data:
+                raise serializers.ValidationError(
+                    {"order_total": ["A reward costs its points; order_total is for points."]},
+                    code="not_with_reward",
                 )
             if "reward_id" in data and data["hold"]:
                 raise serializers.ValidationError(
@@ -132,6 +145,7 @@ class RedemptionCreateApi(ShopApi, APIView):
                 hold=data["hold"],
                 idempotency_key=key,
                 request_hash=request_hash(data),
+                order_total=data.get("order_total"),
             )
         return write_response(result)
 

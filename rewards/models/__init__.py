@@ -12,6 +12,7 @@
 Everything is re-exported here, so `from rewards.models import Purchase` keeps working.
 """
 
+from rewards.models.activities import Activity, ActivityType, Referral
 from rewards.models.catalog import Reward, Voucher
 from rewards.models.imports import CsvImport
 from rewards.models.jobs import JobRun
@@ -25,12 +26,23 @@ from rewards.models.ledger import (
     Redemption,
     Refund,
 )
+from rewards.models.merges import MemberMerge
 from rewards.models.milestones import Milestone, MilestoneAward
-from rewards.models.program import Program, StaffAdjustmentLimit, TierBasis, Window, window_ordered
+from rewards.models.program import (
+    ExpiryPolicy,
+    Program,
+    StaffAdjustmentLimit,
+    TierBasis,
+    Window,
+    window_ordered,
+)
 from rewards.models.rules import EarnAward, EarnRule
 from rewards.models.tiers import MemberTier, Tier, TierChange
 
 __all__ = [
+    "Activity",
+    "ActivityType",
+    "Referral",
     "CsvImport",
     "EarnAward",
     "EarnRule",
@@ -38,10 +50,12 @@ __all__ = [
     "JobRun",
     "LedgerEntry",
     "LotMovement",
+    "MemberMerge",
     "MemberTier",
     "Milestone",
     "MilestoneAward",
     "PointLot",
+    "ExpiryPolicy",
     "Program",
     "Purchase",
     "PurchaseLine",

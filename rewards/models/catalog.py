@@ -1,6 +1,5 @@
 """The reward catalog and the vouchers a redemption issues."""
 
-
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q

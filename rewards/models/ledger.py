@@ -42,10 +42,22 @@ class Purchase(IdempotentRecord):
     points_earned = models.BigIntegerField()
     refunded_amount = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal(0))
     points_reversed = models.BigIntegerField(default=0)
+    # What of `amount` earns nothing: excluded lines, and the part paid with points unless
+    # the program lets it earn. It counts for no tier either (rewards.services.exclusions).
+    not_earning_amount = models.DecimalField(
+        max_digits=18, decimal_places=4, default=Decimal(0), db_default=Decimal(0)
+    )
+    points_paid_amount = models.DecimalField(
+        max_digits=18, decimal_places=4, default=Decimal(0), db_default=Decimal(0)
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["shop", "order_id"], name="purchase_order_unique"),
+            models.CheckConstraint(
+                condition=Q(not_earning_amount__gte=0, not_earning_amount__lte=F("amount")),
+                name="purchase_not_earning_within_amount",
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_amount_positive"),
             models.CheckConstraint(
                 condition=Q(refunded_amount__gte=0, refunded_amount__lte=F("amount")),
@@ -113,6 +125,13 @@ class Redemption(IdempotentRecord):
     discount_amount = models.DecimalField(max_digits=18, decimal_places=4)
     currency = models.CharField(max_length=3)
     order_id = models.CharField(max_length=64, blank=True)
+    order_total = models.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="The order this redemption pays part of, when the shop said (points + cash).",
+    )
     reward = models.ForeignKey(
         "Reward", null=True, blank=True, on_delete=models.PROTECT, related_name="redemptions"
     )
@@ -164,6 +183,8 @@ class LedgerEntry(models.Model):
         EXPIRE = "expire", _("Expiry")
         ADJUST = "adjust", _("Manual adjustment")
         BONUS = "bonus", _("Bonus")
+        MERGE_OUT = "merge_out", _("Moved out by a merge")
+        MERGE_IN = "merge_in", _("Moved in by a merge")
 
     class Actor(models.TextChoices):
         SHOP = "shop", _("Shop")

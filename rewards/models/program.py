@@ -5,9 +5,10 @@ import zoneinfo
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from loyalty_engine.history import audit_trail
 
@@ -15,6 +16,18 @@ from loyalty_engine.history import audit_trail
 class TierBasis(models.TextChoices):
     POINTS = "points", "Points earned"
     SPEND = "spend", "Money spent"
+
+
+class ExpiryPolicy(models.TextChoices):
+    ROLLING = "rolling", "Rolling: N months after earning"
+    FIXED = "fixed", "Fixed date: points earned in a period expire together"
+    INACTIVITY = "inactivity", "Inactivity: all points expire after N months without activity"
+    NEVER = "never", "Never"
+
+
+def codes_parse(text: str) -> list[str]:
+    """A comma-separated list of SKUs or categories, as staff type it."""
+    return [code.strip() for code in text.split(",") if code.strip()]
 
 
 class Program(models.Model):
@@ -37,14 +50,66 @@ class Program(models.Model):
         validators=[MinValueValidator(Decimal("0.0001"))],
         help_text="Points per currency unit spent, rounded down to whole points per purchase.",
     )
+    excluded_skus = models.CharField(
+        max_length=1000,
+        blank=True,
+        db_default="",
+        help_text="Lines with these SKUs, comma-separated, earn no points and count for no "
+        "minimum spend or tier (for example gift cards, deposits).",
+    )
+    excluded_categories = models.CharField(
+        max_length=1000,
+        blank=True,
+        db_default="",
+        help_text="Lines in these categories, comma-separated, earn no points and count for "
+        "no minimum spend or tier (for example tobacco, shipping).",
+    )
+    points_paid_earns = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="The part of a purchase paid with points earns points too. Off: it earns "
+        "none and counts for no minimum spend or tier.",
+    )
+    expiry_policy = models.CharField(
+        max_length=10,
+        choices=ExpiryPolicy,
+        default=ExpiryPolicy.ROLLING,
+        db_default=ExpiryPolicy.ROLLING,
+        help_text="How points expire. A change applies to points earned from then on; "
+        "points already earned keep the expiry they were given.",
+    )
     expiry_months = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         default=12,
-        help_text="Points expire this many months after they were earned. Empty: never.",
+        help_text="Rolling: points expire this many months after they were earned. Empty: never.",
     )
     expiry_at_month_end = models.BooleanField(
-        default=True, help_text="Extend each expiry to the end of its month."
+        default=True, help_text="Rolling: extend each expiry to the end of its month."
+    )
+    expiry_period_months = models.PositiveSmallIntegerField(
+        default=12,
+        db_default=12,
+        choices=[(1, "a calendar month"), (3, "a quarter"), (6, "a half-year"), (12, "a year")],
+        help_text="Fixed date: points earned in the same calendar period expire together.",
+    )
+    expiry_after_period_months = models.PositiveSmallIntegerField(
+        default=3,
+        db_default=3,
+        help_text="Fixed date: months after the period's end when its points expire "
+        "(12-month periods and 3: points of a year expire at the end of 31 March of the next).",
+    )
+    expiry_inactivity_months = models.PositiveSmallIntegerField(
+        default=12,
+        db_default=12,
+        validators=[MinValueValidator(1)],
+        help_text="Inactivity: all of a member's points expire after this many months "
+        "without a purchase.",
+    )
+    expiry_inactivity_counts_redemptions = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Inactivity: a redemption counts as activity too, not only a purchase.",
     )
     pending_days = models.PositiveSmallIntegerField(
         default=0, help_text="Days before purchase points become available (returns window)."
@@ -58,6 +123,27 @@ class Program(models.Model):
     )
     hold_ttl_minutes = models.PositiveIntegerField(
         default=15, help_text="An uncaptured hold releases its points after this many minutes."
+    )
+    max_points_share = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal(100))],
+        help_text="Most of an order, in percent, that points may pay when the redemption "
+        "names its order_total. Empty: up to the whole order.",
+    )
+    min_points_per_redemption = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Fewest points one redemption may spend. Empty: any number.",
+    )
+    redemption_step_points = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Points are redeemed in steps of this many (100: 100, 200, …). Empty: any.",
     )
     timezone = models.CharField(
         max_length=64,
@@ -87,6 +173,34 @@ class Program(models.Model):
         help_text="Metrics: a member is active if they made a purchase, not fully refunded, "
         "within this many days. Retention and churn are counted on it.",
     )
+    referral_share_url = models.CharField(
+        max_length=300,
+        blank=True,
+        default="",
+        help_text=_(
+            "The link members share, with {code} where their referral code goes, such as "
+            "https://shop.example/join?ref={code}. Empty: members get the code only."
+        ),
+    )
+    referral_referrer_points = models.PositiveIntegerField(
+        default=0,
+        help_text=_(
+            "Bonus for the member who referred, once the friend's first purchase is "
+            "available (past the returns window) and not fully refunded. 0: none."
+        ),
+    )
+    referral_referred_points = models.PositiveIntegerField(
+        default=0,
+        help_text=_("Bonus for the referred friend, at the same moment. 0: none."),
+    )
+    referral_cap_per_year = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "Most referrals a member is rewarded for per calendar year; beyond it, neither "
+            "member gets a bonus. Empty: no cap."
+        ),
+    )
 
     history = audit_trail()
 
@@ -105,10 +219,31 @@ class Program(models.Model):
             models.CheckConstraint(
                 condition=Q(activity_window_days__gte=1), name="program_activity_window_positive"
             ),
+            models.CheckConstraint(
+                condition=Q(max_points_share__isnull=True)
+                | Q(max_points_share__gt=0, max_points_share__lte=100),
+                name="program_points_share_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(expiry_inactivity_months__gte=1),
+                name="program_inactivity_months_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(expiry_period_months__in=[1, 3, 6, 12]),
+                name="program_expiry_period_divides_a_year",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def excluded_sku_list(self) -> list[str]:
+        return codes_parse(self.excluded_skus)
+
+    @property
+    def excluded_category_list(self) -> list[str]:
+        return codes_parse(self.excluded_categories)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:

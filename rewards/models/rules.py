@@ -4,12 +4,12 @@ from decimal import Decimal
 
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from loyalty_engine.history import audit_trail
 from members.models import Member, Shop
 from rewards.models.ledger import LedgerEntry, Purchase
-from rewards.models.program import Window, window_ordered
+from rewards.models.program import Window, codes_parse, window_ordered
 from rewards.models.tiers import Tier
 
 
@@ -79,6 +79,31 @@ class EarnRule(Window):
     cap_total = models.PositiveIntegerField(
         null=True, blank=True, help_text="Most points this rule gives a member, ever."
     )
+    excluded_skus = models.CharField(
+        max_length=1000,
+        blank=True,
+        db_default="",
+        help_text="This rule leaves out lines with these SKUs, comma-separated (they still "
+        "earn base points unless the program excludes them).",
+    )
+    excluded_categories = models.CharField(
+        max_length=1000,
+        blank=True,
+        db_default="",
+        help_text="This rule leaves out lines in these categories, comma-separated.",
+    )
+    budget_points = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most points this rule gives across all members; once spent, it gives "
+        "none. Empty: no budget.",
+    )
+    budget_used = models.BigIntegerField(
+        default=0,
+        db_default=0,
+        editable=False,
+        help_text="Points this rule has given against its budget.",
+    )
 
     history = audit_trail(m2m_fields=[shops, tiers])
 
@@ -90,6 +115,13 @@ class EarnRule(Window):
                 condition=Q(multiplier__isnull=True) | Q(multiplier__gte=1),
                 name="earn_rule_multiplier_at_least_one",
             ),
+            # The budget is taken with one conditional UPDATE (rewards.services.budgets);
+            # the database refuses anything past it all the same.
+            models.CheckConstraint(
+                condition=Q(budget_used__gte=0)
+                & (Q(budget_points__isnull=True) | Q(budget_used__lte=F("budget_points"))),
+                name="earn_rule_budget_not_overspent",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -98,6 +130,20 @@ class EarnRule(Window):
     @property
     def target_list(self) -> list[str]:
         return [t.strip() for t in self.targets.split(",") if t.strip()]
+
+    @property
+    def excluded_sku_list(self) -> list[str]:
+        return codes_parse(self.excluded_skus)
+
+    @property
+    def excluded_category_list(self) -> list[str]:
+        return codes_parse(self.excluded_categories)
+
+    @property
+    def budget_left(self) -> int | None:
+        if self.budget_points is None:
+            return None
+        return max(self.budget_points - self.budget_used, 0)
 
 
 class EarnAward(models.Model):
@@ -110,6 +156,8 @@ class EarnAward(models.Model):
         TIER = "tier", "Tier multiplier"
         RULE = "rule", "Earn rule"
         MILESTONE = "milestone", "Milestone"
+        ACTIVITY = "activity", "Activity"
+        REFERRAL = "referral", "Referral"
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="earn_awards")
     entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="awards")

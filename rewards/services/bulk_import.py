@@ -43,6 +43,7 @@ from rewards.errors import CurrencyNotAccepted, MemberNotActive
 from rewards.models import (
     EarnAward,
     EarnRule,
+    ExpiryPolicy,
     LedgerEntry,
     LotMovement,
     MemberTier,
@@ -73,10 +74,16 @@ from rewards.services.enrollment import member_enroll_write
 from rewards.services.import_rows import MemberRow, PurchaseRow, RowError
 from rewards.services.ledger import _expiry_words, lot_expires_at
 from rewards.services.milestones import period_bounds
-from rewards.services.purchases import LineInput, earn_awards_build, purchase_write
+from rewards.services.purchases import (
+    LineInput,
+    earn_awards_build,
+    excluded_response,
+    purchase_write,
+)
 from rewards.services.tiers import (
     _describe,
     _rank,
+    qualifying_spend,
     tier_for_value,
     tier_window_start,
     tiers_list,
@@ -292,9 +299,10 @@ class _PurchaseContext:
     def load(cls, *, program: Program, as_of: datetime, member_ids: list[int], shops):
         tiers = tiers_list()
         rules = list(
-            EarnRule.objects.filter(
-                is_active=True, kind__in=EarnRule.PURCHASE_KINDS
-            ).prefetch_related("shops", "tiers")
+            EarnRule.objects.filter(is_active=True, kind__in=EarnRule.PURCHASE_KINDS)
+            # As earning.rules_for_purchase: a rule whose budget is spent gives nothing.
+            .filter(Q(budget_points__isnull=True) | Q(budget_used__lt=F("budget_points")))
+            .prefetch_related("shops", "tiers")
         )
         milestones = list(Milestone.objects.filter(is_active=True).select_related("reward"))
         window_start = tier_window_start(program=program, as_of=as_of)
@@ -307,7 +315,7 @@ class _PurchaseContext:
                 )
             }
             value = (
-                F("amount") - F("refunded_amount")
+                qualifying_spend()
                 if program.tier_basis == TierBasis.SPEND
                 else F("points_earned") - F("points_reversed")
             )
@@ -405,6 +413,16 @@ class _PurchaseContext:
             # A capped rule gives an item: how much of its cap is left is in the member's
             # past awards (cap_usage_get). A capped rule that gives nothing is capped at nothing.
             raise _NotProvable
+        if calculation.not_earning_amount or any(
+            item.rule and item.rule.budget_points is not None and item.points
+            for item in calculation.items
+        ):
+            # Excluded lines count for no tier, and a budget is taken with a conditional
+            # update: purchase_write does both.
+            raise _NotProvable
+        if program.expiry_policy == ExpiryPolicy.INACTIVITY:
+            # Each purchase moves the member's other lots' expiry (expiry_inactivity_extend).
+            raise _NotProvable
         points = calculation.points
         # As purchases._earn_plan: pending for `pending_days`, and points already past
         # their expiry are earned and expired at once.
@@ -435,6 +453,8 @@ class _PurchaseContext:
             "tier": tier.name if tier else None,
             "tier_changed": tier_change is not None,
             "milestones_reached": [milestone.name for milestone, _ in milestones],
+            # Lines a rule left out (what the program excludes goes through purchase_write).
+            **excluded_response(calculation, currency=row.currency),
         }
         return _Planned(
             row=row,

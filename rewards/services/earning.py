@@ -20,6 +20,12 @@ The policy, in the words the program page shows members:
 6. Rounding happens once, at the end: the total is rounded down to whole points. The items
    are whole points that add up to the total (largest remainders get the odd points).
 
+7. Exclusions (rewards.services.exclusions): lines the program excludes earn nothing and
+   count for no minimum spend; a line a rule excludes is left out of that rule only; the
+   part paid with points earns nothing unless the program says so.
+8. Budgets (rewards.services.budgets): a rule with a points budget gives at most what is
+   left of it; the real earn takes it with a conditional update, so it is never overspent.
+
 Line amounts are quantity × unit price; if the lines add up to more than the purchase amount
 (an order-level discount), they are scaled down to it.
 
@@ -31,12 +37,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_FLOOR, Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from loyalty_engine.locale_format import money_format, number_format
 from members.models import Member, Shop
 from rewards.models import EarnAward, EarnRule, Program, Purchase, Tier
+from rewards.services.exclusions import (
+    ExcludedLine,
+    Exclusions,
+    points_paid_reason,
+    program_exclusion_reason,
+    rule_exclusion_reason,
+)
 
 Kind = EarnRule.Kind
 Source = EarnAward.Source
@@ -72,6 +85,10 @@ class EarnItem:
 class EarnCalculation:
     points: int
     items: list[EarnItem] = field(default_factory=list)
+    # Lines that earn nothing or that a rule left out, with why; and how much of the
+    # purchase amount earns nothing (excluded lines and the part paid with points).
+    excluded: list[ExcludedLine] = field(default_factory=list)
+    not_earning_amount: Decimal = Decimal(0)
 
 
 @dataclass
@@ -95,6 +112,8 @@ def rules_for_purchase(*, shop: Shop, tier: Tier | None, occurred_at: datetime) 
         EarnRule.objects.filter(is_active=True, kind__in=EarnRule.PURCHASE_KINDS)
         .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=occurred_at))
         .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=occurred_at))
+        # A rule whose budget is spent gives nothing more (rewards.services.budgets).
+        .filter(Q(budget_points__isnull=True) | Q(budget_used__lt=F("budget_points")))
         .prefetch_related("shops", "tiers")
     )
     return [rule for rule in rules if rule_applies_to(rule, shop=shop, tier=tier)]
@@ -189,6 +208,7 @@ def purchase_points_calculate(
     tier: Tier | None = None,
     is_first_purchase: bool = False,
     usage: CapUsage | None = None,
+    points_paid_amount: Decimal = Decimal(0),
 ) -> EarnCalculation:
     """Points for a purchase by the policy in this module's docstring. Pure: the caller
     loads the rules that apply (`rules_for_purchase`) and the cap usage (`cap_usage_get`),
@@ -196,7 +216,54 @@ def purchase_points_calculate(
     usage = usage or CapUsage({}, {}, {})
     rate = program.points_per_unit
     currency = program.currency
-    base = amount * rate
+    excluded: list[ExcludedLine] = []
+
+    # Each line's share of the amount (scaled down to an order-level discount), and which
+    # the program excludes from earning.
+    lines_total = sum((line.amount for line in lines), Decimal(0))
+    scale = min(Decimal(1), amount / lines_total) if lines_total > 0 else Decimal(0)
+    program_exclusions = Exclusions.of(program)
+    earning_lines: list[tuple[BasketLine, Decimal]] = []
+    excluded_amount = Decimal(0)
+    for line in lines:
+        share = line.amount * scale
+        what = program_exclusions.reason(sku=line.sku, category=line.category)
+        if what:
+            excluded.append(
+                ExcludedLine(line.sku, line.category, share, program_exclusion_reason(what))
+            )
+            excluded_amount += share
+        else:
+            earning_lines.append((line, share))
+    paid = Decimal(0)
+    if not program.points_paid_earns and points_paid_amount > 0:
+        paid = min(points_paid_amount, amount - excluded_amount)
+        if paid > 0:
+            excluded.append(ExcludedLine("", "", paid, points_paid_reason()))
+            # The cash share of each earning line: the points pay evenly across them.
+            cash = (amount - excluded_amount - paid) / (amount - excluded_amount)
+            earning_lines = [(line, share * cash) for line, share in earning_lines]
+    earning_amount = amount - excluded_amount - paid
+    rule_exclusions = {rule.pk: Exclusions.of(rule) for rule in rules}
+
+    def left_out(rule: EarnRule, *, matching_only: bool) -> Decimal:
+        """The amount of earning lines `rule` excludes, each listed with why."""
+        exclusions = rule_exclusions[rule.pk]
+        if not exclusions:
+            return Decimal(0)
+        total = Decimal(0)
+        for line, share in earning_lines:
+            what = exclusions.reason(sku=line.sku, category=line.category)
+            if what and (not matching_only or _line_matches(rule, line)):
+                excluded.append(
+                    ExcludedLine(
+                        line.sku, line.category, share, rule_exclusion_reason(rule, what), rule
+                    )
+                )
+                total += share
+        return total
+
+    base = earning_amount * rate
     drafts = [
         _Draft(
             Source.BASE,
@@ -209,24 +276,29 @@ def purchase_points_calculate(
             % {
                 "rate": number_format(rate),
                 "currency": currency,
-                "amount": money_format(amount, currency),
+                "amount": money_format(earning_amount, currency),
             },
             base,
         )
     ]
 
     line_rules = [r for r in rules if r.kind in (Kind.CATEGORY_MULTIPLIER, Kind.SKU_MULTIPLIER)]
-    if lines and line_rules:
-        lines_total = sum((line.amount for line in lines), Decimal(0))
-        scale = min(Decimal(1), amount / lines_total) if lines_total > 0 else Decimal(0)
+    if earning_lines and line_rules:
         per_rule: dict[int, tuple[EarnRule, Decimal, int]] = {}
-        for line in lines:
-            matching = [r for r in line_rules if _line_matches(r, line)]
+        for line, share in earning_lines:
+            matching = [
+                r
+                for r in line_rules
+                if _line_matches(r, line)
+                and not rule_exclusions[r.pk].reason(sku=line.sku, category=line.category)
+            ]
             rule = _best(matching, lambda r: r.multiplier)
             if rule is None:
                 continue
             _, covered, count = per_rule.get(rule.pk, (rule, Decimal(0), 0))
-            per_rule[rule.pk] = (rule, covered + line.amount * scale, count + 1)
+            per_rule[rule.pk] = (rule, covered + share, count + 1)
+        for rule in line_rules:
+            left_out(rule, matching_only=True)
         for rule, covered, count in sorted(per_rule.values(), key=lambda v: v[0].pk):
             drafts.append(
                 _Draft(
@@ -250,13 +322,24 @@ def purchase_points_calculate(
     campaigns = [r for r in rules if r.kind == Kind.CAMPAIGN_MULTIPLIER]
     campaign = _best(campaigns, lambda r: r.multiplier)
     if campaign:
+        campaign_amount = earning_amount - left_out(campaign, matching_only=False)
         drafts.append(
             _Draft(
                 Source.RULE,
                 campaign.name,
-                gettext("×%(multiplier)s on the whole purchase")
-                % {"multiplier": number_format(campaign.multiplier)},
-                base * (campaign.multiplier - 1),
+                (
+                    gettext("×%(multiplier)s on the whole purchase")
+                    % {"multiplier": number_format(campaign.multiplier)}
+                    if campaign_amount == earning_amount
+                    else gettext("×%(multiplier)s on %(amount)s")
+                    % {
+                        "multiplier": number_format(campaign.multiplier),
+                        "amount": money_format(
+                            campaign_amount.quantize(Decimal("0.01")), currency
+                        ),
+                    }
+                ),
+                campaign_amount * rate * (campaign.multiplier - 1),
                 rule=campaign,
             )
         )
@@ -271,11 +354,26 @@ def purchase_points_calculate(
                 tier=tier,
             )
         )
+
+    def spend_counted(rule: EarnRule) -> Decimal:
+        exclusions = rule_exclusions[rule.pk]
+        if not exclusions:
+            return earning_amount
+        return earning_amount - sum(
+            (
+                share
+                for line, share in earning_lines
+                if exclusions.reason(sku=line.sku, category=line.category)
+            ),
+            Decimal(0),
+        )
+
     min_spend = _best(
-        [r for r in rules if r.kind == Kind.MIN_SPEND_BONUS and amount >= r.min_amount],
+        [r for r in rules if r.kind == Kind.MIN_SPEND_BONUS and spend_counted(r) >= r.min_amount],
         lambda r: r.bonus_points,
     )
     if min_spend:
+        left_out(min_spend, matching_only=False)
         drafts.append(
             _Draft(
                 Source.RULE,
@@ -310,6 +408,10 @@ def purchase_points_calculate(
         if left is not None and draft.exact > left:
             draft.exact = Decimal(left)
             draft.description += f" ({which})"
+        budget_left = draft.rule.budget_left
+        if budget_left is not None and draft.exact > budget_left:
+            draft.exact = Decimal(budget_left)
+            draft.description += gettext(" (limited by what is left of its budget)")
 
     total, points = _round_items(drafts)
     items = [
@@ -323,7 +425,12 @@ def purchase_points_calculate(
         )
         for d, p in zip(drafts, points, strict=True)
     ]
-    return EarnCalculation(points=total, items=items)
+    return EarnCalculation(
+        points=total,
+        items=items,
+        excluded=excluded,
+        not_earning_amount=excluded_amount + paid,
+    )
 
 
 def _line_matches(rule: EarnRule, line: BasketLine) -> bool:
@@ -341,6 +448,7 @@ def member_purchase_points_calculate(
     lines: list,
     occurred_at: datetime,
     rules_configured: bool = True,
+    points_paid_amount: Decimal = Decimal(0),
 ) -> EarnCalculation:
     """The points this member would earn for this purchase now: loads the rules, the cap
     usage and whether it is the member's first purchase, then calculates. The preview and
@@ -367,4 +475,5 @@ def member_purchase_points_calculate(
         tier=tier,
         is_first_purchase=is_first,
         usage=usage,
+        points_paid_amount=points_paid_amount,
     )

@@ -5,7 +5,6 @@ already locked (`member_lock`); all writes to a member's lots happen under that 
 so lots need no locks of their own. Callers save the cache once with `balance_save`.
 """
 
-import calendar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,9 +13,11 @@ from django.db.models import F, Sum
 
 from loyalty_engine import i18n
 from members.models import Member, Shop
+from members.services import member_follow_merges
 from rewards import ledger_words
 from rewards.errors import MemberNotFound
 from rewards.models import LedgerEntry, LotMovement, PointLot, Program, Redemption
+from rewards.services.expiry import lot_expiry_for, policy_expires_at
 
 Kind = LedgerEntry.Kind
 
@@ -63,6 +64,9 @@ def member_lock_by_external_id(external_id: str) -> Member:
     member = Member.objects.select_for_update().filter(external_id=external_id).first()
     if member is None:
         raise MemberNotFound()
+    if member.merged_into_id:
+        # The external id of a merged member names the member it was merged into.
+        member = member_follow_merges(member, lock=True)
     i18n.speak_to(member)
     return member
 
@@ -77,19 +81,9 @@ def balance_save(member: Member) -> None:
 
 
 def lot_expires_at(*, program: Program, earned_at: datetime) -> datetime | None:
-    """Expiry of points earned at `earned_at`: `expiry_months` later in the program's time
-    zone, extended to the end of that month when `expiry_at_month_end` is set (the expiry
-    instant is then the first moment of the following month)."""
-    if program.expiry_months is None:
-        return None
-    local = earned_at.astimezone(program.tz)
-    month_index = local.month - 1 + program.expiry_months
-    year, month = local.year + month_index // 12, month_index % 12 + 1
-    if program.expiry_at_month_end:
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        return datetime(year, month, 1, tzinfo=program.tz)
-    day = min(local.day, calendar.monthrange(year, month)[1])
-    return local.replace(year=year, month=month, day=day)
+    """Expiry of points earned at `earned_at` under the program's expiry policy, before
+    any activity (rewards.services.expiry has the policies)."""
+    return policy_expires_at(program=program, earned_at=earned_at)
 
 
 def entry_write(
@@ -142,8 +136,19 @@ def lot_create(
     available_at: datetime,
     as_of: datetime,
     purchase=None,
+    expires_at: datetime | None | bool = False,
 ) -> PointLot:
+    """A new lot. Its expiry follows the program's policy (`lot_expiry_for`; a purchase
+    is a qualifying activity) unless the caller computed it (`expires_at`)."""
     is_pending = available_at > as_of
+    if expires_at is False:
+        expires_at = lot_expiry_for(
+            program=program,
+            member=member,
+            earned_at=earned_at,
+            as_of=as_of,
+            activity=purchase is not None,
+        )
     lot = PointLot.objects.create(
         member=member,
         entry=entry,
@@ -153,7 +158,7 @@ def lot_create(
         earned_at=earned_at,
         available_at=available_at,
         is_pending=is_pending,
-        expires_at=lot_expires_at(program=program, earned_at=earned_at),
+        expires_at=expires_at,
     )
     _cache_lot_change(member, lot, points)
     return lot
@@ -309,7 +314,11 @@ def hold_release(
     member: Member, *, redemption: Redemption, as_of: datetime, actor: Actor, expired: bool
 ) -> LedgerEntry:
     """Give a hold's points back to their lots and close it as voided or expired."""
-    hold_entry = LedgerEntry.objects.get(redemption=redemption, kind=Kind.HOLD)
+    # The entry that took the hold's points from this member's lots: the hold itself, or,
+    # for a hold that a merge moved here, the merge_in entry that took them again.
+    hold_entry = LedgerEntry.objects.get(
+        redemption=redemption, kind__in=[Kind.HOLD, Kind.MERGE_IN], member=member
+    )
     entry = entry_write(
         member,
         kind=Kind.RELEASE,

@@ -12,6 +12,7 @@ from loyalty_engine.db import durable_write
 from loyalty_engine.locale_format import money_format
 from members.models import Member, Shop
 from rewards import ledger_words
+from rewards.currency import minor_units
 from rewards.errors import (
     CurrencyNotAccepted,
     MemberNotActive,
@@ -29,7 +30,10 @@ from rewards.models import (
     Tier,
 )
 from rewards.selectors import member_get, program_for_purchase_get
+from rewards.services.budgets import earn_budgets_take
 from rewards.services.earning import EarnCalculation, member_purchase_points_calculate
+from rewards.services.exclusions import points_paid_amount_get
+from rewards.services.expiry import expiry_inactivity_extend, inactivity_counts
 from rewards.services.idempotency import WriteResult, replay_or_none, write_or_replay
 from rewards.services.ledger import (
     Actor,
@@ -85,7 +89,15 @@ def _currency_check(program: Program, currency: str) -> None:
 
 
 def _earn_plan(
-    *, program, member, shop, amount, lines, occurred_at: datetime, as_of: datetime
+    *,
+    program,
+    member,
+    shop,
+    amount,
+    lines,
+    occurred_at: datetime,
+    as_of: datetime,
+    points_paid_amount: Decimal = Decimal(0),
 ) -> EarnPlan:
     """What a purchase earns now and when its points become available: shared by the real
     earn and the preview, so they cannot disagree. `program` comes from
@@ -103,6 +115,7 @@ def _earn_plan(
         lines=lines,
         occurred_at=occurred_at,
         rules_configured=program.has_purchase_rules,
+        points_paid_amount=points_paid_amount,
     )
     available_at = occurred_at + timedelta(days=program.pending_days)
     # A purchase imported from long ago may earn points that are already past expiry:
@@ -159,8 +172,16 @@ def purchase_record(
     lines: list[LineInput],
     request_hash: str,
     as_of: datetime | None = None,
+    redemption_id=None,
+    points_paid_amount: Decimal | None = None,
 ) -> WriteResult:
     """Record a purchase and earn its points, exactly once per (shop, order_id).
+
+    Lines the program excludes, and the part paid with points (`points_paid_amount`, or
+    the discount of the member's redemption `redemption_id`), earn nothing
+    (rewards.services.exclusions); a budgeted rule gives at most what is left of its
+    budget (rewards.services.budgets). Raises RedemptionNotFound for a redemption that is
+    not the member's.
 
     A replay with the same request hash returns the stored response and writes nothing;
     another request under the same order id raises IdempotencyConflict. Points owed from
@@ -178,6 +199,8 @@ def purchase_record(
             lines=lines,
             request_hash=request_hash,
             as_of=as_of,
+            redemption_id=redemption_id,
+            points_paid_amount=points_paid_amount,
         ),
         find_existing=lambda: Purchase.objects.filter(shop=shop, order_id=order_id).first(),
         request_hash=request_hash,
@@ -190,7 +213,18 @@ def _purchase_record(**fields) -> WriteResult:
 
 
 def purchase_write(
-    *, shop, member_external_id, order_id, amount, currency, occurred_at, lines, request_hash, as_of
+    *,
+    shop,
+    member_external_id,
+    order_id,
+    amount,
+    currency,
+    occurred_at,
+    lines,
+    request_hash,
+    as_of,
+    redemption_id=None,
+    points_paid_amount: Decimal | None = None,
 ) -> WriteResult:
     """The body of `purchase_record`, inside the caller's transaction: the bulk history
     import (rewards.services.bulk_import) runs it for many rows in one transaction."""
@@ -207,6 +241,12 @@ def purchase_write(
             return replay
         raise MemberNotActive()
 
+    points_paid = points_paid_amount_get(
+        member=member,
+        redemption_id=redemption_id,
+        points_paid_amount=points_paid_amount,
+        amount=amount,
+    )
     plan = _earn_plan(
         program=program,
         member=member,
@@ -215,8 +255,10 @@ def purchase_write(
         lines=lines,
         occurred_at=occurred_at,
         as_of=as_of,
+        points_paid_amount=points_paid,
     )
-    calculation, available_at = plan.calculation, plan.available_at
+    calculation = earn_budgets_take(plan.calculation)
+    available_at = plan.available_at
     already_expired, is_pending = plan.already_expired, plan.is_pending
     points = calculation.points
     purchase = Purchase.objects.create(
@@ -228,6 +270,8 @@ def purchase_write(
         occurred_at=occurred_at,
         created_at=as_of,
         points_earned=points,
+        not_earning_amount=calculation.not_earning_amount,
+        points_paid_amount=points_paid,
         request_hash=request_hash,
         response={},
     )
@@ -243,6 +287,8 @@ def purchase_write(
             for line in lines
         )
     actor = Actor.for_shop(shop)
+    if inactivity_counts(program, redemption=False):
+        expiry_inactivity_extend(member, program=program, activity_at=occurred_at, as_of=as_of)
     if points:
         entry = entry_write(
             member,
@@ -300,6 +346,7 @@ def purchase_write(
         "tier": tier_outcome.tier.name if tier_outcome.tier else None,
         "tier_changed": tier_outcome.change is not None,
         "milestones_reached": [award.milestone.name for award in milestones],
+        **excluded_response(calculation, currency=currency),
     }
     Purchase.objects.filter(pk=purchase.pk).update(response=purchase.response)
     return WriteResult(record=purchase, replayed=False)
@@ -314,10 +361,13 @@ def purchase_preview(
     occurred_at: datetime | None,
     lines: list[LineInput],
     as_of: datetime | None = None,
+    redemption_id=None,
+    points_paid_amount: Decimal | None = None,
 ) -> dict:
     """The itemized points this purchase would earn if it were recorded now. Writes
     nothing. Computed by the same function as `purchase_record` on the same data, so the
-    two agree. Raises CurrencyNotAccepted, MemberNotFound, MemberNotActive."""
+    two agree (a budget is shown as it is now; the real earn takes it). Raises
+    CurrencyNotAccepted, MemberNotFound, MemberNotActive, RedemptionNotFound."""
     as_of = as_of or timezone.now()
     occurred_at = occurred_at or as_of
     program = program_for_purchase_get()
@@ -334,6 +384,12 @@ def purchase_preview(
         lines=lines,
         occurred_at=occurred_at,
         as_of=as_of,
+        points_paid_amount=points_paid_amount_get(
+            member=member,
+            redemption_id=redemption_id,
+            points_paid_amount=points_paid_amount,
+            amount=amount,
+        ),
     )
     points = plan.calculation.points
     return {
@@ -341,7 +397,18 @@ def purchase_preview(
         "points_pending": points if plan.is_pending else 0,
         "items": [item.as_dict() for item in plan.calculation.items],
         "tier": plan.tier.name if plan.tier else None,
+        **excluded_response(plan.calculation, currency=currency),
     }
+
+
+def excluded_response(calculation: EarnCalculation, *, currency: str) -> dict:
+    """The `excluded` list of a purchase response or preview: each line that earns nothing
+    or that a rule left out, with why. Absent when nothing is excluded, so the responses
+    of programs without exclusions are as they were."""
+    if not calculation.excluded:
+        return {}
+    places = minor_units(currency)
+    return {"excluded": [line.as_dict(places=places) for line in calculation.excluded]}
 
 
 def refund_record(
@@ -394,6 +461,9 @@ def _refund_record(*, shop, order_id, refund_id, amount, request_hash, as_of) ->
         return replay
 
     purchase = Purchase.objects.get(shop=shop, order_id=order_id)
+    if purchase.member_id != member.pk:
+        # A merge moved this purchase to another member while we waited for the lock.
+        member = member_lock(member_id=purchase.member_id)
     refundable = purchase.amount - purchase.refunded_amount
     if amount > refundable:
         raise RefundExceedsPurchase(

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from loyalty_engine.db import durable_write
+from members.errors import MemberMerged
 from members.models import Member, Shop
 from rewards import ledger_words
 from rewards.currency import minor_units
@@ -17,8 +18,11 @@ from rewards.errors import (
     HoldExpired,
     InsufficientPoints,
     MemberNotActive,
+    RedemptionBelowMinimum,
+    RedemptionExceedsOrderShare,
     RedemptionNotCancellable,
     RedemptionNotFound,
+    RedemptionNotInSteps,
     RewardNotFound,
     RewardUnavailable,
 )
@@ -30,6 +34,8 @@ from rewards.services.catalog import (
     voucher_issue,
     voucher_response,
 )
+from rewards.services.checkout import redemption_points_check
+from rewards.services.expiry import expiry_inactivity_extend, inactivity_counts
 from rewards.services.idempotency import WriteResult, write_or_replay
 from rewards.services.ledger import (
     Actor,
@@ -73,11 +79,14 @@ def redemption_response(
 
 
 def _points_plan(
-    member: Member, *, points: int, as_of: datetime, actor: Actor
+    member: Member, *, points: int, as_of: datetime, actor: Actor, check=None
 ) -> list[tuple[PointLot, int]]:
     """Which lots pay `points`, after bringing the locked member up to `as_of`, so no
-    expired or pending point is ever spent. Raises InsufficientPoints."""
+    expired or pending point is ever spent. `check(available)` may refuse first (the
+    checkout settings). Raises InsufficientPoints."""
     lots = spendable(member_catch_up(member, as_of=as_of, actor=actor))
+    if check is not None:
+        check(member.points_available)
     if member.points_available < points:
         raise InsufficientPoints(
             ngettext(
@@ -101,8 +110,13 @@ def redemption_create(
     hold: bool = False,
     request_hash: str,
     as_of: datetime | None = None,
+    order_total: Decimal | None = None,
 ) -> WriteResult:
     """Spend points now, or with `hold` reserve them until captured, voided or expired.
+
+    The program's checkout settings may refuse the number of points first
+    (rewards.services.checkout: RedemptionBelowMinimum, RedemptionNotInSteps, and with
+    `order_total` RedemptionExceedsOrderShare).
 
     Lots are consumed in order (expires_at, earned_at, id), after expired and pending
     points are settled, so no expired or pending point is ever spent. Exactly once per
@@ -119,18 +133,34 @@ def redemption_create(
             hold=hold,
             request_hash=request_hash,
             as_of=as_of,
+            order_total=order_total,
         ),
         find_existing=lambda: Redemption.objects.filter(
             shop=shop, idempotency_key=idempotency_key
         ).first(),
         request_hash=request_hash,
-        refusals=(MemberNotActive, InsufficientPoints),
+        refusals=(
+            MemberNotActive,
+            InsufficientPoints,
+            RedemptionBelowMinimum,
+            RedemptionNotInSteps,
+            RedemptionExceedsOrderShare,
+        ),
     )
 
 
 @durable_write
 def _redemption_create(
-    *, shop, member_external_id, points, idempotency_key, order_id, hold, request_hash, as_of
+    *,
+    shop,
+    member_external_id,
+    points,
+    idempotency_key,
+    order_id,
+    hold,
+    request_hash,
+    as_of,
+    order_total=None,
 ) -> WriteResult:
     as_of = as_of or timezone.now()
     program = program_get()
@@ -141,7 +171,15 @@ def _redemption_create(
         raise MemberNotActive()
 
     actor = Actor.for_shop(shop)
-    plan = _points_plan(member, points=points, as_of=as_of, actor=actor)
+    plan = _points_plan(
+        member,
+        points=points,
+        as_of=as_of,
+        actor=actor,
+        check=lambda available: redemption_points_check(
+            program=program, points=points, order_total=order_total, available=available
+        ),
+    )
 
     exponent = Decimal(1).scaleb(-minor_units(program.currency))
     discount = (points * program.point_value).quantize(exponent, rounding=ROUND_FLOOR)
@@ -154,6 +192,7 @@ def _redemption_create(
         discount_amount=discount,
         currency=program.currency,
         order_id=order_id,
+        order_total=order_total,
         status=Status.HELD if hold else Status.CAPTURED,
         hold_expires_at=as_of + timedelta(minutes=program.hold_ttl_minutes) if hold else None,
         created_at=as_of,
@@ -192,6 +231,8 @@ def _redemption_create(
             redemption=redemption,
         )
     lots_move(member, entry=entry, plan=plan, sign=-1)
+    if inactivity_counts(program, redemption=True):
+        expiry_inactivity_extend(member, program=program, activity_at=as_of, as_of=as_of)
     balance_save(member)
     return WriteResult(record=redemption, replayed=False)
 
@@ -292,6 +333,8 @@ def _reward_redeem(
         redemption=redemption,
     )
     lots_move(member, entry=entry, plan=plan, sign=-1)
+    if inactivity_counts(program, redemption=True):
+        expiry_inactivity_extend(member, program=program, activity_at=as_of, as_of=as_of)
     balance_save(member)
     # Last, so the reward row stays locked only for the end of the transaction.
     voucher = voucher_issue(member, reward=reward, as_of=as_of, redemption=redemption)
@@ -310,7 +353,11 @@ def _lock_redemption(*, shop: Shop, redemption_id: uuid.UUID) -> tuple[Member, R
         raise RedemptionNotFound()
     member = member_lock(member_id=member_id)
     # Re-read under the member lock: every change to the member's redemptions holds it.
-    return member, Redemption.objects.get(pk=redemption_id)
+    redemption = Redemption.objects.get(pk=redemption_id)
+    if redemption.member_id != member.pk:
+        # A merge moved this hold to another member while we waited for the lock.
+        member = member_lock(member_id=redemption.member_id)
+    return member, redemption
 
 
 def redemption_capture(
@@ -391,6 +438,9 @@ def redemption_cancel(
     if redemption.status != Status.CAPTURED:
         raise RedemptionNotCancellable()
     words = ledger_words.cancelled(points=redemption.points)
+    if member.status == Member.Status.MERGED:
+        # Its points were spent from lots that the merge has emptied and moved on.
+        raise MemberMerged()
     voucher = None
     if redemption.reward_id:
         # First: a voucher used at a till refuses the cancel before anything is written.
@@ -400,7 +450,11 @@ def redemption_cancel(
         words = ledger_words.voucher_cancelled(
             points=redemption.points, code=voucher.code, reward=voucher.reward
         )
-    spent = LedgerEntry.objects.get(redemption=redemption, kind__in=[Kind.REDEEM, Kind.HOLD])
+    # What took the points from this member's lots: the redemption or its hold, or, for a
+    # hold that a merge moved here, the merge_in entry that took them again.
+    spent = LedgerEntry.objects.get(
+        redemption=redemption, kind__in=[Kind.REDEEM, Kind.HOLD, Kind.MERGE_IN], member=member
+    )
     entry = entry_write(
         member,
         kind=Kind.CANCEL,

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import DecimalField, F, Sum, Value
+from django.db.models import Case, DecimalField, ExpressionWrapper, F, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -49,6 +49,20 @@ def tier_window_start(*, program: Program, as_of: datetime) -> datetime:
 _MONEY = DecimalField(max_digits=18, decimal_places=4)
 
 
+def qualifying_spend():
+    """What a purchase's money counts for tiers: its amount net of refunds, less the part
+    that earns nothing (excluded lines, the part paid with points: rewards.services.
+    exclusions), refunds taken from both parts in proportion, as the points are."""
+    net = F("amount") - F("refunded_amount")
+    return Case(
+        When(not_earning_amount=0, then=net),
+        default=ExpressionWrapper(
+            net * (F("amount") - F("not_earning_amount")) / F("amount"), output_field=_MONEY
+        ),
+        output_field=_MONEY,
+    )
+
+
 def _qualifying_purchases(*, program: Program, as_of: datetime):
     """The purchases in (as_of − window, as_of] and what each counts for tiers, net of
     refunds: one definition for one member and for a batch."""
@@ -57,7 +71,7 @@ def _qualifying_purchases(*, program: Program, as_of: datetime):
         occurred_at__lte=as_of,
     )
     if program.tier_basis == TierBasis.SPEND:
-        value = F("amount") - F("refunded_amount")
+        value = qualifying_spend()
     else:
         value = F("points_earned") - F("points_reversed")
     return purchases, value
@@ -457,7 +471,7 @@ def _drops_below_on(
     the moment the purchase that tips it leaves the rolling window."""
     start = tier_window_start(program=program, as_of=as_of)
     if program.tier_basis == TierBasis.SPEND:
-        amount = F("amount") - F("refunded_amount")
+        amount = qualifying_spend()
     else:
         amount = F("points_earned") - F("points_reversed")
     purchases = (

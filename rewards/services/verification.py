@@ -11,7 +11,7 @@ from django.db.models import Case, F, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from members.models import Member
-from rewards.models import LedgerEntry, LotMovement, PointLot, Redemption
+from rewards.models import LedgerEntry, LotMovement, MemberMerge, PointLot, Redemption
 
 Kind = LedgerEntry.Kind
 
@@ -47,6 +47,17 @@ def ledger_problems(member_ids: list[int]) -> dict[int, list[str]]:
         sum_remaining=Sum("remaining"),
         sum_pending=Sum("remaining", filter=Q(is_pending=True)),
     )
+    # A merge moves the source's lifetime earned points to the target (MemberMerge).
+    lifetime_in = _sums(
+        MemberMerge.objects.filter(target_id__in=member_ids),
+        "target_id",
+        sum_points=Sum("lifetime_moved"),
+    )
+    lifetime_out = _sums(
+        MemberMerge.objects.filter(source_id__in=member_ids),
+        "source_id",
+        sum_points=Sum("lifetime_moved"),
+    )
     holds = _sums(
         Redemption.objects.filter(member_id__in=member_ids, status=Redemption.Status.HELD),
         "member_id",
@@ -76,7 +87,14 @@ def ledger_problems(member_ids: list[int]) -> dict[int, list[str]]:
             ("held", m["points_held"], "the sum of hold entries", e["sum_held"]),
             ("held", m["points_held"], "the open holds", hold["sum_points"]),
             ("owed", m["points_owed"], "the sum of owed entries", e["sum_owed"]),
-            ("lifetime earned", m["lifetime_earned"], "earned minus reversed", e["sum_earned"]),
+            (
+                "lifetime earned",
+                m["lifetime_earned"],
+                "earned minus reversed",
+                e["sum_earned"]
+                + lifetime_in.get(pk, empty)["sum_points"]
+                - lifetime_out.get(pk, empty)["sum_points"],
+            ),
         ]
         for left, left_value, right, right_value in checks:
             if left_value != right_value:

@@ -148,6 +148,106 @@ class LedgerMachine(RuleBasedStateMachine):
         assert result.response["points_reversed"] == reverse
         assert result.response["balance"] == self.available
 
+    # Issue 17: activities that earn, and merges of a duplicate member into this one.
+
+    ACTIVITY_POINTS = 7
+    ACTIVITY_CAP_PER_DAY = 3
+
+    def _activity_type(self):
+        from django.utils import timezone
+
+        from rewards.models import ActivityType
+
+        if not hasattr(self, "activity_type"):
+            # The examples share one database: each machine defines its own type.
+            self.activity_type = ActivityType.objects.create(
+                key=f"review-{next(_ids)}",
+                name="Review",
+                points=self.ACTIVITY_POINTS,
+                cap_per_day=self.ACTIVITY_CAP_PER_DAY,
+            )
+            self.activity_day = timezone.now()
+            self.activities_earning = 0
+        return self.activity_type
+
+    @rule(repeat=st.booleans())
+    def activity(self, repeat):
+        from rewards.services.activities import activity_record
+
+        self._activity_type()
+        activity_id = f"a{next(_ids)}"
+        calls = 2 if repeat else 1
+        for _ in range(calls):  # a repeat is replayed and earns nothing more
+            result = activity_record(
+                shop=self.shop,
+                member_external_id=self.member.external_id,
+                activity_id=activity_id,
+                type_key=self.activity_type.key,
+                occurred_at=self.activity_day,
+                request_hash=activity_id,
+            )
+        if self.activities_earning < self.ACTIVITY_CAP_PER_DAY:
+            self.activities_earning += 1
+            self.available += self.ACTIVITY_POINTS
+            self.lifetime += self.ACTIVITY_POINTS
+            self._settle()
+            assert result.response["points"] == self.ACTIVITY_POINTS
+        else:
+            assert (result.response["points"], result.response["capped_by"]) == (0, "day")
+
+    def _duplicate(self, amount):
+        from rewards.services.merges import member_merge
+
+        duplicate = MemberFactory()
+        order_id = f"d{next(_ids)}"
+        earn(self.shop, duplicate, amount, order_id=order_id)
+        return duplicate, order_id, member_merge
+
+    def _merged(self, duplicate, member_merge):
+        member_merge(source=duplicate, target=self.member, reason="Enrolled twice")
+        duplicate.refresh_from_db()
+        assert duplicate.points_balance == duplicate.points_held == duplicate.points_owed == 0
+        assert duplicate.lifetime_earned == 0
+        assert member_ledger_problems(duplicate) == []
+
+    @rule(target=purchases, amount=cents)
+    def merge_duplicate_with_a_purchase(self, amount):
+        """The duplicate's points and purchase move here: a refund of it later takes its
+        points back from this member."""
+        duplicate, order_id, member_merge = self._duplicate(amount)
+        points = int(amount.to_integral_value(rounding=ROUND_FLOOR))
+        self._merged(duplicate, member_merge)
+        self.available += points
+        self.lifetime += points  # what the duplicate earned counts as this member's
+        self._settle()
+        self.purchase_state[order_id] = {"amount": amount, "points": points, "refunded": 0}
+        return order_id
+
+    @rule(target=holds, amount=cents, share=st.integers(min_value=1, max_value=100))
+    def merge_duplicate_with_a_hold(self, amount, share):
+        """The duplicate's open hold moves here with its points: this member captures,
+        voids or cancels it as its own."""
+        duplicate, _, member_merge = self._duplicate(amount)
+        points = int(amount.to_integral_value(rounding=ROUND_FLOOR))
+        held = points * share // 100
+        hold_id = None
+        if held:
+            key = f"k{next(_ids)}"
+            hold_id = redemption_create(
+                shop=self.shop,
+                member_external_id=duplicate.external_id,
+                points=held,
+                idempotency_key=key,
+                hold=True,
+                request_hash=key,
+            ).record.pk
+        self._merged(duplicate, member_merge)
+        self.available += points - held
+        self.lifetime += points
+        self.held += held
+        self._settle()
+        return (hold_id, held) if held else multiple()
+
     @invariant()
     def balances_match_the_model_and_the_ledger_reconciles(self):
         self.member.refresh_from_db()

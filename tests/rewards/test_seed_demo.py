@@ -107,3 +107,22 @@ def test_reset_password_gives_the_admin_a_new_password():
     new_password = printed("Password", second)
     assert new_password != printed("Password", first)
     assert get_user_model().objects.get(username="admin").check_password(new_password)
+
+
+def test_seed_demo_shows_referrals_and_activities():
+    from django.utils import timezone
+
+    from rewards.models import Activity, Referral
+    from rewards.services.nightly import job_run_inline
+
+    seed_demo()
+    assert Referral.objects.count() == 4  # every fifth of 20 members
+    assert set(Activity.objects.values_list("activity_type__key", flat=True)) == {
+        "product_review",
+        "newsletter_signup",
+    }
+    job_run_inline(job_name="referrals", as_of=timezone.now())
+    assert Referral.objects.filter(status="rewarded").exists()
+    assert EarnAward.objects.filter(source=EarnAward.Source.REFERRAL).exists()
+    for ids in member_id_chunks():
+        assert ledger_problems(ids) == {}

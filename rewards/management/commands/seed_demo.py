@@ -18,10 +18,22 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from members.models import Member, Shop
+from members.referral_codes import referral_code_for
 from members.services import shop_api_key_create
 from rewards.errors import InsufficientPoints
-from rewards.models import EarnRule, Milestone, Purchase, Redemption, Refund, Reward, Tier
+from rewards.models import (
+    ActivityType,
+    EarnRule,
+    Milestone,
+    Program,
+    Purchase,
+    Redemption,
+    Refund,
+    Reward,
+    Tier,
+)
 from rewards.selectors import program_get
+from rewards.services.activities import activity_record
 from rewards.services.enrollment import member_enroll
 from rewards.services.purchases import LineInput, purchase_record, refund_record
 from rewards.services.redemptions import redemption_create
@@ -83,7 +95,14 @@ class PlannedRedemption:
     points: int
 
 
-PlannedEvent = PlannedPurchase | PlannedRefund | PlannedRedemption
+@dataclass(frozen=True)
+class PlannedActivity:
+    at: datetime
+    activity_id: str
+    type_key: str
+
+
+PlannedEvent = PlannedPurchase | PlannedRefund | PlannedRedemption | PlannedActivity
 
 
 @dataclass(frozen=True)
@@ -312,7 +331,33 @@ class Command(BaseCommand):
                 ),
             ]
         )
-        self.stdout.write("Configured demo tiers, earn rules, rewards and milestones.")
+        # Gift cards are money, not a sale: buying one earns nothing (issue 17).
+        program = program_get()
+        if not program.excluded_skus:
+            program.excluded_skus = "GIFT-CARD"
+            program.save(update_fields=["excluded_skus"])
+        # Referrals: both members get a bonus once the friend's first purchase is available
+        # (the nightly `referrals` job, which `make run` runs after seeding).
+        Program.objects.filter(pk=1).update(
+            referral_share_url="https://shop.example/join?ref={code}",
+            referral_referrer_points=200,
+            referral_referred_points=100,
+            referral_cap_per_year=5,
+        )
+        ActivityType.objects.bulk_create(
+            [
+                ActivityType(
+                    key="product_review", name="Product review", points=25, cap_per_month=2
+                ),
+                ActivityType(
+                    key="newsletter_signup", name="Newsletter sign-up", points=50, cap_total=1
+                ),
+            ]
+        )
+        self.stdout.write(
+            "Configured demo tiers, earn rules, rewards, milestones, referrals and activities;"
+            " gift cards earn no points."
+        )
 
     def admin_ensure(self, *, reset_password: bool) -> str | None:
         """The new password of the admin user, or None when it was left unchanged."""
@@ -341,8 +386,13 @@ class Command(BaseCommand):
     def members_seed(
         self, *, shop: Shop, count: int, rng: random.Random, now: datetime, currency: str
     ) -> None:
+        activity_types = set(ActivityType.objects.values_list("key", flat=True))
+        previous = None
         for number in range(1, count + 1):
             plan = member_plan(rng, number=number, now=now)
+            # Every fifth member was referred by the one before (no draw from `rng`, so the
+            # plans of a seed stay what they were).
+            referrer = previous if number % 5 == 0 else None
             member = member_enroll(
                 external_id=plan.external_id,
                 email=plan.email,
@@ -352,8 +402,12 @@ class Command(BaseCommand):
                 birth_date=plan.birth_date,
                 enrolled_at=plan.enrolled_at,
                 shop=shop,
+                referred_by=referral_code_for(referrer.pk) if referrer else "",
             )
-            for event in plan.events:
+            previous = member
+            events = [*plan.events, *self.activities_plan(plan, number, activity_types, now)]
+            events.sort(key=lambda event: event.at)
+            for event in events:
                 self.event_write(event, shop=shop, member=member, currency=currency)
             if number % PROGRESS_EVERY == 0 or number == count:
                 self.stdout.write(f"Seeded {number}/{count} members")
@@ -373,6 +427,16 @@ class Command(BaseCommand):
                 occurred_at=event.at,
                 lines=[LineInput(event.sku, event.category, Decimal(1), event.amount)],
                 request_hash=f"seed:{event.order_id}",
+                as_of=event.at,
+            )
+        elif isinstance(event, PlannedActivity):
+            activity_record(
+                shop=shop,
+                member_external_id=member.external_id,
+                activity_id=event.activity_id,
+                type_key=event.type_key,
+                occurred_at=event.at,
+                request_hash=f"seed:{event.activity_id}",
                 as_of=event.at,
             )
         elif isinstance(event, PlannedRefund):
@@ -401,6 +465,26 @@ class Command(BaseCommand):
                 # The cached balance is as of the last write; catching up to this moment
                 # (expiry, owed points) can leave less. A shop would be refused too.
                 return
+
+    @staticmethod
+    def activities_plan(plan, number: int, activity_types: set[str], now: datetime) -> list:
+        """A newsletter sign-up for every third member on the day they joined, and a
+        product review for every second one, half way through their history."""
+        activities = []
+        if "newsletter_signup" in activity_types and number % 3 == 0:
+            activities.append(
+                PlannedActivity(
+                    plan.enrolled_at + timedelta(minutes=5),
+                    f"DEMO-{number:05d}-newsletter",
+                    "newsletter_signup",
+                )
+            )
+        if "product_review" in activity_types and number % 2 == 0:
+            middle = plan.enrolled_at + (now - plan.enrolled_at) / 2
+            activities.append(
+                PlannedActivity(middle, f"DEMO-{number:05d}-review", "product_review")
+            )
+        return activities
 
     def ledger_check(self) -> None:
         checked = drifting = 0

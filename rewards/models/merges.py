@@ -1,0 +1,37 @@
+"""Merges of a member who enrolled twice: what moved, who did it and why."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from members.models import Member
+
+
+class MemberMerge(models.Model):
+    """One merge of `source` into `target`, written with the ledger entries that moved the
+    points (merge_out on the source, merge_in on the target). Never undone: a member merged
+    stays merged."""
+
+    source = models.OneToOneField(Member, on_delete=models.PROTECT, related_name="merge")
+    target = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="merges_in")
+    reason = models.CharField(max_length=500)
+    staff_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
+    )
+    merged_at = models.DateTimeField()
+    lifetime_moved = models.BigIntegerField(
+        default=0,
+        help_text="The source's lifetime earned points, now counted in the target's "
+        "(verify_ledger adds them to what the target's entries earned).",
+    )
+    moved = models.JSONField(
+        default=dict, help_text="What moved: lots, points, pending, holds, owed, vouchers."
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(source=F("target")), name="merge_not_into_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"merge of {self.source_id} into {self.target_id}"
