@@ -13,8 +13,14 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.fields import (
+    IdentifierField,
+    StrictDateField,
+    StrictDateTimeField,
+    StrictIntegerField,
+)
 from members.apis import ExternalIdField, member_by_external_id, printable
-from members.auth import ShopApi
+from members.auth import ShopApi, StaffCredentialExpected
 from members.models import Shop
 from metrics.definitions import DEFINITIONS
 from metrics.models import Feedback
@@ -48,7 +54,11 @@ class StaffApi:
     from `manage.py drf_create_token <username>`; the user must be staff. Shops and members
     are refused."""
 
-    authentication_classes = [StaffTokenAuthentication, SessionAuthentication]
+    authentication_classes = [
+        StaffTokenAuthentication,
+        SessionAuthentication,
+        StaffCredentialExpected,
+    ]
     permission_classes = [IsAdminUser]
 
 
@@ -56,12 +66,12 @@ class DayRangeSerializer(serializers.Serializer):
     """`from` and `to` (both included), in the program's time zone; by default the last
     twelve months."""
 
-    to = serializers.DateField(required=False, help_text="Last day (default: today).")
+    to = StrictDateField(required=False, help_text="Last day (default: today).")
 
     def get_fields(self):
         fields = super().get_fields()
         # `from` is a Python keyword, so it can't be a class attribute.
-        fields["from"] = serializers.DateField(
+        fields["from"] = StrictDateField(
             required=False, help_text="First day (default: a year before `to`)."
         )
         return fields
@@ -316,7 +326,7 @@ class FeedbackCreateApi(ShopApi, APIView):
     class InputSerializer(serializers.Serializer):
         member = ExternalIdField()
         kind = serializers.ChoiceField(choices=Feedback.Kind.choices)
-        score = serializers.IntegerField(
+        score = StrictIntegerField(
             min_value=0, max_value=10, help_text="nps: 0 to 10; csat: 1 to 5."
         )
         comment = serializers.CharField(
@@ -326,14 +336,12 @@ class FeedbackCreateApi(ShopApi, APIView):
             max_length=2000,
             validators=[no_nul],
         )
-        answered_at = serializers.DateTimeField(
+        answered_at = StrictDateTimeField(
             required=False, default=None, help_text="Default: now."
         )
-        feedback_id = serializers.CharField(
+        feedback_id = IdentifierField(
             required=False,
             default=None,
-            max_length=64,
-            validators=[printable],
             help_text="Optional, unique per shop: posting it again replays the first answer.",
         )
 

@@ -8,6 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.fields import StrictDateField
 from members.apis import (
     BalanceSerializer,
     ExternalIdField,
@@ -56,7 +57,7 @@ class MemberCreateApi(ShopApi, APIView):
         name = serializers.CharField(
             required=False, default="", allow_blank=True, max_length=200, validators=[printable]
         )
-        birth_date = serializers.DateField(required=False, allow_null=True, default=None)
+        birth_date = StrictDateField(required=False, allow_null=True, default=None)
 
         def validate_birth_date(self, value: date | None) -> date | None:
             if value and not date(1900, 1, 1) <= value <= timezone.localdate():
