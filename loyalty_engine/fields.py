@@ -10,9 +10,7 @@ the OpenAPI pattern it declares is the very regex the server applies.
 import re
 import unicodedata
 from datetime import UTC, date, datetime
-from decimal import Decimal
 
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -81,73 +79,88 @@ DATETIME_RE = re.compile(
 )
 
 
-def _refuse(field: serializers.Field, message: str) -> None:
-    raise serializers.ValidationError(message, code="invalid_format")
+class StrictInputMixin:
+    """Input must match `format_re` as a string. Input out of format goes to DRF's own
+    parser first, so what DRF refuses keeps DRF's error codes (`max_digits`, …); what DRF
+    would have let through (`1E+2`, `١٢`, ` 7 `) is refused here."""
+
+    format_re: re.Pattern
+    format_message = _("Use the documented format.")
+
+    def refuse(self, data):
+        super().to_internal_value(data)
+        raise serializers.ValidationError(self.format_message, code="invalid")
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, str):
+            self.refuse(data)
+        if not self.format_re.fullmatch(data):
+            self.refuse(data)
+        return super().to_internal_value(data)
 
 
 @extend_schema_field({"type": "integer"})
-class StrictIntegerField(serializers.IntegerField):
+class StrictIntegerField(StrictInputMixin, serializers.IntegerField):
     """A JSON integer, or a string of ASCII digits with an optional leading `-`."""
 
+    format_re = INTEGER_RE
+    format_message = _("Send a whole number in ASCII digits (no spaces or separators).")
+
     def to_internal_value(self, data):
-        if isinstance(data, bool) or isinstance(data, float):
-            _refuse(self, _("Send a whole number."))
-        if isinstance(data, str) and not INTEGER_RE.fullmatch(data):
-            _refuse(self, _("Send a whole number in ASCII digits (no spaces or separators)."))
-        if not isinstance(data, (int, str)):
-            _refuse(self, _("Send a whole number."))
+        if isinstance(data, int) and not isinstance(data, bool):
+            return super(StrictInputMixin, self).to_internal_value(data)
         return super().to_internal_value(data)
 
 
-class StrictDecimalField(serializers.DecimalField):
+class StrictDecimalField(StrictInputMixin, serializers.DecimalField):
     """A decimal as a string of ASCII digits with an optional `.` and fraction (`42.50`),
     or a JSON number written the same way. No exponent, no `_`, no spaces."""
 
+    format_re = DECIMAL_RE
+    format_message = _("Send a decimal number in ASCII digits, such as 42.50.")
+
     def to_internal_value(self, data):
-        if isinstance(data, bool):
-            _refuse(self, _("Send a decimal number such as 42.50."))
-        if isinstance(data, float):
-            data = repr(data)
-        elif isinstance(data, (int, Decimal)):
+        if isinstance(data, int) and not isinstance(data, bool):
             data = str(data)
-        if not isinstance(data, str) or not DECIMAL_RE.fullmatch(data):
-            _refuse(self, _("Send a decimal number in ASCII digits, such as 42.50."))
+        elif isinstance(data, float):
+            data = repr(data)
         return super().to_internal_value(data)
 
 
-def decimal_pattern(max_digits: int, decimal_places: int) -> str:
+def decimal_pattern(max_digits: int, decimal_places: int, *, signed: bool = True) -> str:
+    sign = "-?" if signed else ""
     whole = max_digits - decimal_places
     if decimal_places:
-        return rf"^-?[0-9]{{1,{whole}}}(\.[0-9]{{1,{decimal_places}}})?$"
-    return rf"^-?[0-9]{{1,{whole}}}$"
+        return rf"^{sign}[0-9]{{1,{whole}}}(\.[0-9]{{1,{decimal_places}}})?$"
+    return rf"^{sign}[0-9]{{1,{whole}}}$"
 
 
 @extend_schema_field({"type": "string", "format": "date", "pattern": "^" + DATE_RE.pattern + "$"})
-class StrictDateField(serializers.DateField):
+class StrictDateField(StrictInputMixin, serializers.DateField):
     """`YYYY-MM-DD` in ASCII digits."""
+
+    format_re = DATE_RE
+    format_message = _("Send a date as YYYY-MM-DD.")
 
     def to_internal_value(self, value):
         if isinstance(value, date) and not isinstance(value, datetime):
             return value
-        if not isinstance(value, str) or not DATE_RE.fullmatch(value):
-            _refuse(self, _("Send a date as YYYY-MM-DD."))
         return super().to_internal_value(value)
 
 
 @extend_schema_field(
     {"type": "string", "format": "date-time", "pattern": "^" + DATETIME_RE.pattern + "$"}
 )
-class StrictDateTimeField(serializers.DateTimeField):
+class StrictDateTimeField(StrictInputMixin, serializers.DateTimeField):
     """RFC 3339 (`2024-05-01T12:00:00Z`) in ASCII digits; a time without offset is read in
     the server's time zone."""
 
+    format_re = DATETIME_RE
+    format_message = _("Send a time as RFC 3339, such as 2024-05-01T12:00:00Z.")
+
     def to_internal_value(self, value):
         if isinstance(value, datetime):
-            return super().to_internal_value(value)
-        if not isinstance(value, str) or not DATETIME_RE.fullmatch(value):
-            _refuse(self, _("Send a time as RFC 3339, such as 2024-05-01T12:00:00Z."))
-        if parse_datetime(value) is None:
-            _refuse(self, _("Send a time as RFC 3339, such as 2024-05-01T12:00:00Z."))
+            return serializers.DateTimeField.to_internal_value(self, value)
         return super().to_internal_value(value)
 
 

@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records which staff user made each change in the audit trail (django-simple-history).
     "simple_history.middleware.HistoryRequestMiddleware",
+    # JSON 404/405/415 outside the admin, even with DEBUG on (loyalty_engine/middleware.py).
+    "loyalty_engine.middleware.JsonErrorMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty_engine.urls"

@@ -80,7 +80,8 @@ class WrongCredentialAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1")
         if header.strip():
             scheme = header.split(" ", 1)[0][:20]
-            raise exceptions.AuthenticationFailed(
+            # Still `not_authenticated`: no credential this endpoint takes was sent.
+            raise exceptions.NotAuthenticated(
                 f"This endpoint takes {self.expected}; the request sent "
                 f"a '{scheme}' credential, which is of another kind."
             )
