@@ -46,8 +46,12 @@ def validate_identifier(value: str) -> None:
 
 
 @extend_schema_field(
-    {"type": "string", "minLength": 1, "maxLength": IDENTIFIER_MAX_LENGTH,
-     "pattern": IDENTIFIER_PATTERN}
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": IDENTIFIER_MAX_LENGTH,
+        "pattern": IDENTIFIER_PATTERN,
+    }
 )
 class IdentifierField(serializers.CharField):
     """A shop's identifier (external_id, order_id, refund_id, feedback_id, …): 1 to 64

@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +20,7 @@ from loyalty_engine.fields import (
     StrictDateTimeField,
     StrictIntegerField,
 )
+from loyalty_engine.pagination import CursorPage
 from members.apis import ExternalIdField, member_by_external_id, printable
 from members.auth import ShopApi, StaffCredentialExpected
 from members.models import Shop
@@ -186,20 +188,31 @@ class KpiSnapshotSerializer(serializers.Serializer):
     locals().update(_snapshot_output_fields())
 
 
-class KpiListApi(StaffApi, APIView):
+class KpiPagination(CursorPage):
+    ordering = ("period_start", "id")
+    page_size = 100
+    max_page_size = MAX_PERIODS
+
+
+class KpiListApi(StaffApi, ListAPIView):
+    serializer_class = KpiSnapshotSerializer
+    pagination_class = KpiPagination
+
+    def get_queryset(self):
+        query = KpiQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return _snapshots(query.validated_data)
+
     @extend_schema(
         parameters=[KpiQuerySerializer],
-        responses=KpiSnapshotSerializer(many=True),
         summary="KPI snapshots per period, for all members, a tier or a shop",
         description="Rates are percentages with two decimals; a rate without a denominator "
-        "is null. Periods not computed yet are absent (`manage.py recompute_kpis`).",
+        "is null. Periods not computed yet are absent (`manage.py recompute_kpis`). "
+        "Cursor pages, oldest period first, like every list of the API.",
         tags=["metrics"],
     )
-    def get(self, request):
-        query = KpiQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        snapshots = _snapshots(query.validated_data)
-        return Response(KpiSnapshotSerializer(snapshots, many=True).data)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
 
 def _snapshots(data: dict):

@@ -5,10 +5,10 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.pagination import CursorPage
 from members.apis import (
     BalanceSerializer,
 )
@@ -44,11 +44,8 @@ class MeBalanceApi(MemberApi, APIView):
         return Response({**balance, "expiring": expiring})
 
 
-class LedgerPagination(CursorPagination):
+class LedgerPagination(CursorPage):
     ordering = "-id"
-    page_size = 50
-    max_page_size = 200
-    page_size_query_param = "page_size"
 
 
 class MeTransactionsApi(MemberApi, ListAPIView):

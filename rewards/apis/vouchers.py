@@ -4,10 +4,10 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.pagination import CursorPage
 from members.apis import (
     path_value,
 )
@@ -72,11 +72,8 @@ class VoucherUseApi(ShopApi, APIView):
         return Response(VoucherOutputSerializer(voucher).data)
 
 
-class VoucherPagination(CursorPagination):
+class VoucherPagination(CursorPage):
     ordering = ("-issued_at", "-id")
-    page_size = 50
-    max_page_size = 200
-    page_size_query_param = "page_size"
 
 
 class MeVouchersApi(MemberApi, ListAPIView):
