@@ -183,3 +183,16 @@ class UtcDateTimeField(serializers.DateTimeField):
         if isinstance(value, str):
             return value
         return rfc3339(value)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+        "example": "0.10",
+    }
+)
+class MoneyStringField(serializers.CharField):
+    """Output: an amount already formatted with its currency's minor units ("0.10" in
+    EUR, "150" in JPY) by rewards.currency.money_str."""

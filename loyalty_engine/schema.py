@@ -27,6 +27,19 @@ class ViewNamedAutoSchema(AutoSchema):
         return name
 
 
+    def get_auth(self):
+        # Authenticators marked `documented = False` only explain a refusal
+        # (members.auth.WrongCredentialAuthentication); they accept no credential.
+        authenticators = self.view.get_authenticators
+        self.view.get_authenticators = lambda: [
+            a for a in authenticators() if getattr(a, "documented", True)
+        ]
+        try:
+            return super().get_auth()
+        finally:
+            del self.view.get_authenticators
+
+
 class ShopKeyScheme(OpenApiAuthenticationExtension):
     target_class = "members.auth.ShopKeyAuthentication"
     name = "ShopApiKey"

@@ -4,7 +4,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loyalty_engine.fields import IdentifierField, identifier_value
+from loyalty_engine.fields import IdentifierField, UtcDateTimeField, identifier_value
 from members.auth import ShopApi
 from members.errors import MemberNotFound
 from members.models import Member
@@ -44,7 +44,7 @@ class BalanceSerializer(serializers.Serializer):
 class MemberTokenApi(ShopApi, APIView):
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
-        expires_at = serializers.DateTimeField()
+        expires_at = UtcDateTimeField()
 
     @extend_schema(
         request=None,

@@ -75,6 +75,8 @@ class WrongCredentialAuthentication(authentication.BaseAuthentication):
     instead of "credentials were not provided"."""
 
     expected = ""
+    # Not a scheme of its own: the OpenAPI schema leaves it out (loyalty_engine/schema.py).
+    documented = False
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).decode("latin-1")

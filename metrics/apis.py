@@ -19,6 +19,7 @@ from loyalty_engine.fields import (
     StrictDateField,
     StrictDateTimeField,
     StrictIntegerField,
+    UtcDateTimeField,
 )
 from loyalty_engine.pagination import CursorPage
 from members.apis import ExternalIdField, member_by_external_id, printable
@@ -184,7 +185,7 @@ class KpiSnapshotSerializer(serializers.Serializer):
     breakdown = serializers.ChoiceField(choices=["all", "tier", "shop"])
     tier = serializers.CharField(source="tier.name", allow_null=True, default=None)
     shop = serializers.CharField(source="shop.name", allow_null=True, default=None)
-    computed_at = serializers.DateTimeField()
+    computed_at = UtcDateTimeField()
     locals().update(_snapshot_output_fields())
 
 
@@ -313,7 +314,7 @@ class CohortListApi(StaffApi, APIView):
 class MemberValueApi(StaffApi, APIView):
     class OutputSerializer(serializers.Serializer):
         external_id = serializers.CharField()
-        enrolled_at = serializers.DateTimeField()
+        enrolled_at = UtcDateTimeField()
         purchases = serializers.IntegerField()
         purchase_amount = serializers.DecimalField(max_digits=20, decimal_places=2)
         refund_amount = serializers.DecimalField(max_digits=20, decimal_places=2)
@@ -349,9 +350,7 @@ class FeedbackCreateApi(ShopApi, APIView):
             max_length=2000,
             validators=[no_nul],
         )
-        answered_at = StrictDateTimeField(
-            required=False, default=None, help_text="Default: now."
-        )
+        answered_at = StrictDateTimeField(required=False, default=None, help_text="Default: now.")
         feedback_id = IdentifierField(
             required=False,
             default=None,
@@ -385,7 +384,7 @@ class FeedbackCreateApi(ShopApi, APIView):
         kind = serializers.ChoiceField(choices=Feedback.Kind.choices)
         score = serializers.IntegerField()
         comment = serializers.CharField()
-        answered_at = serializers.DateTimeField()
+        answered_at = UtcDateTimeField()
 
     @extend_schema(
         request=InputSerializer,

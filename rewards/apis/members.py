@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loyalty_engine.fields import StrictDateField
+from loyalty_engine.fields import StrictDateField, UtcDateTimeField
 from members.apis import (
     BalanceSerializer,
     ExternalIdField,
@@ -27,7 +27,7 @@ class MemberOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     birth_date = serializers.DateField(allow_null=True)
     status = serializers.ChoiceField(choices=Member.Status.choices)
-    enrolled_at = serializers.DateTimeField()
+    enrolled_at = UtcDateTimeField()
     tier = serializers.CharField(allow_null=True, help_text="Null while no tier is configured.")
     balance = BalanceSerializer()
 
@@ -38,7 +38,7 @@ class MemberOutputSerializer(serializers.Serializer):
             "name": member.name,
             "birth_date": member.birth_date.isoformat() if member.birth_date else None,
             "status": member.status,
-            "enrolled_at": serializers.DateTimeField().to_representation(member.enrolled_at),
+            "enrolled_at": UtcDateTimeField().to_representation(member.enrolled_at),
             "tier": getattr(member_tier_get(member=member), "name", None),
             "balance": {
                 "available": member.points_available,

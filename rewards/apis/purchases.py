@@ -8,7 +8,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loyalty_engine.fields import IdentifierField, StrictDateTimeField, StrictDecimalField
+from loyalty_engine.fields import (
+    IdentifierField,
+    MoneyStringField,
+    StrictDateTimeField,
+    StrictDecimalField,
+)
 from members.apis import (
     ExternalIdField,
     path_value,
@@ -154,7 +159,7 @@ class RefundCreateApi(ShopApi, APIView):
     class OutputSerializer(serializers.Serializer):
         refund_id = serializers.CharField()
         order_id = serializers.CharField()
-        amount = serializers.DecimalField(max_digits=18, decimal_places=4)
+        amount = MoneyStringField(help_text="In the purchase currency's minor units.")
         points_reversed = serializers.IntegerField()
         points_owed = serializers.IntegerField(
             help_text="Points of this refund that were already spent and are now owed."

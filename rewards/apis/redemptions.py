@@ -5,7 +5,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from loyalty_engine.fields import IdentifierField, StrictIntegerField
+from loyalty_engine.fields import (
+    IdentifierField,
+    MoneyStringField,
+    StrictIntegerField,
+    UtcDateTimeField,
+)
 from members.apis import ExternalIdField
 from members.auth import ShopApi
 from rewards.apis.common import MAX_ID, MAX_POINTS, request_hash, write_response
@@ -29,18 +34,18 @@ class RedemptionVoucherSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Show it to the member: `ABCD-EFGH-JKMN-PQRS`.")
     status = serializers.ChoiceField(choices=DISPLAY_STATUSES)
     reward = RewardRefSerializer()
-    issued_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField(allow_null=True)
+    issued_at = UtcDateTimeField()
+    expires_at = UtcDateTimeField(allow_null=True)
 
 
 class RedemptionOutputSerializer(serializers.Serializer):
     redemption_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["held", "captured", "voided", "expired", "cancelled"])
     points = serializers.IntegerField()
-    discount_amount = serializers.DecimalField(max_digits=18, decimal_places=4)
+    discount_amount = MoneyStringField(help_text="In the currency's minor units: \"0.10\".")
     currency = serializers.CharField()
     order_id = serializers.CharField()
-    hold_expires_at = serializers.DateTimeField(allow_null=True)
+    hold_expires_at = UtcDateTimeField(allow_null=True)
     balance = serializers.IntegerField(help_text="Available points after this operation.")
     voucher = RedemptionVoucherSerializer(
         required=False, help_text="Only in the redemption of a reward: the voucher issued."

@@ -7,6 +7,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.fields import UtcDateTimeField
 from loyalty_engine.pagination import CursorPage
 from members.apis import (
     path_value,
@@ -33,9 +34,9 @@ class VoucherOutputSerializer(serializers.Serializer):
     )
     reward = RewardSerializer()
     member = serializers.CharField(source="member.external_id")
-    issued_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField(allow_null=True)
-    used_at = serializers.DateTimeField(allow_null=True)
+    issued_at = UtcDateTimeField()
+    expires_at = UtcDateTimeField(allow_null=True)
+    used_at = UtcDateTimeField(allow_null=True)
     used_by = serializers.CharField(
         source="used_by.name", allow_null=True, help_text="The shop where it was used."
     )
