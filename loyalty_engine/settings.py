@@ -142,6 +142,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Choice sets shared by several components need a name of their own.
     "ENUM_NAME_OVERRIDES": {"VoucherStatusEnum": "rewards.vouchers.DISPLAY_STATUSES"},
+    # Every operation's error responses, through one `Error` component.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "loyalty_engine.schema.error_responses_hook",
+    ],
 }
 
 # The nightly `kpis` job recomputes periods touched by data dated in the past (a purchase

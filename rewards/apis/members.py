@@ -23,7 +23,8 @@ from rewards.services.tiers import member_tier_get
 
 class MemberOutputSerializer(serializers.Serializer):
     external_id = serializers.CharField()
-    email = serializers.EmailField()
+    # Not `format: email`: it is empty when the shop gave none, or after erasure.
+    email = serializers.CharField(allow_blank=True, help_text="An e-mail address, or empty.")
     name = serializers.CharField()
     birth_date = serializers.DateField(allow_null=True)
     status = serializers.ChoiceField(choices=Member.Status.choices)

@@ -14,7 +14,8 @@ from rewards.selectors import (
 
 
 class ProgramApi(APIView):
-    """Public: the program's rules in plain words, generated from its configuration."""
+    """The program's rules in plain words, generated from its configuration: what the
+    engine does, from the same rows, so the text cannot drift from it."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
