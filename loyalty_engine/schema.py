@@ -31,7 +31,6 @@ class ViewNamedAutoSchema(AutoSchema):
             name = owner + name.replace("Serializer", "")
         return name
 
-
     def get_operation_id(self):
         """`PurchaseCreateApi` → `purchaseCreate`: the view's name, which says what the
         operation does, instead of one built from the URL (`v1_purchases_create`)."""

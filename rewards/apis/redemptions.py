@@ -42,7 +42,7 @@ class RedemptionOutputSerializer(serializers.Serializer):
     redemption_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["held", "captured", "voided", "expired", "cancelled"])
     points = serializers.IntegerField()
-    discount_amount = MoneyStringField(help_text="In the currency's minor units: \"0.10\".")
+    discount_amount = MoneyStringField(help_text='In the currency\'s minor units: "0.10".')
     currency = serializers.CharField()
     order_id = serializers.CharField()
     hold_expires_at = UtcDateTimeField(allow_null=True)
