@@ -202,7 +202,8 @@ def _error_statuses(path: str, method: str, operation: dict) -> list[str]:
     if "{" in path or any(p["name"] == "cursor" for p in parameters):
         statuses.append("404")
     if method == "post":
-        statuses += ["409", "413", "415", "422"]
+        # A body names resources too: the member, the reward (member_not_found, …).
+        statuses += ["404", "409", "413", "415", "422"]
     return sorted(set(statuses))
 
 
