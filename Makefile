@@ -31,7 +31,7 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 seed: migrate
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --host $(HOST) --port $(PORT)
 
 # The nightly jobs, now, in-process: the seed's oldest points are past their expiry.
 nightly: seed

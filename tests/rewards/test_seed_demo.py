@@ -107,3 +107,20 @@ def test_reset_password_gives_the_admin_a_new_password():
     new_password = printed("Password", second)
     assert new_password != printed("Password", first)
     assert get_user_model().objects.get(username="admin").check_password(new_password)
+
+
+def test_printed_urls_are_where_the_server_listens(monkeypatch):
+    monkeypatch.delenv("HOST", raising=False)
+    monkeypatch.delenv("PORT", raising=False)
+    output = seed_demo("--host", "0.0.0.0", "--port", "8123")
+    assert printed("Admin", output) == "http://0.0.0.0:8123/admin/"
+    assert printed("API docs", output) == "http://0.0.0.0:8123/api/docs/"
+    assert "http://0.0.0.0:8123/api/v1/members/" in output
+    assert ":8000" not in output
+
+
+def test_printed_urls_follow_the_host_and_port_of_the_environment(monkeypatch):
+    monkeypatch.setenv("HOST", "localhost")
+    monkeypatch.setenv("PORT", "9001")
+    output = seed_demo()
+    assert printed("Admin", output) == "http://localhost:9001/admin/"

@@ -6,6 +6,7 @@ members exist it writes no points again and only prints the login details, with 
 API key (a key is shown once, when it is created, so an old one cannot be printed again).
 """
 
+import os
 import random
 import secrets
 from dataclasses import dataclass
@@ -30,8 +31,9 @@ from rewards.services.verification import ledger_problems, member_id_chunks
 DEMO_SHOP = "Demo shop"
 MEMBER_PREFIX = "demo-"
 ADMIN_USERNAME = "admin"
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
-API_DOCS_URL = "http://127.0.0.1:8000/api/docs/"
+# Where `make run` serves; it passes its HOST and PORT, so the printed URLs are the real ones.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
 PROGRESS_EVERY = 50
 
 # Longer than the default 12 months of expiry (to the end of the month), so the oldest
@@ -152,8 +154,28 @@ class Command(BaseCommand):
             action="store_true",
             help=f"Give the {ADMIN_USERNAME!r} user a new random password and print it.",
         )
+        parser.add_argument(
+            "--host",
+            default=os.environ.get("HOST") or DEFAULT_HOST,
+            help="The host the server listens on, for the printed URLs (env HOST).",
+        )
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=int(os.environ.get("PORT") or DEFAULT_PORT),
+            help="The port the server listens on, for the printed URLs (env PORT).",
+        )
 
-    def handle(self, *args, members: int, seed: int, reset_password: bool, **options):
+    def handle(
+        self,
+        *args,
+        members: int,
+        seed: int,
+        reset_password: bool,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        **options,
+    ):
         if members < 1:
             raise CommandError("--members must be at least 1.")
         now = timezone.now()
@@ -178,7 +200,9 @@ class Command(BaseCommand):
             self.ledger_check()
 
         self.summary_print(shop)
-        self.login_print(password=password, api_key=api_key, key_name=key_name)
+        self.login_print(
+            password=password, api_key=api_key, key_name=key_name, base_url=f"http://{host}:{port}"
+        )
 
     def program_configure(self, *, now: datetime) -> None:
         """Demo tiers, earn rules and milestones, unless staff have configured their own."""
@@ -374,7 +398,9 @@ class Command(BaseCommand):
             f"{outstanding or 0} points outstanding (available + pending)."
         )
 
-    def login_print(self, *, password: str | None, api_key: str, key_name: str) -> None:
+    def login_print(
+        self, *, password: str | None, api_key: str, key_name: str, base_url: str
+    ) -> None:
         if password is None:
             password = "(unchanged; run `manage.py seed_demo --reset-password` for a new one)"
         self.stdout.write(
@@ -382,16 +408,16 @@ class Command(BaseCommand):
                 [
                     "",
                     self.style.SUCCESS("The demo program is ready."),
-                    f"  Admin:     {ADMIN_URL}",
+                    f"  Admin:     {base_url}/admin/",
                     f"  Username:  {ADMIN_USERNAME}",
                     f"  Password:  {password}",
                     f"  API key:   {api_key}",
                     f"             (shop {DEMO_SHOP!r}, key {key_name!r}; a key is shown only "
                     "when it is created, so every run of seed_demo creates and prints a fresh "
                     "one)",
-                    f"  API docs:  {API_DOCS_URL}",
+                    f"  API docs:  {base_url}/api/docs/",
                     f"  Try it:    curl -H 'Authorization: Api-Key {api_key}' "
-                    f"http://127.0.0.1:8000/api/v1/members/{MEMBER_PREFIX}00001",
+                    f"{base_url}/api/v1/members/{MEMBER_PREFIX}00001",
                 ]
             )
         )
