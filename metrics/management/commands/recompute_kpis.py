@@ -70,8 +70,11 @@ class Command(BaseCommand):
             if first is None:
                 self.stdout.write("recompute_kpis: no members yet; nothing to compute.")
                 return
-        if first is None or last is None:
-            raise CommandError("Give --from and --to, or --all-history.")
+        for value, option in ((first, "--from"), (last, "--to")):
+            if value is None:
+                raise CommandError(
+                    f"the following arguments are required: {option} (or --all-history)"
+                )
         if first > last:
             raise CommandError(f"--from ({first}) is after --to ({last}).")
         granularities = [g for g in Granularity.ALL if g in (granularity or Granularity.ALL)]
