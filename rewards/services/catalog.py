@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from rest_framework.fields import DateTimeField
 
 from loyalty_engine.db import durable_write
 from loyalty_engine.errors import Conflict, DomainError
+from loyalty_engine.fields import rfc3339
 from members.models import Member, Shop
 from rewards.errors import (
     RewardLimitReached,
@@ -42,7 +42,7 @@ CODE_ATTEMPTS = 3
 
 def _timestamp(value: datetime | None) -> str | None:
     # The same format the serializers give, so stored responses match fresh reads.
-    return DateTimeField().to_representation(value) if value else None
+    return rfc3339(value)
 
 
 def reward_unavailable_reason(

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from loyalty_engine.db import durable_write
 from members.models import Member, Shop
+from rewards.currency import money_str
 from rewards.errors import (
     CurrencyNotAccepted,
     MemberNotActive,
@@ -447,7 +448,7 @@ def _refund_record(*, shop, order_id, refund_id, amount, request_hash, as_of) ->
     refund.response = {
         "refund_id": refund_id,
         "order_id": order_id,
-        "amount": f"{amount:f}",
+        "amount": money_str(amount, purchase.currency),
         "points_reversed": to_reverse,
         "points_owed": owed,
         "balance": member.points_available,

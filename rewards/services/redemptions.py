@@ -8,8 +8,9 @@ from decimal import ROUND_FLOOR, Decimal
 from django.utils import timezone
 
 from loyalty_engine.db import durable_write
+from loyalty_engine.fields import rfc3339
 from members.models import Member, Shop
-from rewards.currency import minor_units
+from rewards.currency import minor_units, money_str
 from rewards.errors import (
     HoldAlreadyResolved,
     HoldExpired,
@@ -56,12 +57,10 @@ def redemption_response(
         "redemption_id": str(redemption.pk),
         "status": redemption.status,
         "points": redemption.points,
-        "discount_amount": f"{redemption.discount_amount:f}",
+        "discount_amount": money_str(redemption.discount_amount, redemption.currency),
         "currency": redemption.currency,
         "order_id": redemption.order_id,
-        "hold_expires_at": (
-            redemption.hold_expires_at.isoformat() if redemption.hold_expires_at else None
-        ),
+        "hold_expires_at": rfc3339(redemption.hold_expires_at),
         "balance": member.points_available,
     }
     if redemption.reward_id:
