@@ -41,11 +41,13 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 seed: migrate
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --host $(HOST) --port $(PORT)
+	$(PY) manage.py seed_demo_feedback
 
 # The nightly jobs, now, in-process: the seed's oldest points are past their expiry.
 nightly: seed
 	$(PY) manage.py run_nightly
+	$(PY) manage.py recompute_kpis --all-history --granularity month --granularity week
 
 run: nightly
 	@echo "Serving http://$(HOST):$(PORT)/  (API docs /api/docs/, admin /admin/)"

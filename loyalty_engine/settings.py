@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records which staff user made each change in the audit trail (django-simple-history).
     "simple_history.middleware.HistoryRequestMiddleware",
+    # JSON 404/405/415 outside the admin, even with DEBUG on (loyalty_engine/middleware.py).
+    "loyalty_engine.middleware.JsonErrorMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty_engine.urls"
@@ -236,6 +238,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every operation's error responses, through one `Error` component.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "loyalty_engine.schema.error_responses_hook",
+    ],
 }
 
 # The nightly `kpis` job recomputes periods touched by data dated in the past (a purchase

@@ -5,6 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.fields import IdentifierField, UtcDateTimeField, identifier_value
 from loyalty_engine.throttling import MemberTokenThrottle
 from members.auth import ShopApi
 from members.errors import MemberNotFound
@@ -19,18 +20,13 @@ printable = RegexValidator(
 )
 
 
-class ExternalIdField(serializers.CharField):
-    def __init__(self, **kwargs):
-        super().__init__(max_length=64, validators=[printable], **kwargs)
+class ExternalIdField(IdentifierField):
+    """The shop's customer id of a member."""
 
 
 def path_value(value: str, *, field: str, max_length: int = 64) -> str:
     """A URL path parameter, checked like a body field."""
-    try:
-        serializers.CharField(max_length=max_length, validators=[printable]).run_validation(value)
-    except serializers.ValidationError as error:
-        raise serializers.ValidationError({field: error.detail}) from None
-    return value
+    return identifier_value(value, field=field, max_length=max_length)
 
 
 def member_by_external_id(external_id: str) -> Member:
@@ -54,7 +50,7 @@ class MemberTokenApi(ShopApi, APIView):
 
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
-        expires_at = serializers.DateTimeField()
+        expires_at = UtcDateTimeField()
 
     @extend_schema(
         request=None,

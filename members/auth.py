@@ -64,16 +64,53 @@ class MemberTokenAuthentication(authentication.BaseAuthentication):
         member = Member.objects.filter(pk=member_id).first() if member_id else None
         if member is not None and member.merged_into_id:
             member = member_follow_merges(member)  # a token of a member merged since
-        if member is None or member.status == Member.Status.ERASED:
+        if member is None:
             raise exceptions.AuthenticationFailed(
                 gettext("The member token is not valid or has expired.")
             )
+        # Checked on every request, not when minting: suspending or erasing a member
+        # ends the tokens already handed out at once.
+        if member.status != Member.Status.ACTIVE:
+            raise exceptions.AuthenticationFailed(gettext("The member's account is not active."))
         # The member's language, unless the request named one (loyalty_engine.i18n).
         i18n.activate_for_member(member)
         return MemberPrincipal(member=member), token
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+class WrongCredentialAuthentication(authentication.BaseAuthentication):
+    """Last in a view's list: an Authorization header that none of the view's own schemes
+    took is a credential of the wrong kind (a member token on a shop endpoint, …); say so
+    instead of "credentials were not provided"."""
+
+    expected = ""
+    # Not a scheme of its own: the OpenAPI schema leaves it out (loyalty_engine/schema.py).
+    documented = False
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if header.strip():
+            scheme = header.split(" ", 1)[0][:20]
+            # Still `not_authenticated`: no credential this endpoint takes was sent.
+            raise exceptions.NotAuthenticated(
+                f"This endpoint takes {self.expected}; the request sent "
+                f"a '{scheme}' credential, which is of another kind."
+            )
+        return None
+
+
+class ShopCredentialExpected(WrongCredentialAuthentication):
+    expected = "a shop's API key (Authorization: Api-Key <key>)"
+
+
+class MemberCredentialExpected(WrongCredentialAuthentication):
+    expected = "a member token (Authorization: Bearer <token>)"
+
+
+class StaffCredentialExpected(WrongCredentialAuthentication):
+    expected = "a staff token (Authorization: Token <key>) or an admin session"
 
 
 class IsShop(permissions.BasePermission):
@@ -89,12 +126,12 @@ class IsMember(permissions.BasePermission):
 class ShopApi:
     """Mixin for views a shop's backend calls."""
 
-    authentication_classes = [ShopKeyAuthentication]
+    authentication_classes = [ShopKeyAuthentication, ShopCredentialExpected]
     permission_classes = [IsShop]
 
 
 class MemberApi:
     """Mixin for views a member calls with a token."""
 
-    authentication_classes = [MemberTokenAuthentication]
+    authentication_classes = [MemberTokenAuthentication, MemberCredentialExpected]
     permission_classes = [IsMember]

@@ -9,13 +9,22 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.fields import (
+    IdentifierField,
+    StrictDateField,
+    StrictDateTimeField,
+    StrictIntegerField,
+    UtcDateTimeField,
+)
+from loyalty_engine.pagination import CursorPage
 from loyalty_engine.throttling import FeedbackThrottle, failed_authentication_throttled
 from members.apis import ExternalIdField, member_by_external_id, printable
-from members.auth import ShopApi
+from members.auth import ShopApi, StaffCredentialExpected
 from members.models import Shop
 from metrics.definitions import DEFINITIONS
 from metrics.models import Feedback
@@ -55,7 +64,11 @@ class StaffApi:
     from `manage.py drf_create_token <username>`; the user must be staff. Shops and members
     are refused."""
 
-    authentication_classes = [StaffTokenAuthentication, SessionAuthentication]
+    authentication_classes = [
+        StaffTokenAuthentication,
+        SessionAuthentication,
+        StaffCredentialExpected,
+    ]
     permission_classes = [IsAdminUser]
 
 
@@ -63,12 +76,12 @@ class DayRangeSerializer(serializers.Serializer):
     """`from` and `to` (both included), in the program's time zone; by default the last
     twelve months."""
 
-    to = serializers.DateField(required=False, help_text="Last day (default: today).")
+    to = StrictDateField(required=False, help_text="Last day (default: today).")
 
     def get_fields(self):
         fields = super().get_fields()
         # `from` is a Python keyword, so it can't be a class attribute.
-        fields["from"] = serializers.DateField(
+        fields["from"] = StrictDateField(
             required=False, help_text="First day (default: a year before `to`)."
         )
         return fields
@@ -179,24 +192,35 @@ class KpiSnapshotSerializer(serializers.Serializer):
     breakdown = serializers.ChoiceField(choices=["all", "tier", "shop"])
     tier = serializers.CharField(source="tier.name", allow_null=True, default=None)
     shop = serializers.CharField(source="shop.name", allow_null=True, default=None)
-    computed_at = serializers.DateTimeField()
+    computed_at = UtcDateTimeField()
     locals().update(_snapshot_output_fields())
 
 
-class KpiListApi(StaffApi, APIView):
+class KpiPagination(CursorPage):
+    ordering = ("period_start", "id")
+    page_size = 100
+    max_page_size = MAX_PERIODS
+
+
+class KpiListApi(StaffApi, ListAPIView):
+    serializer_class = KpiSnapshotSerializer
+    pagination_class = KpiPagination
+
+    def get_queryset(self):
+        query = KpiQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return _snapshots(query.validated_data)
+
     @extend_schema(
         parameters=[KpiQuerySerializer],
-        responses=KpiSnapshotSerializer(many=True),
         summary="KPI snapshots per period, for all members, a tier or a shop",
         description="Rates are percentages with two decimals; a rate without a denominator "
-        "is null. Periods not computed yet are absent (`manage.py recompute_kpis`).",
+        "is null. Periods not computed yet are absent (`manage.py recompute_kpis`). "
+        "Cursor pages, oldest period first, like every list of the API.",
         tags=["metrics"],
     )
-    def get(self, request):
-        query = KpiQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        snapshots = _snapshots(query.validated_data)
-        return Response(KpiSnapshotSerializer(snapshots, many=True).data)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
 
 def _snapshots(data: dict):
@@ -297,7 +321,7 @@ class CohortListApi(StaffApi, APIView):
 class MemberValueApi(StaffApi, APIView):
     class OutputSerializer(serializers.Serializer):
         external_id = serializers.CharField()
-        enrolled_at = serializers.DateTimeField()
+        enrolled_at = UtcDateTimeField()
         purchases = serializers.IntegerField()
         purchase_amount = serializers.DecimalField(max_digits=20, decimal_places=2)
         refund_amount = serializers.DecimalField(max_digits=20, decimal_places=2)
@@ -325,7 +349,7 @@ class FeedbackCreateApi(ShopApi, APIView):
     class InputSerializer(serializers.Serializer):
         member = ExternalIdField()
         kind = serializers.ChoiceField(choices=Feedback.Kind.choices)
-        score = serializers.IntegerField(
+        score = StrictIntegerField(
             min_value=0, max_value=10, help_text="nps: 0 to 10; csat: 1 to 5."
         )
         comment = serializers.CharField(
@@ -335,14 +359,10 @@ class FeedbackCreateApi(ShopApi, APIView):
             max_length=2000,
             validators=[no_nul],
         )
-        answered_at = serializers.DateTimeField(
-            required=False, default=None, help_text="Default: now."
-        )
-        feedback_id = serializers.CharField(
+        answered_at = StrictDateTimeField(required=False, default=None, help_text="Default: now.")
+        feedback_id = IdentifierField(
             required=False,
             default=None,
-            max_length=64,
-            validators=[printable],
             help_text="Optional, unique per shop: posting it again replays the first answer.",
         )
 
@@ -373,7 +393,7 @@ class FeedbackCreateApi(ShopApi, APIView):
         kind = serializers.ChoiceField(choices=Feedback.Kind.choices)
         score = serializers.IntegerField()
         comment = serializers.CharField()
-        answered_at = serializers.DateTimeField()
+        answered_at = UtcDateTimeField()
 
     @extend_schema(
         request=InputSerializer,

@@ -54,6 +54,21 @@ def _nice_max(value: float) -> float:
     return 10.0 * magnitude
 
 
+# Axis labels are 11px; a character of the system sans-serif is at most about 7px wide.
+LABEL_CHAR_PX = 7
+LABEL_GAP_PX = 12
+
+
+def label_step(labels: list[str], plot_width: float) -> int:
+    """Label every step-th period, so that labels never overlap: over 150 weeks
+    (`2025-W14`) a label every few months, over a year of months every month or two."""
+    if not labels:
+        return 1
+    label_px = max(len(label) for label in labels) * LABEL_CHAR_PX + LABEL_GAP_PX
+    fitting = max(1, int(plot_width // label_px))
+    return max(1, -(-len(labels) // fitting))
+
+
 def chart_svg(
     *,
     chart_id: str,
@@ -106,7 +121,7 @@ def chart_svg(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(0):.1f}" y2="{y(0):.1f}" '
             'stroke="#9ca3af"/>'
         )
-    step = max(1, count // 12)
+    step = label_step(labels, plot_w)
     for index, label in enumerate(labels):
         if index % step == 0:
             body.append(

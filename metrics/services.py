@@ -11,9 +11,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
-from rest_framework import serializers
 
 from loyalty_engine.db import durable_write
+from loyalty_engine.fields import rfc3339
 from members.errors import MemberNotFound
 from members.models import Member, Shop
 from members.services import member_follow_merges
@@ -467,5 +467,5 @@ def feedback_response(feedback: Feedback) -> dict:
         "kind": feedback.kind,
         "score": feedback.score,
         "comment": feedback.comment,
-        "answered_at": serializers.DateTimeField().to_representation(feedback.answered_at),
+        "answered_at": rfc3339(feedback.answered_at),
     }

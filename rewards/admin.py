@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.urls import path
 from django.utils import timezone
@@ -31,7 +31,7 @@ from rewards.models import (
     Voucher,
 )
 from rewards.services.tiers import member_tier_pin
-from rewards.vouchers import voucher_code_normalize
+from rewards.vouchers import EXPIRED, voucher_code_normalize, voucher_status_at
 
 
 @admin.register(Program)
@@ -493,6 +493,33 @@ class RewardAdmin(AuditedAdmin):
         super().save_model(request, obj, form, change)
 
 
+class VoucherStatusFilter(admin.SimpleListFilter):
+    """The status a till would see: an issued voucher past its expiry is `expired`, a
+    state computed at read time, never stored (rewards/vouchers.py)."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [
+            (Voucher.Status.ISSUED, _("Issued (usable)")),
+            (EXPIRED, _("Expired")),
+            (Voucher.Status.USED, _("Used")),
+            (Voucher.Status.CANCELLED, _("Cancelled")),
+        ]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        if self.value() == Voucher.Status.ISSUED:
+            return queryset.filter(unexpired, status=Voucher.Status.ISSUED)
+        if self.value() == EXPIRED:
+            return queryset.filter(status=Voucher.Status.ISSUED, expires_at__lte=now)
+        if self.value() in (Voucher.Status.USED, Voucher.Status.CANCELLED):
+            return queryset.filter(status=self.value())
+        return queryset
+
+
 @admin.register(Voucher)
 class VoucherAdmin(ReadOnlyAdmin):
     """Vouchers change only through redemptions, tills and cancels."""
@@ -501,16 +528,25 @@ class VoucherAdmin(ReadOnlyAdmin):
         "code",
         "reward",
         "member",
-        "status",
+        "display_status",
         "issued_at",
         "expires_at",
         "used_at",
         "used_by",
     )
-    list_filter = ("status", "reward")
+    list_filter = (VoucherStatusFilter, "reward")
     search_fields = ("code", "member__external_id")
     list_select_related = ("reward", "member", "used_by")
     ordering = ("-issued_at",)
+
+    @admin.display(description=_("status"), ordering="status")
+    def display_status(self, voucher: Voucher) -> str:
+        status = voucher_status_at(voucher, timezone.now())
+        return _("Expired") if status == EXPIRED else voucher.get_status_display()
+
+    # The detail page shows the status a till would see, not the stored one.
+    exclude = ("status",)
+    readonly_fields = ("display_status",)
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)

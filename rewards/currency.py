@@ -23,3 +23,9 @@ def minor_units(code: str) -> int:
 def decimal_places(value: Decimal) -> int:
     exponent = value.normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def money_str(value: Decimal, currency: str) -> str:
+    """An amount as the API returns it: a string with the currency's minor units
+    ("0.10" in EUR, "150" in JPY), the same wherever the amount appears."""
+    return f"{value.quantize(Decimal(1).scaleb(-minor_units(currency))):f}"

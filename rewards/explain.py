@@ -392,8 +392,8 @@ def expiry_explain(program: Program) -> str:
             months,
         )
     )
-    return text % {"months": months} + " " + gettext(
-        "The points that expire soonest are spent first."
+    return (
+        text % {"months": months} + " " + gettext("The points that expire soonest are spent first.")
     )
 
 

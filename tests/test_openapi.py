@@ -268,7 +268,8 @@ def test_docs_page_is_html(client):
 def test_kpis_response_lists_snapshots_with_every_field(schema):
     operation = schema["paths"]["/api/v1/metrics/kpis"]["get"]
     page = resolve(schema, operation["responses"]["200"]["content"]["application/json"]["schema"])
-    snapshot = resolve(schema, page["items"])
+    assert {"next", "previous", "results"} <= set(page["properties"])
+    snapshot = resolve(schema, page["properties"]["results"]["items"])
     assert {
         "period_start",
         "period_end",
@@ -290,3 +291,72 @@ def test_kpis_response_lists_snapshots_with_every_field(schema):
 def test_kpis_csv_is_documented_as_csv(schema):
     responses = schema["paths"]["/api/v1/metrics/kpis.csv"]["get"]["responses"]
     assert "text/csv" in responses["200"]["content"]
+
+
+# --- issue 13: errors, descriptions, operationIds, patterns --------------------------------
+
+
+def test_one_error_component_lists_the_stable_codes(schema):
+    error = schema["components"]["schemas"]["Error"]["properties"]["error"]
+    codes = set(error["properties"]["code"]["enum"])
+    assert {
+        "validation_error",
+        "not_authenticated",
+        "member_not_found",
+        "member_exists",
+        "idempotency_conflict",
+        "insufficient_points",
+        "voucher_already_used",
+        "unsupported_media_type",
+    } <= codes
+    assert set(error["required"]) == {"code", "message", "fields"}
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS)
+def test_every_operation_documents_its_errors_through_the_error_component(schema, method, path):
+    operation = schema["paths"][path][method]
+    responses = operation["responses"]
+    expected = {"503"}
+    if "requestBody" in operation or operation.get("parameters") or "{" in path:
+        expected.add("400")
+    if operation.get("security") not in (None, [{}]):
+        expected |= {"401", "403", "429"}
+    if "{" in path:
+        expected.add("404")
+    if method == "post":
+        expected |= {"404", "409", "415", "422"}
+    assert expected <= set(responses), (path, sorted(responses))
+    for status in expected:
+        content = responses[status]["content"]["application/json"]["schema"]
+        assert content == {"$ref": "#/components/schemas/Error"}
+
+
+def test_operation_ids_are_clean_and_unique(schema):
+    ids = [op["operationId"] for ops in schema["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
+    for operation_id in ids:
+        assert operation_id.isidentifier() and "_" not in operation_id, operation_id
+    assert schema["paths"]["/api/v1/purchases"]["post"]["operationId"] == "purchaseCreate"
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS)
+def test_every_operation_has_a_summary_and_its_own_description(schema, method, path):
+    operation = schema["paths"][path][method]
+    assert operation["summary"]
+    assert operation["description"]
+    assert "Mixin" not in operation["description"]
+
+
+def test_an_empty_email_is_not_declared_as_an_email(schema):
+    member = resolve(schema, {"$ref": "#/components/schemas/MemberOutput"})
+    assert "format" not in member["properties"]["email"]
+
+
+def test_number_patterns_are_the_servers_ascii_formats(schema):
+    purchase = resolve(schema, {"$ref": "#/components/schemas/PurchaseCreateInputRequest"})
+    amount = purchase["properties"]["amount"]
+    assert amount["type"] == "string"
+    assert amount["pattern"] == r"^[0-9]{1,14}(\.[0-9]{1,4})?$"
+    occurred_at = purchase["properties"]["occurred_at"]
+    assert "[0-9]" in occurred_at["pattern"] and "\\d" not in occurred_at["pattern"]
+    assert purchase["properties"]["order_id"]["pattern"] == r"^[^/\x00-\x1f\x7f]+$"

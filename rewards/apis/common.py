@@ -9,6 +9,7 @@ from django.utils.translation import gettext
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from loyalty_engine.fields import StrictDecimalField
 from rewards.currency import decimal_places, minor_units
 from rewards.services.idempotency import WriteResult
 
@@ -38,7 +39,7 @@ def write_response(result: WriteResult | tuple[dict, bool], *, created: bool = T
 
 
 def money_field(**kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=18, decimal_places=4, **kwargs)
+    return StrictDecimalField(max_digits=18, decimal_places=4, **kwargs)
 
 
 def check_minor_units(value, currency: str, field: str) -> None:

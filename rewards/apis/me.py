@@ -10,10 +10,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.fields import UtcDateTimeField
+from loyalty_engine.pagination import CursorPage
 from members.apis import (
     BalanceSerializer,
 )
@@ -36,7 +37,7 @@ class MeBalanceApi(MemberApi, APIView):
     class OutputSerializer(BalanceSerializer):
         class ExpiringSerializer(serializers.Serializer):
             points = serializers.IntegerField()
-            expires_at = serializers.DateTimeField()
+            expires_at = UtcDateTimeField()
 
         expiring = ExpiringSerializer(many=True)
 
@@ -45,7 +46,7 @@ class MeBalanceApi(MemberApi, APIView):
         balance = member_balance_get(member=request.user.member)
         # The body is built directly, as OutputSerializer (kept for the schema) would build
         # it: a hot read of plain integers and timestamps needs no serializer machinery.
-        timestamp = serializers.DateTimeField().to_representation
+        timestamp = UtcDateTimeField().to_representation
         expiring = [
             {"points": group["points"], "expires_at": timestamp(group["expires_at"])}
             for group in balance["expiring"]
@@ -53,11 +54,8 @@ class MeBalanceApi(MemberApi, APIView):
         return Response({**balance, "expiring": expiring})
 
 
-class LedgerPagination(CursorPagination):
+class LedgerPagination(CursorPage):
     ordering = "-id"
-    page_size = 50
-    max_page_size = 200
-    page_size_query_param = "page_size"
 
 
 class EntryDescriptionField(serializers.CharField):
@@ -76,8 +74,8 @@ class MeTransactionsApi(MemberApi, ListAPIView):
             source="*", help_text="What the entry says, in the reader's language."
         )
         reference = serializers.CharField()
-        occurred_at = serializers.DateTimeField(source="effective_at")
-        recorded_at = serializers.DateTimeField(source="created_at")
+        occurred_at = UtcDateTimeField(source="effective_at")
+        recorded_at = UtcDateTimeField(source="created_at")
 
     serializer_class = OutputSerializer
     pagination_class = LedgerPagination
@@ -110,12 +108,12 @@ class MeTierApi(MemberApi, APIView):
             shortfall = serializers.DecimalField(
                 max_digits=18, decimal_places=2, help_text="How far below the threshold now."
             )
-            drops_below_on = serializers.DateTimeField(
+            drops_below_on = UtcDateTimeField(
                 allow_null=True,
                 help_text="When old purchases leaving the window take you below the "
                 "threshold, if you buy nothing more.",
             )
-            grace_ends_at = serializers.DateTimeField(
+            grace_ends_at = UtcDateTimeField(
                 allow_null=True, help_text="Below the threshold: when you move down."
             )
             moves_down_to = serializers.CharField(allow_null=True, source="moves_down_to.name")
@@ -125,11 +123,11 @@ class MeTierApi(MemberApi, APIView):
             to_tier = serializers.CharField(allow_null=True, source="to_tier.name")
             reason = serializers.CharField()
             detail = TierChangeTextField(source="*")
-            changed_at = serializers.DateTimeField()
+            changed_at = UtcDateTimeField()
 
         basis = serializers.ChoiceField(choices=["points", "spend"])
         window_months = serializers.IntegerField()
-        window_start = serializers.DateTimeField()
+        window_start = UtcDateTimeField()
         qualifying_value = serializers.DecimalField(
             max_digits=18,
             decimal_places=2,
@@ -202,7 +200,7 @@ class MeRewardsApi(MemberApi, APIView):
             voucher_valid_days = serializers.IntegerField(
                 source="reward.voucher_valid_days", allow_null=True
             )
-            ends_at = serializers.DateTimeField(source="reward.ends_at", allow_null=True)
+            ends_at = UtcDateTimeField(source="reward.ends_at", allow_null=True)
             tiers = serializers.ListField(
                 child=serializers.CharField(), help_text="Empty: members of every tier."
             )

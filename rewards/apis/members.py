@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.fields import StrictDateField, UtcDateTimeField
 from members.apis import (
     BalanceSerializer,
     ExternalIdField,
@@ -25,12 +26,13 @@ from rewards.services.tiers import member_tier_get
 
 class MemberOutputSerializer(serializers.Serializer):
     external_id = serializers.CharField()
-    email = serializers.EmailField()
+    # Not `format: email`: it is empty when the shop gave none, or after erasure.
+    email = serializers.CharField(allow_blank=True, help_text="An e-mail address, or empty.")
     name = serializers.CharField()
     birth_date = serializers.DateField(allow_null=True)
     language = serializers.CharField(help_text="sv, da or en; empty: the program's default.")
     status = serializers.ChoiceField(choices=Member.Status.choices)
-    enrolled_at = serializers.DateTimeField()
+    enrolled_at = UtcDateTimeField()
     tier = serializers.CharField(allow_null=True, help_text="Null while no tier is configured.")
     balance = BalanceSerializer()
 
@@ -42,7 +44,7 @@ class MemberOutputSerializer(serializers.Serializer):
             "birth_date": member.birth_date.isoformat() if member.birth_date else None,
             "language": member.language,
             "status": member.status,
-            "enrolled_at": serializers.DateTimeField().to_representation(member.enrolled_at),
+            "enrolled_at": UtcDateTimeField().to_representation(member.enrolled_at),
             "tier": getattr(member_tier_get(member=member), "name", None),
             "balance": {
                 "available": member.points_available,
@@ -70,7 +72,7 @@ class MemberCreateApi(ShopApi, APIView):
         name = serializers.CharField(
             required=False, default="", allow_blank=True, max_length=200, validators=[printable]
         )
-        birth_date = serializers.DateField(required=False, allow_null=True, default=None)
+        birth_date = StrictDateField(required=False, allow_null=True, default=None)
         language = LanguageField(required=False, default="")
         referred_by = serializers.CharField(
             required=False,

@@ -6,6 +6,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.fields import UtcDateTimeField
 from rewards.explain import program_explain
 from rewards.selectors import (
     program_get,
@@ -13,19 +14,72 @@ from rewards.selectors import (
 
 
 class ProgramApi(APIView):
-    """Public: the program's rules in plain words, generated from its configuration."""
+    """The program's rules in plain words, generated from its configuration: what the
+    engine does, from the same rows, so the text cannot drift from it."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
     class OutputSerializer(serializers.Serializer):
+        """Decimals as strings and times as RFC 3339 `Z`, like every response."""
+
+        class ProgramEarningSerializer(serializers.Serializer):
+            class ProgramRuleSerializer(serializers.Serializer):
+                id = serializers.IntegerField()
+                name = serializers.CharField()
+                kind = serializers.CharField()
+                text = serializers.CharField()
+                description = serializers.CharField(allow_blank=True)
+                starts_at = UtcDateTimeField(allow_null=True)
+                ends_at = UtcDateTimeField(allow_null=True)
+
+            base_rate = serializers.CharField(help_text="Points per currency unit spent.")
+            text = serializers.ListField(child=serializers.CharField())
+            how_rules_combine = serializers.ListField(child=serializers.CharField())
+            rules = ProgramRuleSerializer(many=True)
+
+        class ProgramTiersSerializer(serializers.Serializer):
+            class ProgramLevelSerializer(serializers.Serializer):
+                name = serializers.CharField()
+                rank = serializers.IntegerField()
+                threshold = serializers.DecimalField(max_digits=18, decimal_places=2)
+                earn_multiplier = serializers.DecimalField(max_digits=6, decimal_places=3)
+                benefits = serializers.ListField(child=serializers.CharField())
+                text = serializers.CharField()
+
+            text = serializers.CharField()
+            basis = serializers.CharField()
+            window_months = serializers.IntegerField()
+            grace_days = serializers.IntegerField()
+            levels = ProgramLevelSerializer(many=True)
+
+        class ProgramMilestoneSerializer(serializers.Serializer):
+            id = serializers.IntegerField()
+            name = serializers.CharField()
+            text = serializers.CharField()
+
+        class ProgramExpirySerializer(serializers.Serializer):
+            text = serializers.ListField(child=serializers.CharField())
+
+        class ProgramRedeemingSerializer(serializers.Serializer):
+            class ProgramRewardSerializer(serializers.Serializer):
+                id = serializers.IntegerField()
+                name = serializers.CharField()
+                points_cost = serializers.IntegerField()
+
+            text = serializers.ListField(child=serializers.CharField())
+            point_value = serializers.DecimalField(
+                max_digits=12, decimal_places=4, help_text="Currency off per point."
+            )
+            rewards = ProgramRewardSerializer(many=True)
+
         name = serializers.CharField()
         currency = serializers.CharField()
-        earning = serializers.DictField()
-        tiers = serializers.DictField()
-        milestones = serializers.ListField(child=serializers.DictField())
-        expiry = serializers.DictField()
-        redeeming = serializers.DictField()
+        earning = ProgramEarningSerializer()
+        tiers = ProgramTiersSerializer()
+        milestones = ProgramMilestoneSerializer(many=True)
+        expiry = ProgramExpirySerializer()
+        redeeming = ProgramRedeemingSerializer()
 
     @extend_schema(
         responses=OutputSerializer,
@@ -34,7 +88,7 @@ class ProgramApi(APIView):
         auth=[],
     )
     def get(self, request):
-        return Response(program_explain(program=program_get()))
+        return Response(self.OutputSerializer(program_explain(program=program_get())).data)
 
 
 # --- vouchers and the catalog -----------------------------------------------------------

@@ -9,6 +9,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.fields import (
+    IdentifierField,
+    MoneyStringField,
+    StrictDateTimeField,
+    StrictDecimalField,
+)
 from members.apis import (
     ExternalIdField,
     path_value,
@@ -67,16 +73,16 @@ class PurchaseCreateApi(ShopApi, APIView):
             category = serializers.CharField(
                 max_length=64, required=False, default="", allow_blank=True, validators=[printable]
             )
-            quantity = serializers.DecimalField(
+            quantity = StrictDecimalField(
                 max_digits=12, decimal_places=3, min_value=Decimal("0.001")
             )
             unit_price = money_field(min_value=Decimal(0))
 
         member = ExternalIdField()
-        order_id = serializers.CharField(max_length=64, validators=[printable])
+        order_id = IdentifierField()
         amount = money_field(min_value=Decimal("0.0001"))
         currency = serializers.CharField(min_length=3, max_length=3)
-        occurred_at = serializers.DateTimeField(required=False, default=None)
+        occurred_at = StrictDateTimeField(required=False, default=None)
         lines = LineSerializer(many=True, required=False, default=list, max_length=500)
         redemption_id = serializers.UUIDField(
             required=False,
@@ -195,13 +201,13 @@ class PurchasePreviewApi(ShopApi, APIView):
 
 class RefundCreateApi(ShopApi, APIView):
     class InputSerializer(serializers.Serializer):
-        refund_id = serializers.CharField(max_length=64, validators=[printable])
+        refund_id = IdentifierField()
         amount = money_field(min_value=Decimal("0.0001"))
 
     class OutputSerializer(serializers.Serializer):
         refund_id = serializers.CharField()
         order_id = serializers.CharField()
-        amount = serializers.DecimalField(max_digits=18, decimal_places=4)
+        amount = MoneyStringField(help_text="In the purchase currency's minor units.")
         points_reversed = serializers.IntegerField()
         points_owed = serializers.IntegerField(
             help_text="Points of this refund that were already spent and are now owed."

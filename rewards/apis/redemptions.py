@@ -8,10 +8,13 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from members.apis import (
-    ExternalIdField,
-    printable,
+from loyalty_engine.fields import (
+    IdentifierField,
+    MoneyStringField,
+    StrictIntegerField,
+    UtcDateTimeField,
 )
+from members.apis import ExternalIdField
 from members.auth import ShopApi
 from rewards.apis.common import MAX_ID, MAX_POINTS, money_field, request_hash, write_response
 from rewards.errors import IdempotencyKeyRequired
@@ -34,42 +37,40 @@ class RedemptionVoucherSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Show it to the member: `ABCD-EFGH-JKMN-PQRS`.")
     status = serializers.ChoiceField(choices=DISPLAY_STATUSES)
     reward = RewardRefSerializer()
-    issued_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField(allow_null=True)
+    issued_at = UtcDateTimeField()
+    expires_at = UtcDateTimeField(allow_null=True)
 
 
 class RedemptionOutputSerializer(serializers.Serializer):
     redemption_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["held", "captured", "voided", "expired", "cancelled"])
     points = serializers.IntegerField()
-    discount_amount = serializers.DecimalField(max_digits=18, decimal_places=4)
+    discount_amount = MoneyStringField(help_text='In the currency\'s minor units: "0.10".')
     currency = serializers.CharField()
     order_id = serializers.CharField()
-    hold_expires_at = serializers.DateTimeField(allow_null=True)
+    hold_expires_at = UtcDateTimeField(allow_null=True)
     balance = serializers.IntegerField(help_text="Available points after this operation.")
     voucher = RedemptionVoucherSerializer(
         required=False, help_text="Only in the redemption of a reward: the voucher issued."
     )
 
 
-IDEMPOTENCY_KEY = serializers.CharField(min_length=1, max_length=128, validators=[printable])
+IDEMPOTENCY_KEY = IdentifierField(min_length=1, max_length=128)
 
 
 class RedemptionCreateApi(ShopApi, APIView):
     class InputSerializer(serializers.Serializer):
         member = ExternalIdField()
-        points = serializers.IntegerField(
+        points = StrictIntegerField(
             min_value=1, max_value=MAX_POINTS, required=False, help_text="Or reward_id."
         )
-        reward_id = serializers.IntegerField(
+        reward_id = StrictIntegerField(
             min_value=1,
             max_value=MAX_ID,
             required=False,
             help_text="Or points: redeem this catalog reward for its points cost and a voucher.",
         )
-        order_id = serializers.CharField(
-            max_length=64, required=False, default="", allow_blank=True, validators=[printable]
-        )
+        order_id = IdentifierField(required=False, default="", allow_blank=True)
         hold = serializers.BooleanField(
             required=False, default=False, help_text="Points only: a reward is never held."
         )
@@ -122,8 +123,10 @@ class RedemptionCreateApi(ShopApi, APIView):
         key = request.headers.get("Idempotency-Key", "")
         try:
             key = IDEMPOTENCY_KEY.run_validation(key)
-        except serializers.ValidationError:
-            raise IdempotencyKeyRequired() from None
+        except serializers.ValidationError as error:
+            # The stable code stays idempotency_key_required; `fields` names the header.
+            problems = [{"code": d.code, "message": str(d)} for d in error.detail]
+            raise IdempotencyKeyRequired(extra={"fields": {"Idempotency-Key": problems}}) from None
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

@@ -4,10 +4,11 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.fields import UtcDateTimeField
+from loyalty_engine.pagination import CursorPage
 from loyalty_engine.throttling import CountsFailures, VoucherMissThrottle
 from members.apis import (
     path_value,
@@ -34,9 +35,9 @@ class VoucherOutputSerializer(serializers.Serializer):
     )
     reward = RewardSerializer()
     member = serializers.CharField(source="member.external_id")
-    issued_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField(allow_null=True)
-    used_at = serializers.DateTimeField(allow_null=True)
+    issued_at = UtcDateTimeField()
+    expires_at = UtcDateTimeField(allow_null=True)
+    used_at = UtcDateTimeField(allow_null=True)
     used_by = serializers.CharField(
         source="used_by.name", allow_null=True, help_text="The shop where it was used."
     )
@@ -78,11 +79,8 @@ class VoucherUseApi(CountsFailures, ShopApi, APIView):
         return Response(VoucherOutputSerializer(voucher).data)
 
 
-class VoucherPagination(CursorPagination):
+class VoucherPagination(CursorPage):
     ordering = ("-issued_at", "-id")
-    page_size = 50
-    max_page_size = 200
-    page_size_query_param = "page_size"
 
 
 class MeVouchersApi(MemberApi, ListAPIView):

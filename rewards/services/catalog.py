@@ -12,10 +12,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
-from rest_framework.fields import DateTimeField
 
 from loyalty_engine.db import durable_write
 from loyalty_engine.errors import Conflict, DomainError
+from loyalty_engine.fields import rfc3339
 from loyalty_engine.locale_format import date_format
 from members.models import Member, Shop
 from rewards.errors import (
@@ -44,7 +44,7 @@ CODE_ATTEMPTS = 3
 
 def _timestamp(value: datetime | None) -> str | None:
     # The same format the serializers give, so stored responses match fresh reads.
-    return DateTimeField().to_representation(value) if value else None
+    return rfc3339(value)
 
 
 def reward_unavailable_reason(

@@ -334,9 +334,7 @@ def purchase_points_calculate(
                     else gettext("×%(multiplier)s on %(amount)s")
                     % {
                         "multiplier": number_format(campaign.multiplier),
-                        "amount": money_format(
-                            campaign_amount.quantize(Decimal("0.01")), currency
-                        ),
+                        "amount": money_format(campaign_amount.quantize(Decimal("0.01")), currency),
                     }
                 ),
                 campaign_amount * rate * (campaign.multiplier - 1),

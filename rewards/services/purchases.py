@@ -12,7 +12,7 @@ from loyalty_engine.db import durable_write
 from loyalty_engine.locale_format import money_format
 from members.models import Member, Shop
 from rewards import ledger_words
-from rewards.currency import minor_units
+from rewards.currency import minor_units, money_str
 from rewards.errors import (
     CurrencyNotAccepted,
     MemberNotActive,
@@ -527,7 +527,7 @@ def _refund_record(*, shop, order_id, refund_id, amount, request_hash, as_of) ->
     refund.response = {
         "refund_id": refund_id,
         "order_id": order_id,
-        "amount": f"{amount:f}",
+        "amount": money_str(amount, purchase.currency),
         "points_reversed": to_reverse,
         "points_owed": owed,
         "balance": member.points_available,

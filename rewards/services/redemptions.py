@@ -9,10 +9,11 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from loyalty_engine.db import durable_write
+from loyalty_engine.fields import rfc3339
 from members.errors import MemberMerged
 from members.models import Member, Shop
 from rewards import ledger_words
-from rewards.currency import minor_units
+from rewards.currency import minor_units, money_str
 from rewards.errors import (
     HoldAlreadyResolved,
     HoldExpired,
@@ -64,12 +65,10 @@ def redemption_response(
         "redemption_id": str(redemption.pk),
         "status": redemption.status,
         "points": redemption.points,
-        "discount_amount": f"{redemption.discount_amount:f}",
+        "discount_amount": money_str(redemption.discount_amount, redemption.currency),
         "currency": redemption.currency,
         "order_id": redemption.order_id,
-        "hold_expires_at": (
-            redemption.hold_expires_at.isoformat() if redemption.hold_expires_at else None
-        ),
+        "hold_expires_at": rfc3339(redemption.hold_expires_at),
         "balance": member.points_available,
     }
     if redemption.reward_id:

@@ -55,7 +55,7 @@ def test_staff_reads_monthly_kpis_with_a_token(staff_client, history):
     )
 
     assert response.status_code == 200, response.content
-    body = response.json()
+    body = response.json()["results"]
     assert [row["period_start"] for row in body] == ["2025-01-01", "2025-02-01", "2025-03-01"]
     february = body[1]
     assert {
@@ -99,7 +99,7 @@ def test_staff_reads_kpis_with_an_admin_session(staff_user, history):
     client.force_login(staff_user)
     response = client.get("/api/v1/metrics/kpis?from=2025-01-01&to=2025-01-31")
     assert response.status_code == 200
-    assert len(response.json()) == 1
+    assert len(response.json()["results"]) == 1
 
 
 def test_kpis_of_one_shop_and_one_tier(staff_client, history):
@@ -110,10 +110,10 @@ def test_kpis_of_one_shop_and_one_tier(staff_client, history):
 
     by_shop = staff_client.get(
         f"/api/v1/metrics/kpis?from=2025-02-01&to=2025-02-28&shop={history.name}"
-    ).json()
+    ).json()["results"]
     by_tier = staff_client.get(
         f"/api/v1/metrics/kpis?from=2025-02-01&to=2025-02-28&tier={tier.pk}"
-    ).json()
+    ).json()["results"]
 
     assert [(row["breakdown"], row["shop"], row["purchases"]) for row in by_shop] == [
         ("shop", history.name, 2)
@@ -131,7 +131,9 @@ def test_kpis_as_csv(staff_client, history):
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [row["period_start"] for row in rows] == ["2025-01-01", "2025-02-01", "2025-03-01"]
-    json_rows = staff_client.get("/api/v1/metrics/kpis?from=2025-01-01&to=2025-03-31").json()
+    json_rows = staff_client.get("/api/v1/metrics/kpis?from=2025-01-01&to=2025-03-31").json()[
+        "results"
+    ]
     for row, same in zip(rows, json_rows, strict=True):
         for field in ("active_end", "retention_rate", "net_revenue", "points_outstanding"):
             assert row[field] == ("" if same[field] is None else str(same[field]))
@@ -264,3 +266,15 @@ def test_feedback_for_an_unknown_member_is_404(shop_client, program):
     )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "member_not_found"
+
+
+def test_kpis_page_like_every_list_of_the_api(staff_client, history):
+    first = staff_client.get(
+        "/api/v1/metrics/kpis?granularity=month&from=2025-01-01&to=2025-03-31&page_size=2"
+    ).json()
+    assert set(first) == {"next", "previous", "results"}
+    assert [row["period_start"] for row in first["results"]] == ["2025-01-01", "2025-02-01"]
+    assert first["previous"] is None
+    second = staff_client.get(first["next"]).json()
+    assert [row["period_start"] for row in second["results"]] == ["2025-03-01"]
+    assert second["next"] is None

@@ -126,3 +126,69 @@ def test_seed_demo_shows_referrals_and_activities():
     assert EarnAward.objects.filter(source=EarnAward.Source.REFERRAL).exists()
     for ids in member_id_chunks():
         assert ledger_problems(ids) == {}
+
+
+def test_printed_urls_are_where_the_server_listens(monkeypatch):
+    monkeypatch.delenv("HOST", raising=False)
+    monkeypatch.delenv("PORT", raising=False)
+    output = seed_demo("--host", "0.0.0.0", "--port", "8123")
+    assert printed("Admin", output) == "http://0.0.0.0:8123/admin/"
+    assert printed("API docs", output) == "http://0.0.0.0:8123/api/docs/"
+    assert "http://0.0.0.0:8123/api/v1/members/" in output
+    assert ":8000" not in output
+
+
+def test_printed_urls_follow_the_host_and_port_of_the_environment(monkeypatch):
+    monkeypatch.setenv("HOST", "localhost")
+    monkeypatch.setenv("PORT", "9001")
+    output = seed_demo()
+    assert printed("Admin", output) == "http://localhost:9001/admin/"
+
+
+def test_the_demo_tells_two_years_of_a_real_shop():
+    """Members churn and some come back, some answer NPS and CSAT, and the recomputed
+    KPIs show retention well below 100%, churn, many cohorts, NPS and CSAT."""
+    from datetime import timedelta
+
+    from metrics.models import CohortCell, Feedback, KpiSnapshot
+
+    stdout = io.StringIO()
+    call_command("seed_demo", "--members", "80", stdout=stdout, stderr=io.StringIO())
+    call_command("seed_demo_feedback", stdout=stdout)
+    call_command(
+        "recompute_kpis",
+        "--all-history",
+        "--granularity",
+        "month",
+        stdout=stdout,
+        stderr=io.StringIO(),
+    )
+
+    came_back = churned = 0
+    now = max(p.occurred_at for p in Purchase.objects.all())
+    for member in Member.objects.filter(external_id__startswith="demo-"):
+        times = list(
+            Purchase.objects.filter(member=member)
+            .order_by("occurred_at")
+            .values_list("occurred_at", flat=True)
+        )
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        came_back += any(gap > timedelta(days=90) for gap in gaps)
+        churned += bool(times) and now - times[-1] > timedelta(days=120)
+    assert came_back >= 5 and churned >= 15, (came_back, churned)
+
+    kinds = set(Feedback.objects.values_list("kind", flat=True))
+    assert kinds == {"nps", "csat"}
+
+    months = KpiSnapshot.objects.filter(granularity="month", breakdown="all")
+    assert months.count() >= 24
+    retention = [m.retention_rate for m in months if m.retention_rate is not None]
+    assert retention and sorted(retention)[len(retention) // 2] < 95 and min(retention) < 85
+    assert any(m.churn_rate and m.churn_rate > 10 for m in months)
+    assert any(m.nps is not None for m in months) and any(m.csat is not None for m in months)
+    assert CohortCell.objects.values("cohort").distinct().count() >= 18
+
+    # Safe to run again: the answers replay.
+    answers = Feedback.objects.count()
+    call_command("seed_demo_feedback", stdout=io.StringIO())
+    assert Feedback.objects.count() == answers

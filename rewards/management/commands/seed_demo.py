@@ -1,4 +1,4 @@
-"""Seed a demo program for a newcomer: a shop with an API key, an admin user and 18 months of
+"""Seed a demo program for a newcomer: a shop with an API key, an admin user and two years of
 member history, written through the same services the API uses.
 
 `make run` runs this after migrate, so it must be safe to run on every start: once the demo
@@ -6,6 +6,7 @@ members exist it writes no points again and only prints the login details, with 
 API key (a key is shown once, when it is created, so an old one cannot be printed again).
 """
 
+import os
 import random
 import secrets
 from dataclasses import dataclass
@@ -42,15 +43,23 @@ from rewards.services.verification import ledger_problems, member_id_chunks
 DEMO_SHOP = "Demo shop"
 MEMBER_PREFIX = "demo-"
 ADMIN_USERNAME = "admin"
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
-API_DOCS_URL = "http://127.0.0.1:8000/api/docs/"
+# Where `make run` serves; it passes its HOST and PORT, so the printed URLs are the real ones.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
 PROGRESS_EVERY = 50
 
-# Longer than the default 12 months of expiry (to the end of the month), so the oldest
-# points are already due and `manage.py run_nightly` (run by `make run`) expires them.
-HISTORY = timedelta(days=540)
-# Members join during the first four months, so each has more than a year of history.
-ENROLMENT_WINDOW = timedelta(days=120)
+# A real shop's first two years: longer than the default 12 months of expiry (to the end
+# of the month), so the oldest points are already due and `manage.py run_nightly` (run by
+# `make run`) expires them.
+HISTORY = timedelta(days=730)
+# Members keep joining until the last month, so the cohort heat map has about two dozen
+# cohorts (more join early, as when a program launches).
+ENROLMENT_WINDOW = timedelta(days=700)
+# How members come and go: the dashboard's retention, churn and cohorts come from this.
+MEAN_ACTIVE_DAYS = 180  # a spell of shopping lasts this long on average
+CHURN_SHARE = 0.7  # members whose first spell ends before today
+COMEBACK_SHARE = 0.35  # of those, the ones who return after a break
+DEMO_ACTIVITY_WINDOW_DAYS = 90
 REFUND_SHARE = 0.07
 REDEMPTION_SIZES = [100, 200, 250, 500]
 
@@ -115,19 +124,51 @@ class MemberPlan:
     events: list[PlannedEvent]
 
 
+def activity_spells(
+    rng: random.Random, *, start: datetime, now: datetime
+) -> list[tuple[datetime, datetime]]:
+    """When a member shops: one spell from enrollment; a churned member's ends before
+    today, and some of them come back for a second spell after a break of 3 to 9 months."""
+    first_end = start + timedelta(days=rng.expovariate(1 / MEAN_ACTIVE_DAYS) + 30)
+    churns, comes_back = rng.random() < CHURN_SHARE, rng.random() < COMEBACK_SHARE
+    break_days, second_days = rng.uniform(90, 270), rng.expovariate(1 / MEAN_ACTIVE_DAYS) + 60
+    if not churns or first_end >= now:
+        return [(start, now)]
+    spells = [(start, first_end)]
+    comeback = first_end + timedelta(days=break_days)
+    if comes_back and comeback < now - timedelta(days=14):
+        spells.append((comeback, min(now, comeback + timedelta(days=second_days))))
+    return spells
+
+
+def purchase_times(rng: random.Random, spells: list[tuple[datetime, datetime]]) -> list[datetime]:
+    """About one purchase a month while active, 1 to 18 in all, in order."""
+    active = sum((end - begin for begin, end in spells), timedelta())
+    count = max(1, min(18, round(active.days / 30 * rng.uniform(0.5, 1.5))))
+    return sorted(moment_in(spells, active * rng.random()) for _ in range(count))
+
+
+def moment_in(spells: list[tuple[datetime, datetime]], offset: timedelta) -> datetime:
+    """The moment `offset` into the spells' active time, breaks skipped."""
+    for begin, end in spells:
+        if offset <= end - begin:
+            return begin + offset
+        offset -= end - begin
+    return spells[-1][1]
+
+
 def member_plan(rng: random.Random, *, number: int, now: datetime) -> MemberPlan:
     """One member's fake data and history, in chronological order. Every value is drawn
     from `rng` whatever happens later, so the same seed always gives the same plan."""
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     external_id = f"{MEMBER_PREFIX}{number:05d}"
-    enrolled_at = now - HISTORY + ENROLMENT_WINDOW * rng.random()
+    enrolled_at = now - HISTORY + ENROLMENT_WINDOW * rng.random() ** 1.4
     birth_date = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 55))
-    span = now - enrolled_at
 
     events: list[PlannedEvent] = []
-    for index in range(1, rng.randint(3, 18) + 1):
+    spells = activity_spells(rng, start=enrolled_at, now=now)
+    for index, at in enumerate(purchase_times(rng, spells), start=1):
         order_id = f"DEMO-{number:05d}-{index:03d}"
-        at = enrolled_at + span * rng.random()
         cents = rng.randint(500, 12_000)
         sku, category = rng.choice(PRODUCTS)
         events.append(PlannedPurchase(at, order_id, Decimal(cents) / 100, sku, category))
@@ -140,8 +181,9 @@ def member_plan(rng: random.Random, *, number: int, now: datetime) -> MemberPlan
                 PlannedRefund(refund_at, order_id, f"{order_id}-R1", Decimal(refund_cents) / 100)
             )
 
+    active_span = sum((end - begin for begin, end in spells), timedelta())
     for index in range(1, rng.randint(0, 4) + 1):
-        at = enrolled_at + span * rng.uniform(0.2, 1.0)
+        at = moment_in(spells, active_span * rng.uniform(0.2, 1.0))
         key = f"demo-redemption-{number:05d}-{index}"
         events.append(PlannedRedemption(at, key, rng.choice(REDEMPTION_SIZES)))
 
@@ -166,7 +208,7 @@ def names(en: str, sv: str, da: str, field: str = "name") -> dict[str, str]:
 
 class Command(BaseCommand):
     help = (
-        "Seed a demo shop, an admin user and 18 months of history for a few hundred members, "
+        "Seed a demo shop, an admin user and two years of history for a few hundred members, "
         "then print how to log in. Safe to run again: an already seeded database gets no "
         "new points, only a fresh API key."
     )
@@ -179,8 +221,28 @@ class Command(BaseCommand):
             action="store_true",
             help=f"Give the {ADMIN_USERNAME!r} user a new random password and print it.",
         )
+        parser.add_argument(
+            "--host",
+            default=os.environ.get("HOST") or DEFAULT_HOST,
+            help="The host the server listens on, for the printed URLs (env HOST).",
+        )
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=int(os.environ.get("PORT") or DEFAULT_PORT),
+            help="The port the server listens on, for the printed URLs (env PORT).",
+        )
 
-    def handle(self, *args, members: int, seed: int, reset_password: bool, **options):
+    def handle(
+        self,
+        *args,
+        members: int,
+        seed: int,
+        reset_password: bool,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        **options,
+    ):
         if members < 1:
             raise CommandError("--members must be at least 1.")
         now = timezone.now()
@@ -205,7 +267,9 @@ class Command(BaseCommand):
             self.ledger_check()
 
         self.summary_print(shop)
-        self.login_print(password=password, api_key=api_key, key_name=key_name)
+        self.login_print(
+            password=password, api_key=api_key, key_name=key_name, base_url=f"http://{host}:{port}"
+        )
 
     def program_configure(self, *, now: datetime) -> None:
         """Demo tiers, earn rules and milestones, unless staff have configured their own."""
@@ -215,6 +279,11 @@ class Command(BaseCommand):
                 "The program already has tiers, rules, milestones or rewards; kept them."
             )
             return
+        # A coffee shop's customer who has not bought in three months has lapsed; with the
+        # default year-long window the demo's churn would hardly show.
+        Program.objects.filter(pk=program_get().pk).update(
+            activity_window_days=DEMO_ACTIVITY_WINDOW_DAYS
+        )
         Tier.objects.bulk_create(
             [
                 Tier(
@@ -510,7 +579,9 @@ class Command(BaseCommand):
             f"{outstanding or 0} points outstanding (available + pending)."
         )
 
-    def login_print(self, *, password: str | None, api_key: str, key_name: str) -> None:
+    def login_print(
+        self, *, password: str | None, api_key: str, key_name: str, base_url: str
+    ) -> None:
         if password is None:
             password = "(unchanged; run `manage.py seed_demo --reset-password` for a new one)"
         self.stdout.write(
@@ -518,16 +589,16 @@ class Command(BaseCommand):
                 [
                     "",
                     self.style.SUCCESS("The demo program is ready."),
-                    f"  Admin:     {ADMIN_URL}",
+                    f"  Admin:     {base_url}/admin/",
                     f"  Username:  {ADMIN_USERNAME}",
                     f"  Password:  {password}",
                     f"  API key:   {api_key}",
                     f"             (shop {DEMO_SHOP!r}, key {key_name!r}; a key is shown only "
                     "when it is created, so every run of seed_demo creates and prints a fresh "
                     "one)",
-                    f"  API docs:  {API_DOCS_URL}",
+                    f"  API docs:  {base_url}/api/docs/",
                     f"  Try it:    curl -H 'Authorization: Api-Key {api_key}' "
-                    f"http://127.0.0.1:8000/api/v1/members/{MEMBER_PREFIX}00001",
+                    f"{base_url}/api/v1/members/{MEMBER_PREFIX}00001",
                 ]
             )
         )

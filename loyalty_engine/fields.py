@@ -1,0 +1,198 @@
+"""Strict serializer fields for what clients send: identifiers, numbers and dates.
+
+Python is generous with input: `int("١٢")`, `Decimal("1_000")`, `Decimal(" 1E+2 ")` and
+`date.fromisoformat("２０２４-01-01")` all parse. A shop's id or amount that only
+Python understands is a bug waiting in another system, so every field here accepts
+exactly the documented format (ASCII digits, no exponent, no separators, no spaces) and
+the OpenAPI pattern it declares is the very regex the server applies.
+"""
+
+import re
+import unicodedata
+from datetime import UTC, date, datetime
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+# Unicode categories an identifier may not contain: controls, format characters
+# (bidirectional overrides, zero-width joiners), private use, surrogates, unassigned,
+# line and paragraph separators. `/` is refused too: an id must fit in one URL segment.
+FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
+IDENTIFIER_MAX_LENGTH = 64
+# For clients: any character but `/` and ASCII controls. The server also refuses the
+# non-ASCII categories above, which a JSON Schema regex cannot name portably.
+IDENTIFIER_PATTERN = r"^[^/\x00-\x1f\x7f]+$"
+
+
+def identifier_problem(value: str) -> str | None:
+    """Why `value` is not a usable identifier, or None."""
+    for char in value:
+        if char == "/":
+            return _("An identifier cannot contain '/'.")
+        if unicodedata.category(char) in FORBIDDEN_CATEGORIES:
+            return _(
+                "An identifier cannot contain control, format, private-use, unassigned "
+                "or line-separator characters (U+%(code)04X).",
+            ) % {"code": ord(char)}
+    return None
+
+
+def validate_identifier(value: str) -> None:
+    problem = identifier_problem(value)
+    if problem:
+        raise serializers.ValidationError(problem, code="invalid_characters")
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": IDENTIFIER_MAX_LENGTH,
+        "pattern": IDENTIFIER_PATTERN,
+    }
+)
+class IdentifierField(serializers.CharField):
+    """A shop's identifier (external_id, order_id, refund_id, feedback_id, …): 1 to 64
+    characters, no `/`, nothing invisible or unassigned."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", IDENTIFIER_MAX_LENGTH)
+        super().__init__(**kwargs)
+        self.validators.append(validate_identifier)
+
+
+def identifier_value(value: str, *, field: str, max_length: int = IDENTIFIER_MAX_LENGTH) -> str:
+    """An identifier from a URL path or a header, checked like a body field; the error
+    names `field`."""
+    try:
+        IdentifierField(max_length=max_length).run_validation(value)
+    except serializers.ValidationError as error:
+        raise serializers.ValidationError({field: error.detail}) from None
+    return value
+
+
+INTEGER_RE = re.compile(r"-?[0-9]+", re.ASCII)
+DECIMAL_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+DATETIME_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?",
+    re.ASCII,
+)
+
+
+class StrictInputMixin:
+    """Input must match `format_re` as a string. Input out of format goes to DRF's own
+    parser first, so what DRF refuses keeps DRF's error codes (`max_digits`, …); what DRF
+    would have let through (`1E+2`, `١٢`, ` 7 `) is refused here."""
+
+    format_re: re.Pattern
+    format_message = _("Use the documented format.")
+
+    def refuse(self, data):
+        super().to_internal_value(data)
+        raise serializers.ValidationError(self.format_message, code="invalid")
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, str):
+            self.refuse(data)
+        if not self.format_re.fullmatch(data):
+            self.refuse(data)
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "integer"})
+class StrictIntegerField(StrictInputMixin, serializers.IntegerField):
+    """A JSON integer, or a string of ASCII digits with an optional leading `-`."""
+
+    format_re = INTEGER_RE
+    format_message = _("Send a whole number in ASCII digits (no spaces or separators).")
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool):
+            return super(StrictInputMixin, self).to_internal_value(data)
+        return super().to_internal_value(data)
+
+
+class StrictDecimalField(StrictInputMixin, serializers.DecimalField):
+    """A decimal as a string of ASCII digits with an optional `.` and fraction (`42.50`),
+    or a JSON number written the same way. No exponent, no `_`, no spaces."""
+
+    format_re = DECIMAL_RE
+    format_message = _("Send a decimal number in ASCII digits, such as 42.50.")
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool):
+            data = str(data)
+        elif isinstance(data, float):
+            data = repr(data)
+        return super().to_internal_value(data)
+
+
+def decimal_pattern(max_digits: int, decimal_places: int, *, signed: bool = True) -> str:
+    sign = "-?" if signed else ""
+    whole = max_digits - decimal_places
+    if decimal_places:
+        return rf"^{sign}[0-9]{{1,{whole}}}(\.[0-9]{{1,{decimal_places}}})?$"
+    return rf"^{sign}[0-9]{{1,{whole}}}$"
+
+
+@extend_schema_field({"type": "string", "format": "date", "pattern": "^" + DATE_RE.pattern + "$"})
+class StrictDateField(StrictInputMixin, serializers.DateField):
+    """`YYYY-MM-DD` in ASCII digits."""
+
+    format_re = DATE_RE
+    format_message = _("Send a date as YYYY-MM-DD.")
+
+    def to_internal_value(self, value):
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        return super().to_internal_value(value)
+
+
+@extend_schema_field(
+    {"type": "string", "format": "date-time", "pattern": "^" + DATETIME_RE.pattern + "$"}
+)
+class StrictDateTimeField(StrictInputMixin, serializers.DateTimeField):
+    """RFC 3339 (`2024-05-01T12:00:00Z`) in ASCII digits; a time without offset is read in
+    the server's time zone."""
+
+    format_re = DATETIME_RE
+    format_message = _("Send a time as RFC 3339, such as 2024-05-01T12:00:00Z.")
+
+    def to_internal_value(self, value):
+        if isinstance(value, datetime):
+            return serializers.DateTimeField.to_internal_value(self, value)
+        return super().to_internal_value(value)
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    """A timestamp as clients get it: UTC, `Z`, microseconds only when there are some."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class UtcDateTimeField(serializers.DateTimeField):
+    """Output: RFC 3339 in UTC with `Z`, whatever TIME_ZONE the server runs in."""
+
+    def to_representation(self, value):
+        if isinstance(value, str):
+            return value
+        return rfc3339(value)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+        "example": "0.10",
+    }
+)
+class MoneyStringField(serializers.CharField):
+    """Output: an amount already formatted with its currency's minor units ("0.10" in
+    EUR, "150" in JPY) by rewards.currency.money_str."""
