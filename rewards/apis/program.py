@@ -24,6 +24,12 @@ class ProgramApi(APIView):
         """Decimals as strings and times as RFC 3339 `Z`, like every response."""
 
         class ProgramEarningSerializer(serializers.Serializer):
+            class ProgramNotEarningSerializer(serializers.Serializer):
+                skus = serializers.ListField(child=serializers.CharField())
+                categories = serializers.ListField(child=serializers.CharField())
+                points_paid_earns = serializers.BooleanField()
+                text = serializers.ListField(child=serializers.CharField())
+
             class ProgramRuleSerializer(serializers.Serializer):
                 id = serializers.IntegerField()
                 name = serializers.CharField()
@@ -36,6 +42,10 @@ class ProgramApi(APIView):
             base_rate = serializers.CharField(help_text="Points per currency unit spent.")
             text = serializers.ListField(child=serializers.CharField())
             how_rules_combine = serializers.ListField(child=serializers.CharField())
+            not_earning = ProgramNotEarningSerializer(
+                help_text="What earns no points, program-wide (a rule's own exclusions are in "
+                "its text)."
+            )
             rules = ProgramRuleSerializer(many=True)
 
         class ProgramTiersSerializer(serializers.Serializer):
@@ -59,7 +69,14 @@ class ProgramApi(APIView):
             text = serializers.CharField()
 
         class ProgramExpirySerializer(serializers.Serializer):
+            policy = serializers.CharField(help_text="rolling, fixed, inactivity or never.")
             text = serializers.ListField(child=serializers.CharField())
+            # The numbers of the policy in force; each is present only under its policy.
+            months = serializers.IntegerField(required=False)
+            at_month_end = serializers.BooleanField(required=False)
+            period_months = serializers.IntegerField(required=False)
+            after_period_months = serializers.IntegerField(required=False)
+            redemptions_count = serializers.BooleanField(required=False)
 
         class ProgramRedeemingSerializer(serializers.Serializer):
             class ProgramRewardSerializer(serializers.Serializer):
@@ -71,6 +88,11 @@ class ProgramApi(APIView):
             point_value = serializers.DecimalField(
                 max_digits=12, decimal_places=4, help_text="Currency off per point."
             )
+            max_points_share_percent = serializers.CharField(
+                allow_null=True, help_text="The largest share of an order points may pay."
+            )
+            min_points = serializers.IntegerField(allow_null=True)
+            step_points = serializers.IntegerField(allow_null=True)
             rewards = ProgramRewardSerializer(many=True)
 
         name = serializers.CharField()

@@ -54,7 +54,7 @@ def test_an_excluded_sku_earns_no_base_points_and_the_response_says_why(
     assert response.status_code == 201
     body = response.json()
     assert body["points_earned"] == 20
-    assert body["items"][0]["description"] == "1 point(s) per EUR on 20 EUR"
+    assert body["items"][0]["description"] == "1 point per EUR on €20.00"
     assert body["excluded"] == [
         {
             "sku": "GIFT-CARD",
@@ -84,7 +84,7 @@ def test_an_excluded_category_earns_no_multiplier_either(shop, member, program):
     # 20 base on the coffee, +20 for its ×2; the cigarettes earn nothing at all.
     assert response["points_earned"] == 40
     assert [line["sku"] for line in response["excluded"]] == ["CIGS"]
-    assert "×2 on 1 matching line (20 EUR)" in response["items"][1]["description"]
+    assert "×2 on 1 matching line (€20.00)" in response["items"][1]["description"]
 
 
 def test_a_preview_shows_the_excluded_lines_like_the_purchase(
@@ -130,7 +130,7 @@ def test_a_rule_exclusion_leaves_the_line_out_of_that_rule_only(shop, member):
     )  # fmt: skip
     # Base points on both lines (40), the campaign doubles the mug only (+20).
     assert response["points_earned"] == 60
-    assert response["items"][1]["description"] == "×2 on 20 EUR"
+    assert response["items"][1]["description"] == "×2 on €20.00"
     assert response["excluded"] == [
         {
             "sku": "ESP-01",
