@@ -1,6 +1,6 @@
 """The program's rules in plain words, public."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -11,6 +11,11 @@ from rewards.explain import program_explain
 from rewards.selectors import (
     program_get,
 )
+
+
+@extend_schema_field({"type": "integer", "nullable": True})
+class OptionalMonthsField(serializers.IntegerField):
+    """Present only under the policies that have it; null under rolling with no expiry."""
 
 
 class ProgramApi(APIView):
@@ -72,7 +77,7 @@ class ProgramApi(APIView):
             policy = serializers.CharField(help_text="rolling, fixed, inactivity or never.")
             text = serializers.ListField(child=serializers.CharField())
             # The numbers of the policy in force; each is present only under its policy.
-            months = serializers.IntegerField(required=False)
+            months = OptionalMonthsField(required=False)
             at_month_end = serializers.BooleanField(required=False)
             period_months = serializers.IntegerField(required=False)
             after_period_months = serializers.IntegerField(required=False)
