@@ -145,6 +145,9 @@ SPECTACULAR_SETTINGS = {
 # The nightly `kpis` job recomputes periods touched by data dated in the past (a purchase
 # imported late) back this many days at most; older ones need `manage.py recompute_kpis`.
 KPIS_NIGHTLY_MAX_DAYS = env.int("KPIS_NIGHTLY_MAX_DAYS", default=92)
+# The predictions' holdout check fits on all but the last N weeks and predicts them
+# (metrics/predictions/services.py); 0 turns it off.
+PREDICTIONS_HOLDOUT_WEEKS = env.int("PREDICTIONS_HOLDOUT_WEEKS", default=26)
 # PostgreSQL work_mem of a KPI recompute transaction (metrics/services.py).
 KPIS_WORK_MEM = env.str("KPIS_WORK_MEM", default="256MB")
 

@@ -57,6 +57,8 @@ DEFAULT_TIMES: dict[str, time] = {
     "tiers": time(2, 30),  # tier re-evaluation (issue 3)
     "birthdays": time(2, 45),  # birthday bonuses (issue 3)
     "kpis": time(3, 0),  # the day's KPIs (metrics)
+    "predictions": time(3, 15),  # BG/NBD and Gamma-Gamma fit, member scores (metrics)
+    "segments": time(3, 30),  # segment memberships, on the night's scores (metrics)
 }
 
 MemberSelector = Callable[..., QuerySet]
