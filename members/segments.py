@@ -59,15 +59,16 @@ def _scalar(field_name: str, field: Field, value, index: int):
             number = Decimal(str(value))
         except InvalidOperation:
             raise ConditionError(
-                index, _("%(field)s needs a number, not %(value)r.")
-                % {"field": field_name, "value": value}
+                index,
+                _("%(field)s needs a number, not %(value)r.")
+                % {"field": field_name, "value": value},
             ) from None
         if not number.is_finite():
-            raise ConditionError(index, _("%(field)s needs a finite number.") % {"field": field_name})
-        if number < 0:
             raise ConditionError(
-                index, _("%(field)s cannot be negative.") % {"field": field_name}
+                index, _("%(field)s needs a finite number.") % {"field": field_name}
             )
+        if number < 0:
+            raise ConditionError(index, _("%(field)s cannot be negative.") % {"field": field_name})
         if field.kind == "probability" and number > 1:
             raise ConditionError(
                 index, _("%(field)s is a probability between 0 and 1.") % {"field": field_name}
@@ -75,19 +76,21 @@ def _scalar(field_name: str, field: Field, value, index: int):
         return str(number)
     if not isinstance(value, int):
         raise ConditionError(
-            index, _("%(field)s needs a whole number, not %(value)r.")
-            % {"field": field_name, "value": value}
+            index,
+            _("%(field)s needs a whole number, not %(value)r.")
+            % {"field": field_name, "value": value},
         )
     low = field.minimum if field.kind not in ("tier", "shop") else 1
     if low is not None and value < low:
         raise ConditionError(
-            index, _("%(field)s must be at least %(minimum)s.")
-            % {"field": field_name, "minimum": low}
+            index,
+            _("%(field)s must be at least %(minimum)s.") % {"field": field_name, "minimum": low},
         )
     if field.maximum is not None and value > field.maximum:
         raise ConditionError(
-            index, _("%(field)s must be at most %(maximum)s.")
-            % {"field": field_name, "maximum": field.maximum}
+            index,
+            _("%(field)s must be at most %(maximum)s.")
+            % {"field": field_name, "maximum": field.maximum},
         )
     return value
 
@@ -98,25 +101,22 @@ def conditions_validate(conditions) -> list[dict]:
     if not isinstance(conditions, list):
         raise ConditionError(0, _("Conditions are a list of {field, op, value}."))
     if len(conditions) > MAX_CONDITIONS:
-        raise ConditionError(
-            MAX_CONDITIONS, _("At most %(n)s conditions.") % {"n": MAX_CONDITIONS}
-        )
+        raise ConditionError(MAX_CONDITIONS, _("At most %(n)s conditions.") % {"n": MAX_CONDITIONS})
     cleaned = []
     for index, condition in enumerate(conditions):
         if not isinstance(condition, dict) or set(condition) != {"field", "op", "value"}:
-            raise ConditionError(
-                index, _("A condition has exactly the keys field, op and value.")
-            )
+            raise ConditionError(index, _("A condition has exactly the keys field, op and value."))
         name, op, value = condition["field"], condition["op"], condition["value"]
         if name not in FIELDS:
             raise ConditionError(
-                index, _("Unknown field %(field)r; the fields are: %(fields)s.")
-                % {"field": name, "fields": ", ".join(FIELDS)}
+                index,
+                _("Unknown field %(field)r; the fields are: %(fields)s.")
+                % {"field": name, "fields": ", ".join(FIELDS)},
             )
         if op not in OPS:
             raise ConditionError(
-                index, _("Unknown op %(op)r; the ops are: %(ops)s.")
-                % {"op": op, "ops": ", ".join(OPS)}
+                index,
+                _("Unknown op %(op)r; the ops are: %(ops)s.") % {"op": op, "ops": ", ".join(OPS)},
             )
         field = FIELDS[name]
         if op == "in":
@@ -138,8 +138,7 @@ def conditions_validate(conditions) -> list[dict]:
 BUILTIN_SEGMENTS = [
     {
         "name": "At risk",
-        "description": "High historical value (top two monetary quintiles) and P(alive) "
-        "below 0.3.",
+        "description": "High historical value (top two monetary quintiles) and P(alive) below 0.3.",
         "conditions": [
             {"field": "rfm_monetary", "op": "gte", "value": 4},
             {"field": "p_alive", "op": "lt", "value": "0.3"},

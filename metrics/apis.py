@@ -19,12 +19,19 @@ from members.models import Shop
 from metrics.definitions import DEFINITIONS
 from metrics.models import Feedback
 from metrics.periods import Granularity, period_count
+from metrics.predictions.selectors import member_prediction_get
 from metrics.selectors import cohort_matrix_get, kpi_snapshot_list, member_lifetime_value_get
 from metrics.services import SNAPSHOT_FIGURES, feedback_record
 from rewards.apis.common import CLOCK_SKEW, EARLIEST_PURCHASE, request_hash, write_response
 from rewards.models import Tier
 from rewards.selectors import program_get
 
+PREDICTION_FIELDS = (
+    "p_alive",
+    "expected_purchases_90d",
+    "expected_purchases_365d",
+    "predicted_clv_12m",
+)
 # A request reads at most this many periods: about 2.7 years of days, 19 of weeks.
 MAX_PERIODS = 1000
 EARLIEST_DAY = date(2000, 1, 1)
@@ -299,6 +306,20 @@ class MemberValueApi(StaffApi, APIView):
             decimal_places=2,
             help_text="The member's historical lifetime value: purchases minus refunds.",
         )
+        p_alive = serializers.FloatField(
+            allow_null=True,
+            help_text="Probability the member is still a customer (BG/NBD), as of the last "
+            "fit; null for a member with no purchase then, or before the first fit.",
+        )
+        expected_purchases_90d = serializers.FloatField(allow_null=True)
+        expected_purchases_365d = serializers.FloatField(allow_null=True)
+        predicted_clv_12m = serializers.DecimalField(
+            max_digits=20,
+            decimal_places=2,
+            allow_null=True,
+            help_text="Expected purchases in 365 days × expected spend per purchase, in the "
+            "program's currency.",
+        )
 
     @extend_schema(
         responses=OutputSerializer,
@@ -308,7 +329,13 @@ class MemberValueApi(StaffApi, APIView):
     def get(self, request, external_id: str):
         member = member_by_external_id(external_id)
         value = member_lifetime_value_get(member=member)
-        body = {"external_id": member.external_id, "enrolled_at": member.enrolled_at, **value}
+        prediction = member_prediction_get(member=member)
+        body = {
+            "external_id": member.external_id,
+            "enrolled_at": member.enrolled_at,
+            **value,
+            **{name: getattr(prediction, name, None) for name in PREDICTION_FIELDS},
+        }
         return Response(self.OutputSerializer(body).data)
 
 

@@ -115,9 +115,7 @@ def bgnbd_log_likelihood(params, x, t_x, T, weights=None) -> float:
     repeat = x > 0
     a4 = np.full_like(x, -np.inf)
     a4[repeat] = (
-        np.log(a)
-        - np.log(b + x[repeat] - 1)
-        - (r + x[repeat]) * np.log(alpha + t_x[repeat])
+        np.log(a) - np.log(b + x[repeat] - 1) - (r + x[repeat]) * np.log(alpha + t_x[repeat])
     )
     return float(np.sum(weights * (a1 + a2 + np.logaddexp(a3, a4))))
 

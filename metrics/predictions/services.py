@@ -59,9 +59,7 @@ def _holdout_actuals(*, calibration_end: date, as_of: date, tz) -> dict[int, int
         as_of=as_of, tz=tz, since=calibration_end + timedelta(days=1)
     )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT member_id, COUNT(*) FROM ({days_sql}) d GROUP BY member_id", params
-        )
+        cursor.execute(f"SELECT member_id, COUNT(*) FROM ({days_sql}) d GROUP BY member_id", params)
         return dict(cursor.fetchall())
 
 

@@ -60,11 +60,22 @@ def segment_fields_get(*, day: date, tz) -> dict[str, np.ndarray]:
     n = len(members)
     ids = np.array([row[0] for row in members], dtype=np.int64)
     position = {member_id: i for i, member_id in enumerate(ids.tolist())}
-    fields = {name: np.full(n, NULL) for name in (
-        "days_since_last_purchase", "purchases_in_365d", "spend_in_365d", "tier",
-        "points_available", "points_expiring_30d", "days_since_enrolled", "birthday_month",
-        "shop", "p_alive", "predicted_clv_12m",
-    )}
+    fields = {
+        name: np.full(n, NULL)
+        for name in (
+            "days_since_last_purchase",
+            "purchases_in_365d",
+            "spend_in_365d",
+            "tier",
+            "points_available",
+            "points_expiring_30d",
+            "days_since_enrolled",
+            "birthday_month",
+            "shop",
+            "p_alive",
+            "predicted_clv_12m",
+        )
+    }
     fields["member_id"] = ids
     if not n:
         for name in ("rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_score"):
@@ -196,3 +207,32 @@ def segment_member_ids(*, conditions: list[dict], fields: dict[str, np.ndarray])
     for condition in conditions:
         chosen &= _compare(fields[condition["field"]], condition["op"], condition["value"])
     return fields["member_id"][chosen]
+
+
+def segment_list():
+    """Every segment with its current member count, built-in ones last."""
+    from django.db.models import Count, Q
+
+    from members.models import Segment
+
+    return Segment.objects.annotate(
+        member_count=Count("memberships", filter=Q(memberships__left_on__isnull=True))
+    ).order_by("is_builtin", "name")
+
+
+def segment_get(*, segment_id: int):
+    from metrics.errors import SegmentNotFound
+
+    segment = segment_list().filter(pk=segment_id).first()
+    if segment is None:
+        raise SegmentNotFound()
+    return segment
+
+
+def segment_member_list(*, segment):
+    """The segment's current members, as memberships with their member."""
+    from members.models import SegmentMembership
+
+    return SegmentMembership.objects.filter(segment=segment, left_on__isnull=True).select_related(
+        "member"
+    )
