@@ -167,7 +167,7 @@ class EarnRuleAdmin(AuditedAdmin):
     )
     list_filter = ("kind", "is_active")
     search_fields = ("name",)
-    filter_horizontal = ("shops", "tiers")
+    filter_horizontal = ("shops", "tiers", "segments")
     readonly_fields = ("members_used", "points_given")
     fieldsets = (
         (None, {"fields": ("name", "description", "kind", "is_active", "priority")}),
@@ -178,7 +178,7 @@ class EarnRuleAdmin(AuditedAdmin):
                 "description": "Fill in only what the rule's kind uses: the form refuses the rest.",
             },
         ),
-        ("When and where", {"fields": ("starts_at", "ends_at", "shops", "tiers")}),
+        ("When and where", {"fields": ("starts_at", "ends_at", "shops", "tiers", "segments")}),
         (
             "Caps",
             {
@@ -357,7 +357,7 @@ class RewardAdmin(AuditedAdmin):
     )
     list_filter = ("is_active", "tiers")
     search_fields = ("name", "description")
-    filter_horizontal = ("tiers",)
+    filter_horizontal = ("tiers", "segments")
     readonly_fields = ("vouchers_issued", "members_used", "points_spent")
 
     def get_queryset(self, request):

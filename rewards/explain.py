@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from rewards.models import EarnRule, Milestone, Program, Reward, Tier, TierBasis
+from rewards.segments import segments_flag
 from rewards.services.earning import number
 
 Kind = EarnRule.Kind
@@ -56,6 +57,9 @@ def rule_explain(rule: EarnRule, program: Program) -> str:
         text += f", at {_names(shops)}"
     if tiers:
         text += f", for {_names(tiers)} members"
+    if getattr(rule, "has_segments", False):
+        # Segment names are staff words ("At risk"); members read no more than this.
+        text += ", for selected members"
     if window := window_text(rule, program):
         text += f", {window}"
     caps = [
@@ -121,13 +125,17 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     currency = program.currency
     rules = list(
-        _open_now(EarnRule.objects.filter(is_active=True), now).prefetch_related("shops", "tiers")
+        segments_flag(
+            _open_now(EarnRule.objects.filter(is_active=True), now).prefetch_related(
+                "shops", "tiers"
+            )
+        )
     )
     tiers = list(Tier.objects.order_by("rank"))
     milestones = list(
         _open_now(Milestone.objects.filter(is_active=True), now).select_related("reward")
     )
-    rewards = list(_open_now(Reward.objects.filter(is_active=True), now))
+    rewards = list(segments_flag(_open_now(Reward.objects.filter(is_active=True), now)))
 
     earning_text = [
         f"You earn {number(program.points_per_unit)} point(s) for every {currency} 1 you "
@@ -199,10 +207,21 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
                 f"Each point is worth {number(program.point_value)} {currency} off a purchase.",
                 "Or exchange points for a reward from the catalog and get a voucher to use at "
                 "the till. Cancelling an unused voucher gives its points back.",
+                *(
+                    ["Some rewards are offered to selected members only."]
+                    if any(r.has_segments for r in rewards)
+                    else []
+                ),
             ],
             "point_value": program.point_value,
             "rewards": [
-                {"id": r.pk, "name": r.name, "points_cost": r.points_cost} for r in rewards
+                {
+                    "id": r.pk,
+                    "name": r.name,
+                    "points_cost": r.points_cost,
+                    "for_selected_members": r.has_segments,
+                }
+                for r in rewards
             ],
         },
     }

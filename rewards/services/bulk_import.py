@@ -54,6 +54,7 @@ from rewards.models import (
     TierBasis,
     TierChange,
 )
+from rewards.segments import segments_flag
 from rewards.selectors import program_get
 from rewards.services.bonuses import (
     BonusWords,
@@ -290,9 +291,13 @@ class _PurchaseContext:
     def load(cls, *, program: Program, as_of: datetime, member_ids: list[int], shops):
         tiers = tiers_list()
         rules = list(
-            EarnRule.objects.filter(
-                is_active=True, kind__in=EarnRule.PURCHASE_KINDS
-            ).prefetch_related("shops", "tiers")
+            # Flagged but not attached: a rule limited to segments (today's memberships)
+            # does not apply to imported history (rewards.segments).
+            segments_flag(
+                EarnRule.objects.filter(
+                    is_active=True, kind__in=EarnRule.PURCHASE_KINDS
+                ).prefetch_related("shops", "tiers")
+            )
         )
         milestones = list(Milestone.objects.filter(is_active=True).select_related("reward"))
         window_start = tier_window_start(program=program, as_of=as_of)
@@ -754,9 +759,12 @@ def _members_bulk_enroll(*, rows: list[MemberRow], as_of: datetime) -> BulkImpor
     program = program_get()
     tiers = tiers_list()
     entry_tier = tier_for_value(tiers, Decimal(0)) if tiers else None
+    # A member being enrolled is in no segment yet: rules limited to segments don't apply.
     signup_rules = list(
-        EarnRule.objects.filter(is_active=True, kind=RuleKind.SIGNUP_BONUS).prefetch_related(
-            "shops", "tiers"
+        segments_flag(
+            EarnRule.objects.filter(is_active=True, kind=RuleKind.SIGNUP_BONUS).prefetch_related(
+                "shops", "tiers"
+            )
         )
     )
     milestones = list(Milestone.objects.filter(is_active=True))

@@ -20,6 +20,7 @@ from rewards.errors import (
     RewardLimitReached,
     RewardNotAvailable,
     RewardOutOfStock,
+    RewardSegmentRequired,
     RewardTierRequired,
     RewardUnavailable,
     VoucherAlreadyUsed,
@@ -28,6 +29,7 @@ from rewards.errors import (
     VoucherNotFound,
 )
 from rewards.models import Redemption, Reward, Voucher
+from rewards.segments import segment_limit_allows
 from rewards.vouchers import (
     voucher_code_new,
     voucher_code_normalize,
@@ -52,7 +54,8 @@ def reward_unavailable_reason(
 
     Points are not judged here (the catalog shows them as `affordable`). Checked in this
     order: offered (active, inside its [starts_at, ends_at) window), the member's tier is
-    one of the reward's tiers (no tiers: every member), the per-member limit (vouchers
+    one of the reward's tiers (no tiers: every member), the member is in one of its
+    segments (rewards.segments; attached by the caller), the per-member limit (vouchers
     held, cancelled ones not counted) and stock. `reward.tiers` should be prefetched.
     The redemption raises the error it gets; the catalog shows its code and message.
     """
@@ -68,6 +71,9 @@ def reward_unavailable_reason(
         return RewardTierRequired(
             f"This reward is for members of {' or '.join(names)}.", extra={"tiers": names}
         )
+    if not segment_limit_allows(reward):
+        # Segment names are staff words ("At risk"): members are told no more than this.
+        return RewardSegmentRequired()
     if reward.per_member_limit is not None and vouchers_held >= reward.per_member_limit:
         return RewardLimitReached(
             f"This reward is limited to {reward.per_member_limit} per member, "
