@@ -64,7 +64,7 @@ def test_the_nightly_job_recovers_the_parameters_of_a_generated_population(progr
 def small_history(program):
     """Three members: one with repeat purchases (one of them fully refunded, two on one
     day), one with a single purchase, one with none."""
-    shop = shop_get()
+    shop_get()
     regular, once, never = members_create(3, enrolled_at=datetime(2025, 1, 1, tzinfo=UTC))
     base = datetime(2025, 1, 6, 10, tzinfo=UTC)
     purchase(regular, "20.00", base)

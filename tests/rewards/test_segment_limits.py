@@ -9,11 +9,19 @@ import pytest
 from members.models import Segment, SegmentMembership
 from rewards.models import EarnRule, Reward
 from tests.conftest import earn, member_client_for
-from tests.rewards.test_catalog_api import redeem_reward
 from tests.factories import MemberFactory
 from tests.ledger_checks import assert_reconciles
 
 pytestmark = pytest.mark.django_db
+
+
+def redeem_reward(shop_client, customer, reward, key):
+    return shop_client.post(
+        "/api/v1/redemptions",
+        {"member": customer.external_id, "reward_id": reward.pk},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
 
 
 @pytest.fixture
