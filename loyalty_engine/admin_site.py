@@ -35,6 +35,7 @@ SECTIONS = (
             ("rewards", "EarnRule"),
             ("rewards", "Milestone"),
             ("rewards", "Reward"),
+            ("members", "Segment"),
             ("rewards", "StaffAdjustmentLimit"),
         ),
     ),
@@ -51,7 +52,10 @@ SECTIONS = (
             ("django_celery_beat", "SolarSchedule"),
         ),
     ),
-    ("Metrics", (("metrics", "Dashboard"), ("metrics", "KpiSnapshot"))),
+    (
+        "Metrics",
+        (("metrics", "Dashboard"), ("metrics", "AtRiskMembers"), ("metrics", "KpiSnapshot")),
+    ),
     ("Staff accounts", (("auth", "User"), ("auth", "Group"))),
 )
 

@@ -259,3 +259,12 @@ class MemberPrediction(models.Model):
 
     def __str__(self) -> str:
         return f"prediction of {self.member_id}"
+
+
+class AtRiskMembers(MemberPrediction):
+    """The admin's entry for the at-risk page (metrics/admin_predictions.py); no table."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "At-risk members"
+        verbose_name_plural = "At-risk members"

@@ -3,11 +3,39 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+# The program managers' work: segments and the at-risk page (as 0002_staff_groups).
+GRANTS = {
+    "members": {"segment": ("add", "change", "delete", "view")},
+    "metrics": {"atriskmembers": ("view",)},
+}
+
+
+def grants_add(apps, schema_editor):
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    group = Group.objects.filter(name="Program manager").first()
+    if group is None:
+        return
+    for app_label, models_ in GRANTS.items():
+        for model, actions in models_.items():
+            group.permissions.add(
+                *Permission.objects.filter(
+                    content_type__app_label=app_label,
+                    codename__in=[f"{action}_{model}" for action in actions],
+                )
+            )
+
 
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0002_history'),
+        ('members', '0003_segments'),
         ('metrics', '0002_staff_groups'),
     ]
 
@@ -61,4 +89,18 @@ class Migration(migrations.Migration):
                 'constraints': [models.CheckConstraint(condition=models.Q(('p_alive__gte', 0), ('p_alive__lte', 1)), name='prediction_p_alive_range')],
             },
         ),
+        migrations.CreateModel(
+            name='AtRiskMembers',
+            fields=[
+            ],
+            options={
+                'verbose_name': 'At-risk members',
+                'verbose_name_plural': 'At-risk members',
+                'proxy': True,
+                'indexes': [],
+                'constraints': [],
+            },
+            bases=('metrics.memberprediction',),
+        ),
+        migrations.RunPython(grants_add, migrations.RunPython.noop),
     ]

@@ -2,13 +2,15 @@
 
 from collections import Counter
 from datetime import date, datetime
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
 from members.models import Segment, SegmentMembership
-from members.segments import conditions_validate
+from members.segments import BUILTIN_SEGMENTS, conditions_validate
 from metrics.segments.selectors import segment_fields_get, segment_member_ids
+from rewards.models import EarnRule
 from rewards.selectors import program_get
 
 WRITE_BATCH = 5000
@@ -104,3 +106,37 @@ def segments_nightly_recompute(*, after: int, upto: int | None, as_of: datetime)
     outcome = segments_recompute(as_of=as_of)
     outcome["items"] = outcome["entered"] + outcome["left"]
     return outcome
+
+
+WINBACK_SEGMENT = "At risk (win-back)"
+WINBACK_RULE = "Win-back: double points for at-risk members"
+
+
+@transaction.atomic
+def winback_campaign_create() -> EarnRule:
+    """A win-back campaign for review: an *inactive* ×2 campaign earn rule limited to the
+    at-risk members (a staff copy of the built-in "At risk" segment, made and computed if
+    missing). Staff review it (window, multiplier) and switch it on; nothing changes for a
+    member until then. Another click makes another draft rule."""
+    segment = Segment.objects.filter(name=WINBACK_SEGMENT, is_builtin=False).first()
+    if segment is None:
+        template = Segment.objects.filter(name="At risk", is_builtin=True).first()
+        conditions = template.conditions if template else BUILTIN_SEGMENTS[0]["conditions"]
+        segment = segment_create(
+            name=WINBACK_SEGMENT,
+            conditions=conditions,
+            description="Made by the dashboard's win-back button from the built-in At risk.",
+        )
+        segments_recompute(segment_ids=[segment.pk])
+    name, number = WINBACK_RULE, 1
+    while EarnRule.objects.filter(name=name).exists():
+        number += 1
+        name = f"{WINBACK_RULE} ({number})"
+    rule = EarnRule.objects.create(
+        name=name[:100],
+        kind=EarnRule.Kind.CAMPAIGN_MULTIPLIER,
+        multiplier=Decimal(2),
+        is_active=False,
+    )
+    rule.segments.add(segment)
+    return rule
