@@ -62,6 +62,7 @@ STAGES = [
     Stage("import", "History import", "bench/import_history.py"),
     Stage("nightly", "Nightly expiry: time and memory", "bench/nightly_rss.py"),
     Stage("kpis", "KPI recompute: time and memory", "bench/kpis.py"),
+    Stage("predictions", "Predictions fit and scoring: time and memory", "bench/predictions.py"),
 ]
 
 

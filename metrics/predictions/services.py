@@ -104,6 +104,31 @@ def prediction_holdout_check(*, as_of: date, weeks: int, tz) -> dict | None:
     }
 
 
+COLUMNS = (
+    "member_id",
+    "fit_id",
+    "repeat_purchases",
+    "recency",
+    "age",
+    "p_alive",
+    "expected_purchases_90d",
+    "expected_purchases_365d",
+    "expected_spend",
+    "predicted_clv_12m",
+    "historical_value",
+    "value_at_risk",
+)
+
+
+def _rows_copy(rows: list[tuple]) -> None:
+    """PostgreSQL's COPY: a million rows in seconds, where INSERTs take minutes."""
+    table = connection.ops.quote_name(MemberPrediction._meta.db_table)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
 def _predictions_write(
     *, fit: PredictionFit, summary: PurchaseSummary, scores, progress: Callable | None
 ) -> int:
@@ -111,43 +136,34 @@ def _predictions_write(
     history = np.round(summary.total_spend, 4)
     at_risk = history * (1.0 - p_alive)
     MemberPrediction.objects.all().delete()
+    copy = connection.vendor == "postgresql"
     written = 0
     for start in range(0, len(summary), WRITE_BATCH):
         part = slice(start, start + WRITE_BATCH)
-        rows = zip(
-            summary.member_ids[part].tolist(),
-            summary.x[part].tolist(),
-            (summary.t_x[part] / DAYS_PER_WEEK).tolist(),
-            (summary.T[part] / DAYS_PER_WEEK).tolist(),
-            p_alive[part].tolist(),
-            in_90[part].tolist(),
-            in_365[part].tolist(),
-            _money(spend[part]),
-            _money(clv[part]),
-            _money(history[part]),
-            _money(at_risk[part]),
-            strict=True,
+        rows = list(
+            zip(
+                summary.member_ids[part].tolist(),
+                [fit.pk] * len(summary.member_ids[part]),
+                summary.x[part].astype(int).tolist(),
+                (summary.t_x[part] / DAYS_PER_WEEK).tolist(),
+                (summary.T[part] / DAYS_PER_WEEK).tolist(),
+                p_alive[part].tolist(),
+                in_90[part].tolist(),
+                in_365[part].tolist(),
+                _money(spend[part]),
+                _money(clv[part]),
+                _money(history[part]),
+                _money(at_risk[part]),
+                strict=True,
+            )
         )
-        MemberPrediction.objects.bulk_create(
-            [
-                MemberPrediction(
-                    member_id=member_id,
-                    fit=fit,
-                    repeat_purchases=int(x),
-                    recency=t_x,
-                    age=T,
-                    p_alive=alive,
-                    expected_purchases_90d=e90,
-                    expected_purchases_365d=e365,
-                    expected_spend=s,
-                    predicted_clv_12m=c,
-                    historical_value=h,
-                    value_at_risk=r,
-                )
-                for member_id, x, t_x, T, alive, e90, e365, s, c, h, r in rows
-            ]
-        )
-        written += min(WRITE_BATCH, len(summary) - start)
+        if copy:
+            _rows_copy(rows)
+        else:
+            MemberPrediction.objects.bulk_create(
+                [MemberPrediction(**dict(zip(COLUMNS, row, strict=True))) for row in rows]
+            )
+        written += len(rows)
         if progress:
             progress(written, len(summary))
     return written
