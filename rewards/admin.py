@@ -255,8 +255,9 @@ class MilestoneAdmin(AuditedAdmin):
         (None, {"fields": ("name", "description", "is_active")}),
         ("Goal", {"fields": ("kind", "target", "period")}),
         ("What it gives", {"fields": ("bonus_points", "reward")}),
-        ("When", {"fields": ("starts_at", "ends_at")}),
+        ("When and for whom", {"fields": ("starts_at", "ends_at", "segments")}),
     )
+    filter_horizontal = ("segments",)
     usage_fieldset = (
         "Usage",
         {

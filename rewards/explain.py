@@ -111,6 +111,8 @@ def milestone_explain(milestone: Milestone, program: Program) -> str:
         gifts.append(f"a free {milestone.reward.name}")
     again = "" if milestone.period == Milestone.Period.EVER else ", once per period"
     text = f"{milestone.name}: {goal}{period} and get {_names(gifts)}{again}"
+    if getattr(milestone, "has_segments", False):
+        text += ", for selected members"
     if window := window_text(milestone, program):
         text += f", {window}"
     return text + "."
@@ -133,7 +135,9 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
     )
     tiers = list(Tier.objects.order_by("rank"))
     milestones = list(
-        _open_now(Milestone.objects.filter(is_active=True), now).select_related("reward")
+        segments_flag(
+            _open_now(Milestone.objects.filter(is_active=True), now).select_related("reward")
+        )
     )
     rewards = list(segments_flag(_open_now(Reward.objects.filter(is_active=True), now)))
 

@@ -385,6 +385,7 @@ class MilestoneForm(forms.ModelForm):
             "period",
             "bonus_points",
             "reward",
+            "segments",
             "is_active",
             "starts_at",
             "ends_at",

@@ -54,7 +54,7 @@ from rewards.models import (
     TierBasis,
     TierChange,
 )
-from rewards.segments import segments_flag
+from rewards.segments import segment_limit_allows, segments_flag
 from rewards.selectors import program_get
 from rewards.services.bonuses import (
     BonusWords,
@@ -299,7 +299,15 @@ class _PurchaseContext:
                 ).prefetch_related("shops", "tiers")
             )
         )
-        milestones = list(Milestone.objects.filter(is_active=True).select_related("reward"))
+        # Milestones limited to segments (today's memberships) don't apply to imported
+        # history: flagged, never attached (rewards.segments).
+        milestones = [
+            m
+            for m in segments_flag(
+                Milestone.objects.filter(is_active=True).select_related("reward")
+            )
+            if segment_limit_allows(m)
+        ]
         window_start = tier_window_start(program=program, as_of=as_of)
         tier_states, qualifying = {}, {}
         if tiers:
@@ -767,7 +775,11 @@ def _members_bulk_enroll(*, rows: list[MemberRow], as_of: datetime) -> BulkImpor
             )
         )
     )
-    milestones = list(Milestone.objects.filter(is_active=True))
+    milestones = [
+        m
+        for m in segments_flag(Milestone.objects.filter(is_active=True))
+        if segment_limit_allows(m)
+    ]
 
     bulk: list[tuple[Member, EarnRule | None]] = []
     per_row: list[MemberRow] = []

@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce
 from members.models import Member
 from rewards.errors import RewardOutOfStock
 from rewards.models import EarnAward, Milestone, MilestoneAward, Program, Purchase
+from rewards.segments import member_segments_attach, segment_limit_allows, segments_flag
 from rewards.services.bonuses import bonus_award, milestone_bonus_words
 from rewards.services.catalog import voucher_issue
 from rewards.services.ledger import Actor
@@ -75,7 +76,7 @@ def milestones_progress(
 ) -> list[MilestoneProgress]:
     """Progress toward each active milestone open at `moment`, in the period holding it."""
     if milestones is None:
-        milestones = milestones_open(moment)
+        milestones = milestones_open(moment, member=member)
     keys = {m.pk: period_bounds(m.period, moment, program) for m in milestones}
     reached = set(
         MilestoneAward.objects.filter(
@@ -104,12 +105,16 @@ def milestones_progress(
     return progress
 
 
-def milestones_open(moment: datetime) -> list[Milestone]:
-    return [
+def milestones_open(moment: datetime, *, member: Member | None = None) -> list[Milestone]:
+    """Active milestones open at `moment`; those limited to segments only if the member is
+    in one of them (rewards.segments)."""
+    milestones = [
         m
-        for m in Milestone.objects.filter(is_active=True).select_related("reward")
+        for m in segments_flag(Milestone.objects.filter(is_active=True).select_related("reward"))
         if m.is_open_at(moment)
     ]
+    member_segments_attach(milestones, member=member)
+    return [m for m in milestones if segment_limit_allows(m)]
 
 
 def milestones_award(
@@ -119,7 +124,7 @@ def milestones_award(
     with the member locked. `moment` picks the period (a purchase's own date); `as_of` is
     when the award is written. A bonus can lift lifetime points over another milestone, so
     this repeats until nothing new is reached. The caller saves the balance."""
-    milestones = milestones_open(moment)
+    milestones = milestones_open(moment, member=member)
     awards: list[MilestoneAward] = []
     for _ in range(len(milestones)):
         reached_now = [

@@ -112,3 +112,29 @@ def test_a_reward_limited_to_a_segment_is_for_its_members_only(shop, shop_client
     assert redeem_reward(shop_client, inside, reward, key="r-in").status_code == 201
     assert_reconciles(inside)
     assert_reconciles(outside)
+
+
+def test_a_milestone_limited_to_a_segment_is_reached_by_its_members_only(
+    shop, member_client, vip, program
+):
+    from rewards.models import Milestone, MilestoneAward
+
+    first = Milestone.objects.create(
+        name="First purchase",
+        kind=Milestone.Kind.PURCHASE_COUNT,
+        target=Decimal(1),
+        bonus_points=25,
+    )
+    first.segments.add(vip)
+    inside, outside = member_in(vip), MemberFactory()
+
+    earn(shop, inside, "10.00")
+    earn(shop, outside, "10.00")
+
+    assert list(MilestoneAward.objects.values_list("member_id", flat=True)) == [inside.pk]
+    inside.refresh_from_db()
+    outside.refresh_from_db()
+    assert (inside.points_available, outside.points_available) == (35, 10)
+    seen = member_client_for(outside).get("/api/v1/me/milestones").json()
+    assert "First purchase" not in str(seen)
+    assert_reconciles(inside)
