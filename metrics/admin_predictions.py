@@ -165,6 +165,9 @@ class SegmentForm(forms.ModelForm):
 @admin.register(Segment)
 class SegmentAdmin(admin.ModelAdmin):
     form = SegmentForm
+    # The change form counts the members the conditions select as staff type
+    # (POST /api/v1/segments/preview, which writes nothing).
+    change_form_template = "admin/members/segment/change_form.html"
     list_display = ("name", "is_builtin", "is_active", "member_count", "computed_at")
     list_filter = ("is_builtin", "is_active")
     search_fields = ("name",)

@@ -19,6 +19,7 @@ urlpatterns = [
         name="metrics-predictions",
     ),
     path("segments", segment_apis.SegmentListApi.as_view(), name="segments"),
+    path("segments/preview", segment_apis.SegmentPreviewApi.as_view(), name="segment-preview"),
     path(
         "segments/<int:segment_id>/members",
         segment_apis.SegmentMembersApi.as_view(),

@@ -8,7 +8,12 @@ from rest_framework.views import APIView
 
 from members.segments import MAX_CONDITIONS, ConditionError, conditions_validate
 from metrics.apis import StaffApi
-from metrics.segments.selectors import segment_get, segment_list, segment_member_list
+from metrics.segments.selectors import (
+    segment_get,
+    segment_list,
+    segment_member_list,
+    segment_preview_count,
+)
 from metrics.segments.services import segment_copy, segment_create, segments_recompute
 
 
@@ -70,6 +75,34 @@ class SegmentListApi(StaffApi, APIView):
             SegmentOutputSerializer(segment_get(segment_id=segment.pk)).data,
             status=status.HTTP_201_CREATED,
         )
+
+
+class SegmentPreviewApi(StaffApi, APIView):
+    class InputSerializer(serializers.Serializer):
+        conditions = serializers.ListField(
+            child=serializers.JSONField(), max_length=MAX_CONDITIONS, allow_empty=True
+        )
+
+        def validate_conditions(self, value):
+            try:
+                return conditions_validate(value)
+            except ConditionError as error:
+                raise serializers.ValidationError(str(error), code="invalid_condition") from None
+
+    class OutputSerializer(serializers.Serializer):
+        members = serializers.IntegerField(help_text="Members meeting the conditions now.")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=OutputSerializer,
+        summary="How many members conditions select now (writes nothing)",
+        tags=["segments"],
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        count = segment_preview_count(conditions=data.validated_data["conditions"])
+        return Response(self.OutputSerializer({"members": count}).data)
 
 
 class SegmentRecomputeApi(StaffApi, APIView):

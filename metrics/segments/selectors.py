@@ -236,3 +236,16 @@ def segment_member_list(*, segment):
     return SegmentMembership.objects.filter(segment=segment, left_on__isnull=True).select_related(
         "member"
     )
+
+
+def segment_preview_count(*, conditions: list[dict], as_of=None) -> int:
+    """How many members meet the (validated) conditions now, writing nothing: the admin's
+    live count while staff edit a segment."""
+    from django.utils import timezone
+
+    from rewards.selectors import program_get
+
+    tz = program_get().tz
+    day = (as_of or timezone.now()).astimezone(tz).date()
+    fields = segment_fields_get(day=day, tz=tz)
+    return len(segment_member_ids(conditions=conditions, fields=fields))

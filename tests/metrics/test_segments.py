@@ -268,3 +268,69 @@ def test_an_unknown_segment_is_404(staff_client, program):
     response = staff_client.get("/api/v1/segments/999999/members")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "segment_not_found"
+
+
+def test_the_preview_counts_what_the_recompute_stores_and_writes_nothing(staff_client, history):
+    conditions = CASES[1]
+
+    preview = staff_client.post(
+        "/api/v1/segments/preview", {"conditions": conditions}, format="json"
+    )
+
+    assert preview.status_code == 200
+    assert not SegmentMembership.objects.exists()
+    segment = segment_create(name="check", conditions=conditions)
+    segments_recompute(segment_ids=[segment.pk])
+    assert preview.json()["members"] == SegmentMembership.objects.filter(segment=segment).count()
+    bad = staff_client.post(
+        "/api/v1/segments/preview",
+        {"conditions": [{"field": "p_alive", "op": "gt", "value": "-0.1"}]},
+        format="json",
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "validation_error"
+
+
+def test_the_admin_refuses_nonsense_thresholds_and_shows_a_live_count(client, program):
+    admin = User.objects.create_superuser("boss", "boss@example.com", "a-long-password-1")
+    client.force_login(admin)
+    page = client.get("/admin/members/segment/add/")
+    assert page.status_code == 200
+    assert 'id="segment-preview"' in page.content.decode()
+
+    refused = client.post(
+        "/admin/members/segment/add/",
+        {
+            "name": "Negative",
+            "conditions": '[{"field": "spend_in_365d", "op": "gte", "value": "-5"}]',
+            "is_active": "on",
+        },
+    )
+
+    assert refused.status_code == 200
+    assert "cannot be negative" in refused.content.decode()
+    assert not Segment.objects.filter(name="Negative").exists()
+    saved = client.post(
+        "/admin/members/segment/add/",
+        {
+            "name": "Big spenders",
+            "conditions": '[{"field": "spend_in_365d", "op": "gte", "value": 500}]',
+            "is_active": "on",
+        },
+    )
+    assert saved.status_code == 302
+    segment = Segment.objects.get(name="Big spenders")
+    assert segment.conditions == [{"field": "spend_in_365d", "op": "gte", "value": "500"}]
+    assert segment.computed_at is not None  # computed on save, on demand
+
+
+def test_a_built_in_segment_cannot_be_edited_in_the_admin(client, program):
+    admin = User.objects.create_superuser("boss", "boss@example.com", "a-long-password-1")
+    client.force_login(admin)
+    builtin = Segment.objects.get(name="At risk")
+    response = client.post(
+        f"/admin/members/segment/{builtin.pk}/change/",
+        {"name": "Changed", "conditions": "[]", "is_active": "on"},
+    )
+    assert response.status_code == 403
+    builtin.refresh_from_db()
+    assert builtin.name == "At risk"
