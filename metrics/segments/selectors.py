@@ -25,7 +25,7 @@ from decimal import Decimal
 
 import numpy as np
 from django.db import connection
-from django.db.models import F
+from django.db.models import Count, F, Sum
 from scipy.stats import rankdata
 
 from members.models import Member
@@ -121,21 +121,17 @@ def segment_fields_get(*, day: date, tz) -> dict[str, np.ndarray]:
     end = day_end(day, tz)
     counted = _counted_purchases(end=end)
     recent = counted.filter(occurred_at__gte=day_end(day - timedelta(days=365), tz))
-    by_member: dict[int, list] = {}
-    for member_id, net in recent.values_list("member_id", "net"):
-        entry = by_member.setdefault(member_id, [0, Decimal(0)])
-        entry[0] += 1
-        entry[1] += net
-    put("purchases_in_365d", ((m, v[0]) for m, v in by_member.items()))
-    put("spend_in_365d", ((m, v[1]) for m, v in by_member.items()))
+    sums = list(
+        recent.values("member_id")
+        .annotate(orders=Count("pk"), spend=Sum("net"))
+        .values_list("member_id", "orders", "spend")
+        .order_by()
+    )
+    put("purchases_in_365d", ((m, orders) for m, orders, _ in sums))
+    put("spend_in_365d", ((m, spend) for m, _, spend in sums))
     fields["purchases_in_365d"][np.isfinite(last_days) & np.isnan(fields["purchases_in_365d"])] = 0
     fields["spend_in_365d"][np.isfinite(last_days) & np.isnan(fields["spend_in_365d"])] = 0
-    last_shop = {}
-    for member_id, shop_id in counted.order_by("member_id", "occurred_at", "pk").values_list(
-        "member_id", "shop_id"
-    ):
-        last_shop[member_id] = shop_id
-    put("shop", last_shop.items())
+    put("shop", _last_shops(counted))
 
     put(
         "tier",
@@ -182,6 +178,25 @@ def _counted_purchases(*, end: datetime):
         .annotate(net=F("amount") - F("refunded"))
         .filter(net__gt=Value(Decimal(CENT)))
     )
+
+
+def _last_shops(counted) -> list[tuple[int, int]]:
+    """(member_id, shop_id) of each member's last counted purchase (highest id on ties),
+    in one grouped query."""
+    sql, params = (
+        counted.values_list("member_id", "occurred_at", "pk", "shop_id").order_by().query
+    ).sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH c (member_id, occurred_at, id, shop_id) AS ({sql}),
+                l AS (SELECT member_id, MAX(occurred_at) AS at FROM c GROUP BY member_id),
+                x AS (SELECT c.member_id, MAX(c.id) AS id FROM c
+                      JOIN l ON l.member_id = c.member_id AND l.at = c.occurred_at
+                      GROUP BY c.member_id)
+            SELECT c.member_id, c.shop_id FROM c JOIN x ON x.id = c.id""",
+            params,
+        )
+        return cursor.fetchall()
 
 
 def _compare(column: np.ndarray, op: str, value) -> np.ndarray:

@@ -144,15 +144,24 @@ def pandas_members(frame: pd.DataFrame, conditions) -> set[int]:
 
 
 def test_membership_matches_a_pandas_computation_on_a_history_with_refunds(history):
+    harbour = Shop.objects.get(name="Harbour").pk
+    cases = [
+        *CASES,
+        [{"field": "shop", "op": "eq", "value": harbour}],
+        [
+            {"field": "shop", "op": "ne", "value": harbour},
+            {"field": "days_since_last_purchase", "op": "lte", "value": 200},
+        ],
+    ]
     segments = [
         segment_create(name=f"case {i}", conditions=conditions)
-        for i, conditions in enumerate(CASES)
+        for i, conditions in enumerate(cases)
     ]
 
     segments_recompute(as_of=AS_OF)
 
     frame = pandas_fields()
-    for segment, conditions in zip(segments, CASES, strict=True):
+    for segment, conditions in zip(segments, cases, strict=True):
         expected = pandas_members(frame, conditions)
         stored = set(
             SegmentMembership.objects.filter(segment=segment, left_on__isnull=True).values_list(
