@@ -238,6 +238,8 @@ def segment_list():
 def segment_get(*, segment_id: int):
     from metrics.errors import SegmentNotFound
 
+    if not 0 < segment_id < 2**63:  # beyond a bigint the database would raise
+        raise SegmentNotFound()
     segment = segment_list().filter(pk=segment_id).first()
     if segment is None:
         raise SegmentNotFound()

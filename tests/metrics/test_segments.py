@@ -273,10 +273,12 @@ def test_segment_endpoints_are_for_staff_only(client, program):
     assert client.get("/api/v1/segments").status_code in (401, 403)
 
 
-def test_an_unknown_segment_is_404(staff_client, program):
-    response = staff_client.get("/api/v1/segments/999999/members")
+@pytest.mark.parametrize("segment_id", ["999999", "99999999999999999999999"])
+def test_an_unknown_segment_is_404(staff_client, program, segment_id):
+    response = staff_client.get(f"/api/v1/segments/{segment_id}/members")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "segment_not_found"
+    assert staff_client.post(f"/api/v1/segments/{segment_id}/copy").status_code == 404
 
 
 def test_the_preview_counts_what_the_recompute_stores_and_writes_nothing(staff_client, history):
