@@ -124,6 +124,8 @@ def test_at_risk_page_in_headless_chromium(live_server, program):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
     fitted_population()
     program_manager()
@@ -160,7 +162,8 @@ def test_at_risk_page_in_headless_chromium(live_server, program):
         assert screenshot.stat().st_size > 10_000
 
         driver.find_element(By.ID, "winback").click()
-        assert "/admin/rewards/earnrule/" in driver.current_url
+        # The click returns before the browser has navigated: wait for the rule's page.
+        WebDriverWait(driver, 10).until(expected_conditions.url_contains("/rewards/earnrule/"))
         assert EarnRule.objects.filter(is_active=False, segments__isnull=False).exists()
     finally:
         driver.quit()
