@@ -345,3 +345,31 @@ def test_a_built_in_segment_cannot_be_edited_in_the_admin(client, program):
     assert response.status_code == 403
     builtin.refresh_from_db()
     assert builtin.name == "At risk"
+
+
+def test_the_membership_hook_hears_who_entered_and_left(program, monkeypatch):
+    from metrics.segments import services
+
+    heard = []
+    monkeypatch.setattr(
+        services,
+        "segment_membership_changed",
+        lambda **kwargs: heard.append((kwargs["entered"], kwargs["left"], kwargs["day"])),
+    )
+    rich, poor = Member.objects.bulk_create(
+        [Member(external_id=n, enrolled_at=AS_OF - timedelta(days=9)) for n in ("rich", "poor")]
+    )
+    Member.objects.filter(pk=rich.pk).update(points_available=500)
+    segment_create(
+        name="Points", conditions=[{"field": "points_available", "op": "gte", "value": 100}]
+    )
+
+    segments_recompute(as_of=AS_OF)
+    Member.objects.filter(pk=rich.pk).update(points_available=0)
+    Member.objects.filter(pk=poor.pk).update(points_available=100)
+    segments_recompute(as_of=AS_OF + timedelta(days=1))
+
+    assert heard == [
+        ([rich.pk], [], DAY),
+        ([poor.pk], [rich.pk], DAY + timedelta(days=1)),
+    ]
