@@ -26,6 +26,14 @@ from rewards.selectors import program_get
 AT_RISK_ROWS = 100
 
 
+def segment_in_use(segment: Segment) -> bool:
+    from rewards.models import EarnRule, Milestone, Reward
+
+    return any(
+        model.objects.filter(segments=segment).exists() for model in (EarnRule, Reward, Milestone)
+    )
+
+
 def holdout_chart(holdout: dict | None):
     """Predicted against actual mean purchases in the holdout weeks, per number of repeat
     purchases in the calibration period."""
@@ -186,6 +194,19 @@ class SegmentAdmin(admin.ModelAdmin):
     @admin.display(description=_("Members now"), ordering="current")
     def member_count(self, segment) -> int:
         return getattr(segment, "current", 0)
+
+    def get_actions(self, request):
+        # Deleted one by one only, so has_delete_permission sees each segment.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        # A rule, reward or milestone limited to a deleted segment would silently become
+        # open to every member: such a segment is kept until they no longer use it.
+        if obj is not None and segment_in_use(obj):
+            return False
+        return super().has_delete_permission(request, obj)
 
     def has_change_permission(self, request, obj=None):
         # Built-in segments are templates: copy them instead.

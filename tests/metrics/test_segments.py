@@ -373,3 +373,27 @@ def test_the_membership_hook_hears_who_entered_and_left(program, monkeypatch):
         ([rich.pk], [], DAY),
         ([poor.pk], [rich.pk], DAY + timedelta(days=1)),
     ]
+
+
+def test_a_segment_a_rule_uses_cannot_be_deleted_in_the_admin(client, program):
+    from rewards.models import EarnRule
+
+    admin = User.objects.create_superuser("boss", "boss@example.com", "a-long-password-1")
+    client.force_login(admin)
+    used = Segment.objects.create(name="Used", conditions=[])
+    free = Segment.objects.create(name="Free", conditions=[])
+    rule = EarnRule.objects.create(
+        name="Only them", kind=EarnRule.Kind.SIGNUP_BONUS, bonus_points=5
+    )
+    rule.segments.add(used)
+
+    assert (
+        client.post(f"/admin/members/segment/{used.pk}/delete/", {"post": "yes"}).status_code == 403
+    )
+    assert (
+        client.post(f"/admin/members/segment/{free.pk}/delete/", {"post": "yes"}).status_code == 302
+    )
+    assert list(
+        Segment.objects.filter(name__in=["Used", "Free"]).values_list("name", flat=True)
+    ) == ["Used"]
+    assert list(rule.segments.all()) == [used]
