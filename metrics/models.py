@@ -36,13 +36,14 @@ class KpiSnapshot(models.Model):
         ALL = "all", "All members"
         TIER = "tier", "Tier at the start of the period"
         SHOP = "shop", "Shop"
+        SEGMENT = "segment", "Segment at the start of the period"
 
     granularity = models.CharField(max_length=8, choices=Granularity.CHOICES)
     period_start = models.DateField(help_text="First day, in the program's time zone.")
     period_end = models.DateField(help_text="First day of the next period (not included).")
     breakdown = models.CharField(max_length=8, choices=Breakdown)
-    # "all", "tier:<id>", "tier:none" or "shop:<id>": one key per row of a period, so the
-    # unique constraint holds without comparing nulls.
+    # "all", "tier:<id>", "tier:none", "shop:<id>" or "segment:<id>": one key per row of a
+    # period, so the unique constraint holds without comparing nulls.
     group_key = models.CharField(max_length=32)
     tier = models.ForeignKey(
         Tier, null=True, blank=True, on_delete=models.CASCADE, related_name="+"

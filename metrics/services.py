@@ -33,6 +33,7 @@ from metrics.selectors import (
     period_aggregates_get,
     rate,
     ratio,
+    segment_activity_get,
 )
 from rewards.models import JobRun, LedgerEntry, Program, Purchase, Tier
 from rewards.selectors import program_get
@@ -249,6 +250,27 @@ def _period_write(*, period: Period, computed_at: datetime) -> int:
                     tiers=tiers,
                     members=False,
                 ),
+            )
+        )
+    # Retention and churn of each segment's members on the period's first day.
+    for segment_id, (members, s, e, kept) in segment_activity_get(
+        start=start,
+        end=end,
+        window=timedelta(days=program.activity_window_days),
+        start_day=period.start,
+    ).items():
+        rows.append(
+            KpiSnapshot(
+                **common,
+                breakdown=KpiSnapshot.Breakdown.SEGMENT,
+                group_key=f"segment:{segment_id}",
+                active_start=s,
+                active_end=e,
+                new_active=e - kept,
+                retained=kept,
+                retention_rate=rate(kept, s),
+                churn_rate=rate(s - kept, s),
+                members_total=members,
             )
         )
     KpiSnapshot.objects.bulk_create(

@@ -102,5 +102,10 @@ class Migration(migrations.Migration):
             },
             bases=('metrics.memberprediction',),
         ),
+        migrations.AlterField(
+            model_name='kpisnapshot',
+            name='breakdown',
+            field=models.CharField(choices=[('all', 'All members'), ('tier', 'Tier at the start of the period'), ('shop', 'Shop'), ('segment', 'Segment at the start of the period')], max_length=8),
+        ),
         migrations.RunPython(grants_add, migrations.RunPython.noop),
     ]

@@ -397,3 +397,37 @@ def test_a_segment_a_rule_uses_cannot_be_deleted_in_the_admin(client, program):
         Segment.objects.filter(name__in=["Used", "Free"]).values_list("name", flat=True)
     ) == ["Used"]
     assert list(rule.segments.all()) == [used]
+
+
+def test_kpi_snapshots_keep_retention_and_churn_per_segment(program):
+    from metrics.models import KpiSnapshot
+    from metrics.services import kpis_recompute
+    from tests.metrics.history import members_create, purchase
+
+    a, b, c, d, e = members_create(5, enrolled_at=datetime(2024, 1, 1, tzinfo=UTC))
+    segment = Segment.objects.create(name="Watched", conditions=[])
+    for member, entered, left in (
+        (a, date(2025, 5, 15), None),
+        (b, date(2025, 5, 15), None),
+        (c, date(2025, 5, 15), None),
+        (d, date(2025, 6, 10), None),  # entered after the period started
+        (e, date(2025, 5, 1), date(2025, 5, 20)),  # left before it
+    ):
+        SegmentMembership.objects.create(
+            segment=segment, member=member, entered_on=entered, left_on=left
+        )
+    purchase(a, "10", datetime(2025, 3, 1, tzinfo=UTC))
+    purchase(a, "10", datetime(2025, 6, 15, tzinfo=UTC))
+    purchase(b, "10", datetime(2024, 6, 10, tzinfo=UTC))  # active at start, not at end
+    for member in (d, e):
+        purchase(member, "10", datetime(2025, 3, 1, tzinfo=UTC))
+
+    kpis_recompute(first=date(2025, 6, 1), last=date(2025, 6, 30), granularities=["month"])
+
+    row = KpiSnapshot.objects.get(
+        granularity="month", period_start=date(2025, 6, 1), group_key=f"segment:{segment.pk}"
+    )
+    assert row.breakdown == "segment"
+    assert (row.members_total, row.active_start, row.active_end, row.retained) == (3, 2, 1, 1)
+    assert (row.retention_rate, row.churn_rate) == (Decimal("50.00"), Decimal("50.00"))
+    assert row.net_revenue is None  # only the member figures apply to a segment
