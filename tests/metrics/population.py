@@ -63,10 +63,7 @@ def population_create(
         members=members, weeks=weeks, acquisition_weeks=acquisition_weeks, seed=seed
     )
     rows = Member.objects.bulk_create(
-        [
-            Member(external_id=f"{prefix}-{i:07d}", enrolled_at=START)
-            for i in range(members)
-        ],
+        [Member(external_id=f"{prefix}-{i:07d}", enrolled_at=START) for i in range(members)],
         batch_size=2000,
     )
     purchases = []

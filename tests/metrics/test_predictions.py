@@ -160,9 +160,9 @@ def test_a_fit_that_fails_keeps_the_last_good_model_and_says_so(staff_client, pr
     failed = PredictionFit.objects.latest("pk")
     assert not failed.converged
     assert failed.error == "The Gamma-Gamma fit needs at least one repeat customer."
-    assert list(
-        MemberPrediction.objects.order_by("pk").values_list("pk", "p_alive", "fit")
-    ) == scores
+    assert (
+        list(MemberPrediction.objects.order_by("pk").values_list("pk", "p_alive", "fit")) == scores
+    )
     assert staff_client.get("/api/v1/metrics/predictions").json()["as_of"] == str(good.as_of)
     with pytest.raises(CommandError, match="did not converge"):
         call_command(
