@@ -51,6 +51,10 @@ SECTIONS = (
             ("django_celery_beat", "SolarSchedule"),
         ),
     ),
+    (
+        "Webhooks and events",
+        (("events", "WebhookEndpoint"), ("events", "Delivery"), ("events", "Event")),
+    ),
     ("Metrics", (("metrics", "Dashboard"), ("metrics", "KpiSnapshot"))),
     ("Staff accounts", (("auth", "User"), ("auth", "Group"))),
 )

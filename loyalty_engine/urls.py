@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("members.urls")),
     path("api/v1/", include("rewards.urls")),
     path("api/v1/", include("metrics.urls")),
+    path("api/v1/", include("loyalty_engine.events.urls")),
 ]
 
 handler400 = "loyalty_engine.errors.json_400"

@@ -8,6 +8,7 @@ from django.core import signing
 from django.utils import timezone
 
 from loyalty_engine.db import durable_write
+from loyalty_engine.events.outbox import event_emit
 from members.errors import (
     MemberAlreadySuspended,
     MemberErased,
@@ -113,6 +114,7 @@ def member_suspend(
         raise MemberAlreadySuspended()
     member.status = Member.Status.SUSPENDED
     _status_save(member, fields=["status"], reason=f"Suspended: {reason}", staff_user=staff_user)
+    event_emit(type="member.suspended", member=member, data={"reason": reason})
     return member
 
 
@@ -130,6 +132,7 @@ def member_reactivate(
         raise MemberNotSuspended()
     member.status = Member.Status.ACTIVE
     _status_save(member, fields=["status"], reason=f"Reactivated: {reason}", staff_user=staff_user)
+    event_emit(type="member.reactivated", member=member, data={"reason": reason})
     return member
 
 
@@ -177,4 +180,8 @@ def member_erase(
         reason=f"Erased: {reason}",
         staff_user=staff_user,
     )
+    # No personal data, not even the staff's reason (it may name the person). Earlier
+    # events name the member by the pseudonym from now on: the feed and webhooks read the
+    # external id from the member row.
+    event_emit(type="member.erased", member=member, data={})
     return member
