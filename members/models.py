@@ -65,6 +65,10 @@ class Member(models.Model):
     birth_date = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status, default=Status.ACTIVE)
     enrolled_at = models.DateTimeField()
+    # Consent to email (rewards.services.messages): transactional messages (welcome,
+    # vouchers, points about to expire) and marketing ones (tier changes).
+    consent_transactional = models.BooleanField(default=True)
+    consent_marketing = models.BooleanField(default=False)
 
     points_available = models.BigIntegerField(default=0)
     points_pending = models.BigIntegerField(default=0)

@@ -80,6 +80,12 @@ class ProgramForm(forms.ModelForm):
             "tier_window_months",
             "tier_grace_days",
             "activity_window_days",
+            "message_welcome",
+            "message_tier_changed",
+            "message_voucher_issued",
+            "message_points_expiring",
+            "expiring_notice_days",
+            "spend_url",
         )
         help_texts = {
             "name": "Shown to members as the program's name.",
