@@ -64,6 +64,12 @@ def amount_problem(amount: Decimal, *, what: str, currency: str) -> str | None:
 
 
 class ProgramForm(forms.ModelForm):
+    spend_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text="Where members spend their points: linked from the emails.",
+    )
+
     class Meta:
         model = Program
         fields = (
