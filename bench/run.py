@@ -62,6 +62,7 @@ STAGES = [
     Stage("import", "History import", "bench/import_history.py"),
     Stage("nightly", "Nightly expiry: time and memory", "bench/nightly_rss.py"),
     Stage("kpis", "KPI recompute: time and memory", "bench/kpis.py"),
+    Stage("webhooks", "Webhook delivery: outbox to receiver", "bench/webhooks.py"),
 ]
 
 
