@@ -125,7 +125,9 @@ def run(*, events: int, database_url: str, redis_url: str) -> dict:
         "DJANGO_DEBUG": "true",
         "WEBHOOK_ALLOW_LOCAL": "true",
     }
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO_ROOT, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO_ROOT, env=env, check=True
+    )
     progress(f"filling the outbox with {events:,} events")
     outbox_fill(database_url, events)
     receiver = Receiver()
@@ -139,9 +141,19 @@ def run(*, events: int, database_url: str, redis_url: str) -> dict:
     queue = f"webhooks-bench-{uuid.uuid4().hex}"
     log = Path(f"/tmp/webhooks_bench_worker_{os.getpid()}.log")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "loyalty_engine", "worker", "--loglevel=info",
-         "--concurrency=2", "--without-gossip", "--without-mingle",
-         f"--hostname=webhooks-bench-{uuid.uuid4().hex[:8]}@%h"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "loyalty_engine",
+            "worker",
+            "--loglevel=info",
+            "--concurrency=2",
+            "--without-gossip",
+            "--without-mingle",
+            f"--hostname=webhooks-bench-{uuid.uuid4().hex[:8]}@%h",
+        ],
         cwd=REPO_ROOT,
         env={**env, "CELERY_QUEUE": queue},
         stdout=log.open("w"),
@@ -225,11 +237,13 @@ def main() -> None:
     parser.add_argument(
         "--database-url",
         default=os.environ.get(
-            "WEBHOOKS_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/loyalty_bench_webhooks"
+            "WEBHOOKS_BENCH_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/loyalty_bench_webhooks",
         ),
     )
     parser.add_argument(
-        "--redis-url", default=os.environ.get("WEBHOOKS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
+        "--redis-url",
+        default=os.environ.get("WEBHOOKS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"),
     )
     args = parser.parse_args()
     events = QUICK_EVENTS if args.quick else args.events

@@ -43,8 +43,8 @@ from django.db.models import QuerySet
 from rewards import selectors
 from rewards.errors import NightlyJobUnknown
 from rewards.services.bonuses import member_birthday_nightly_award
-from rewards.services.expiring import points_expiring_notify
 from rewards.services.catch_up import member_nightly_catch_up, members_nightly_catch_up
+from rewards.services.expiring import points_expiring_notify
 from rewards.services.tiers import member_tier_nightly_evaluate, members_tier_nightly_evaluate
 
 # Default start times, in the program's time zone, of every nightly job this project has

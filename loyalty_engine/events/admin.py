@@ -59,7 +59,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         obj.pk = created.pk
         messages.warning(
             request,
-            _("Signing secret of this endpoint, shown once: %(secret)s") % {"secret": created.secret},
+            _("Signing secret of this endpoint, shown once: %(secret)s")
+            % {"secret": created.secret},
         )
 
     @admin.action(description=gettext_lazy("Resend all failed deliveries"))
@@ -126,7 +127,9 @@ class DeliveryAdmin(admin.ModelAdmin):
     def body(self, delivery):
         import json
 
-        return format_html("<pre>{}</pre>", json.dumps(services.event_envelope(delivery.event), indent=2))
+        return format_html(
+            "<pre>{}</pre>", json.dumps(services.event_envelope(delivery.event), indent=2)
+        )
 
     def has_add_permission(self, request):
         return False

@@ -5,25 +5,21 @@ Every shop sees every member's events, as every shop can read every member throu
 member API (one program per deployment)."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, permissions, serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework import permissions, serializers
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loyalty_engine.events.selectors import event_list
 from loyalty_engine.events.services import event_envelope
 from loyalty_engine.events.types import EVENT_TYPES
+from loyalty_engine.staff_auth import StaffTokenAuthentication
 from members.auth import ShopKeyAuthentication, ShopPrincipal
 
 MAX_LIMIT = 1000
+# Each type and what its data carries, in the schema (the same text as the README's table).
+TYPES_DOC = "\n".join(f"- `{name}`: {text}" for name, text in EVENT_TYPES.items())
 MAX_CURSOR = 2**63 - 1
-
-
-class _StaffTokenAuthentication(TokenAuthentication):
-    def authenticate_credentials(self, key):
-        if len(key) > 64 or not key.isprintable():
-            raise exceptions.AuthenticationFailed("The token is malformed.")
-        return super().authenticate_credentials(key)
 
 
 class IsShopOrStaff(permissions.BasePermission):
@@ -48,7 +44,11 @@ class EventEnvelopeSerializer(serializers.Serializer):
 
 
 class EventListApi(APIView):
-    authentication_classes = [ShopKeyAuthentication, _StaffTokenAuthentication, SessionAuthentication]
+    authentication_classes = [
+        ShopKeyAuthentication,
+        StaffTokenAuthentication,
+        SessionAuthentication,
+    ]
     permission_classes = [IsShopOrStaff]
 
     class InputSerializer(serializers.Serializer):
@@ -64,7 +64,9 @@ class EventListApi(APIView):
             max_length=2000,
             help_text="Comma-separated event types (default: all).",
         )
-        limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=MAX_LIMIT)
+        limit = serializers.IntegerField(
+            required=False, default=100, min_value=1, max_value=MAX_LIMIT
+        )
 
         def validate_types(self, value: str) -> list[str]:
             types = [part.strip() for part in value.split(",") if part.strip()]
@@ -86,7 +88,8 @@ class EventListApi(APIView):
         summary="Events in order, a page after a cursor",
         description="Ordered by when they were written; an event appears a couple of "
         "seconds after its change committed. Keep `next_cursor` and poll with it: no event "
-        "is skipped or repeated. Shops and staff see every member's events.",
+        "is skipped or repeated. Shops and staff see every member's events. Webhook "
+        "deliveries carry the same envelope as their body.\n\nEvent types:\n\n" + TYPES_DOC,
         tags=["events"],
     )
     def get(self, request):
@@ -94,9 +97,7 @@ class EventListApi(APIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         events = list(
-            event_list(
-                after=params["after"], types=params.get("types"), limit=params["limit"] + 1
-            )
+            event_list(after=params["after"], types=params.get("types"), limit=params["limit"] + 1)
         )
         has_more = len(events) > params["limit"]
         events = events[: params["limit"]]

@@ -259,7 +259,7 @@ def _outcomes_record(outcomes: list[_Outcome]) -> None:
     )
     if endpoints_ok:
         WebhookEndpoint.objects.filter(pk__in=list(endpoints_ok)).update(failing_since=None)
-    for endpoint_id, (endpoint, outcome) in endpoints_failed.items():
+    for endpoint_id, (_, outcome) in endpoints_failed.items():
         if endpoint_id in endpoints_ok:
             continue
         _endpoint_failure(endpoint_id, outcome, now)

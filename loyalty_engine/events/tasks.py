@@ -3,7 +3,8 @@
 from celery import shared_task
 from django.utils import timezone
 
-from loyalty_engine.events.services import events_prune, events_pump as events_pump_run
+from loyalty_engine.events.services import events_prune
+from loyalty_engine.events.services import events_pump as events_pump_run
 
 # Retries due sooner than this are scheduled by the pump itself; later ones by beat.
 SELF_SCHEDULE_SECONDS = 300

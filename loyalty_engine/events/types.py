@@ -7,7 +7,10 @@ ENVELOPE_VERSION = 1
 
 # Points and hold events also carry `tier` (the member's tier name after the change) when
 # the change read it: purchases, enrollment and tier changes.
-BALANCE = "balance: the member's points after the change {available, pending, held, owed, lifetime_earned}"
+BALANCE = (
+    "balance: the member's points after the change "
+    "{available, pending, held, owed, lifetime_earned}"
+)
 
 EVENT_TYPES: dict[str, str] = {
     "member.enrolled": "A member enrolled. data: tier, " + BALANCE,
@@ -17,13 +20,11 @@ EVENT_TYPES: dict[str, str] = {
     "member.external_id is the pseudonym)",
     "points.earned": "Points earned on a purchase or as a bonus. data: points, source "
     "(purchase, bonus), reason, reference, order_id, tier, " + BALANCE,
-    "points.redeemed": "Points spent. data: points (negative), reason, reference, "
-    + BALANCE,
+    "points.redeemed": "Points spent. data: points (negative), reason, reference, " + BALANCE,
     "points.reversed": "Points taken back by a refund. data: points, owed, reason, "
     "reference, order_id, tier, " + BALANCE,
     "points.adjusted": "Points changed by staff, a cancelled redemption or settled owed "
-    "points. data: points, source (adjust, cancel, settle), reason, reference, "
-    + BALANCE,
+    "points. data: points, source (adjust, cancel, settle), reason, reference, " + BALANCE,
     "points.expired": "Points expired unspent. data: points (negative), reason, " + BALANCE,
     "points.expiring": "Points will expire soon (sent once per member and expiry date, "
     "EVENTS_EXPIRING_DAYS before). data: points, expires_at, " + BALANCE,

@@ -33,9 +33,7 @@ def webhook_url_check(url: str, *, resolve: bool = True) -> str:
     try:
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError:
-        raise ValidationError(
-            _("Enter a valid http or https URL."), code="invalid_url"
-        ) from None
+        raise ValidationError(_("Enter a valid http or https URL."), code="invalid_url") from None
     allow_local = settings.WEBHOOK_ALLOW_LOCAL
     parts = urlsplit(url)
     if parts.scheme != "https" and not allow_local:

@@ -100,7 +100,9 @@ class Program(models.Model):
         "expire, once per member and expiry date.",
     )
     spend_url = models.URLField(
-        blank=True, db_default="", help_text="Where members spend their points: linked from the emails."
+        blank=True,
+        db_default="",
+        help_text="Where members spend their points: linked from the emails.",
     )
 
     history = audit_trail()

@@ -14,9 +14,9 @@ from django.utils import timezone
 from rest_framework.fields import DateTimeField
 
 from loyalty_engine.db import durable_write
+from loyalty_engine.errors import Conflict, DomainError
 from loyalty_engine.events.outbox import event_emit
 from loyalty_engine.events.services import rfc3339
-from loyalty_engine.errors import Conflict, DomainError
 from members.models import Member, Shop
 from rewards.errors import (
     RewardLimitReached,

@@ -80,9 +80,7 @@ def test_a_forged_unsubscribe_link_is_refused(client, member):
     assert member.consent_transactional
 
 
-def test_welcome_tier_and_voucher_messages_follow_consent_and_program_switches(
-    smtp, shop, program
-):
+def test_welcome_tier_and_voucher_messages_follow_consent_and_program_switches(smtp, shop, program):
     Tier.objects.create(name="Bronze", rank=1, threshold=0)
     Tier.objects.create(name="Gold", rank=2, threshold=100)
     member = member_enroll(external_id="ann", email="ann@example.com", shop=shop)
@@ -100,7 +98,10 @@ def test_welcome_tier_and_voucher_messages_follow_consent_and_program_switches(
     member_tier_pin(member=member, floor=Tier.objects.get(name="Platinum"))
     deliver()
     subjects = [email["Subject"] for _, email in smtp.messages]
-    assert subjects == ["Welcome to Loyalty program", "Your tier in Loyalty program is now Platinum"]
+    assert subjects == [
+        "Welcome to Loyalty program",
+        "Your tier in Loyalty program is now Platinum",
+    ]
 
 
 def test_suspended_and_erased_members_get_nothing(smtp, shop, program):
@@ -143,6 +144,11 @@ def test_staff_see_a_members_messages_on_the_member_page(admin_client, smtp, sho
 
 def test_staff_switch_message_types_in_the_program_settings(admin_client, program):
     page = admin_client.get("/admin/rewards/program/1/change/").content.decode()
-    for field in ("message_welcome", "message_tier_changed", "message_voucher_issued",
-                  "message_points_expiring", "expiring_notice_days"):
+    for field in (
+        "message_welcome",
+        "message_tier_changed",
+        "message_voucher_issued",
+        "message_points_expiring",
+        "expiring_notice_days",
+    ):
         assert f'name="{field}"' in page

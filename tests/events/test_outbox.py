@@ -19,8 +19,8 @@ from rewards.services.enrollment import member_enroll
 from rewards.services.expiring import points_expiring_notify
 from rewards.services.purchases import refund_record
 from rewards.services.redemptions import (
-    redemption_capture,
     redemption_cancel,
+    redemption_capture,
     redemption_create,
     redemption_void,
     reward_redeem,
@@ -123,18 +123,36 @@ def test_member_lifecycle_events_and_erasure_carries_no_personal_data(shop, prog
 
 def test_redemptions_holds_refunds_and_adjustments_emit_their_types(shop, member, program):
     earn(shop, member, "100.00", order_id="O-1")
-    redeemed, _ = redemption_create(
-        shop=shop, member_external_id=member.external_id, points=10, idempotency_key="k1",
-        order_id="", hold=False, request_hash="h1",
-    ).response, None
+    redeemed, _ = (
+        redemption_create(
+            shop=shop,
+            member_external_id=member.external_id,
+            points=10,
+            idempotency_key="k1",
+            order_id="",
+            hold=False,
+            request_hash="h1",
+        ).response,
+        None,
+    )
     hold = redemption_create(
-        shop=shop, member_external_id=member.external_id, points=5, idempotency_key="k2",
-        order_id="", hold=True, request_hash="h2",
+        shop=shop,
+        member_external_id=member.external_id,
+        points=5,
+        idempotency_key="k2",
+        order_id="",
+        hold=True,
+        request_hash="h2",
     ).response
     redemption_capture(shop=shop, redemption_id=hold["redemption_id"])
     hold2 = redemption_create(
-        shop=shop, member_external_id=member.external_id, points=5, idempotency_key="k3",
-        order_id="", hold=True, request_hash="h3",
+        shop=shop,
+        member_external_id=member.external_id,
+        points=5,
+        idempotency_key="k3",
+        order_id="",
+        hold=True,
+        request_hash="h3",
     ).response
     redemption_void(shop=shop, redemption_id=hold2["redemption_id"])
     redemption_cancel(shop=shop, redemption_id=redeemed["redemption_id"])
@@ -165,8 +183,14 @@ def test_a_hold_past_its_time_emits_hold_released(shop, member, program):
     earn(shop, member, "100.00")
     now = datetime.now(UTC)
     hold = redemption_create(
-        shop=shop, member_external_id=member.external_id, points=5, idempotency_key="k",
-        order_id="", hold=True, request_hash="h", as_of=now,
+        shop=shop,
+        member_external_id=member.external_id,
+        points=5,
+        idempotency_key="k",
+        order_id="",
+        hold=True,
+        request_hash="h",
+        as_of=now,
     ).response
     later = now + timedelta(minutes=program.hold_ttl_minutes + 1)
     from rewards.errors import HoldExpired
@@ -194,16 +218,26 @@ def test_tiers_milestones_and_vouchers_emit_their_events(shop, member, program):
     voucher_use(shop=shop, code=issued["code"])
     assert last("voucher.used")["data"]["code"] == issued["code"]
     redeemed = reward_redeem(
-        shop=shop, member_external_id=member.external_id, reward_id=reward.pk,
-        idempotency_key="rw", order_id="", request_hash="rw",
+        shop=shop,
+        member_external_id=member.external_id,
+        reward_id=reward.pk,
+        idempotency_key="rw",
+        order_id="",
+        request_hash="rw",
     )
     assert redeemed.response["voucher"]["code"] == last("voucher.issued")["data"]["code"]
 
 
 def test_feedback_emits_feedback_received(shop, member):
     feedback_record(
-        shop=shop, member_external_id=member.external_id, kind="nps", score=9, comment="",
-        answered_at=None, feedback_id=None, request_hash="f",
+        shop=shop,
+        member_external_id=member.external_id,
+        kind="nps",
+        score=9,
+        comment="",
+        answered_at=None,
+        feedback_id=None,
+        request_hash="f",
     )
     assert last("feedback.received")["data"] == {"kind": "nps", "score": 9, "shop": shop.name}
 

@@ -224,8 +224,12 @@ def test_the_admin_adds_an_endpoint_shows_the_secret_and_refuses_a_bad_url(
 ):
     response = admin_client.post(
         "/admin/events/webhookendpoint/add/",
-        {"url": receiver.url, "description": "CRM", "event_types": ["points.earned"],
-         "is_active": "on"},
+        {
+            "url": receiver.url,
+            "description": "CRM",
+            "event_types": ["points.earned"],
+            "is_active": "on",
+        },
         follow=True,
     )
     assert response.status_code == 200
