@@ -74,7 +74,12 @@ def _refusal(member: Member, kind: str, program) -> str:
 def messages_from_events(events: list) -> int:
     """The events consumer: a pending message per event that makes one, for members who
     may get it. Runs in the dispatcher's transaction. Returns the messages written."""
-    wanted = [event for event in events if event.type in KIND_OF_EVENT and event.member_id]
+    # An import's events are history: no email is built from them.
+    wanted = [
+        event
+        for event in events
+        if event.type in KIND_OF_EVENT and event.member_id and not event.data.get("imported")
+    ]
     if not wanted:
         return 0
     program = program_get()

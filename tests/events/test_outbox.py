@@ -280,3 +280,30 @@ def test_the_nightly_set_based_expiry_emits_points_expired(shop, program):
     event = last("points.expired")
     assert event["data"]["points"] == -10
     assert event["data"]["balance"]["available"] == 0
+
+
+def test_a_bulk_import_emits_its_events_marked_imported_and_builds_no_email(shop, program):
+    from rewards.models import EarnRule
+    from rewards.services.bulk_import import members_bulk_enroll, purchases_bulk_record
+    from rewards.services.import_rows import MemberRow, PurchaseRow
+    from rewards.services.messages import messages_from_events
+
+    EarnRule.objects.create(name="Welcome", kind=EarnRule.Kind.SIGNUP_BONUS, bonus_points=50)
+    now = datetime.now(UTC)
+    members_bulk_enroll(
+        rows=[MemberRow(1, "imp-1", "imp@example.com", "Imp", None, None)], as_of=now
+    )
+    purchases_bulk_record(
+        rows=[
+            PurchaseRow(1, shop.name, "IMP-1", "imp-1", Decimal("20.00"), "EUR", now, "", "")
+        ],
+        shops={shop.name: shop},
+        request_hashes=["h"],
+        as_of=now,
+    )
+    assert types() == ["member.enrolled", "points.earned", "points.earned"]
+    events = list(Event.objects.order_by("seq"))
+    assert all(event.data["imported"] for event in events)
+    assert events[-1].data["order_id"] == "IMP-1"
+    assert events[-1].data["balance"]["available"] == 70
+    assert messages_from_events(events) == 0
