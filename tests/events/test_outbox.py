@@ -294,9 +294,7 @@ def test_a_bulk_import_emits_its_events_marked_imported_and_builds_no_email(shop
         rows=[MemberRow(1, "imp-1", "imp@example.com", "Imp", None, None)], as_of=now
     )
     purchases_bulk_record(
-        rows=[
-            PurchaseRow(1, shop.name, "IMP-1", "imp-1", Decimal("20.00"), "EUR", now, "", "")
-        ],
+        rows=[PurchaseRow(1, shop.name, "IMP-1", "imp-1", Decimal("20.00"), "EUR", now, "", "")],
         shops={shop.name: shop},
         request_hashes=["h"],
         as_of=now,
