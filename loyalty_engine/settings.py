@@ -193,9 +193,7 @@ WEBHOOK_RETRY_SCHEDULE = env.list(
 )
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
 # A claimed delivery not answered within this long (a killed worker) is due again.
-WEBHOOK_LEASE_SECONDS = env.float(
-    "WEBHOOK_LEASE_SECONDS", default=3 * WEBHOOK_TIMEOUT_SECONDS + 30
-)
+WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=3 * WEBHOOK_TIMEOUT_SECONDS + 30)
 # An endpoint whose every delivery failed for this long is paused.
 WEBHOOK_PAUSE_AFTER_SECONDS = env.int("WEBHOOK_PAUSE_AFTER_SECONDS", default=24 * 3600)
 # Plain http and loopback/private/link-local receivers: development and tests only (SSRF).

@@ -18,7 +18,7 @@ import httpx
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from loyalty_engine.events import signing
@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 DISPATCH_BATCH = 1000
 DELIVERY_BATCH = 200
 RESPONSE_START = 500
+DEDUPED_KEEP_DAYS = 400
 
 
 def rfc3339(moment: datetime | None) -> str | None:
@@ -329,6 +330,9 @@ def events_prune(*, now: datetime | None = None, batch: int = 1000) -> int:
     in batches of `batch`, each its own transaction. Returns the events removed."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.EVENTS_RETENTION_DAYS)
+    # A points.expiring event is the once-per-member-and-date key (its dedupe_key): it is
+    # kept until no notice window (at most a year) can reach its expiry date again.
+    once_cutoff = now - timedelta(days=max(settings.EVENTS_RETENTION_DAYS, DEDUPED_KEEP_DAYS))
     open_delivery = Delivery.objects.filter(event=OuterRef("pk")).exclude(
         status=Delivery.Status.DELIVERED
     )
@@ -338,6 +342,7 @@ def events_prune(*, now: datetime | None = None, batch: int = 1000) -> int:
             seqs = list(
                 Event.objects.filter(created_at__lt=cutoff, dispatched_at__isnull=False)
                 .filter(~Exists(open_delivery))
+                .filter(Q(dedupe_key__isnull=True) | Q(created_at__lt=once_cutoff))
                 .order_by("seq")
                 .values_list("seq", flat=True)[:batch]
             )

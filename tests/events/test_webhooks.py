@@ -255,3 +255,14 @@ def test_the_delivery_log_shows_each_attempt(admin_client, local_webhooks, recei
     assert delivery.event.public_id in admin_client.get("/admin/events/delivery/").content.decode()
     body = json.loads(json.dumps(delivery.event.data))
     assert body["points"] == 10
+
+
+def test_a_points_expiring_event_outlives_the_retention_so_it_stays_once(local_webhooks):
+    from loyalty_engine.events.outbox import events_bulk_emit
+
+    events_bulk_emit(
+        [{"type": "points.expiring", "member_id": None, "dedupe_key": "points.expiring:1:x"}]
+    )
+    events_pump()
+    assert events_prune(now=timezone.now() + timedelta(days=31)) == 0
+    assert events_prune(now=timezone.now() + timedelta(days=401)) == 1
