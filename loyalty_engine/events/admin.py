@@ -1,6 +1,8 @@
 """Staff screens for webhooks: endpoints, the delivery log with every attempt, the outbox.
 Actions call services."""
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -125,8 +127,6 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("body"))
     def body(self, delivery):
-        import json
-
         return format_html(
             "<pre>{}</pre>", json.dumps(services.event_envelope(delivery.event), indent=2)
         )
