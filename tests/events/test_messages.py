@@ -152,3 +152,41 @@ def test_staff_switch_message_types_in_the_program_settings(admin_client, progra
         "expiring_notice_days",
     ):
         assert f'name="{field}"' in page
+
+
+@pytest.mark.parametrize(
+    "body",
+    [["not", "an", "object"], {"transactional": None}, {"marketing": "perhaps"}],
+)
+def test_bad_consent_input_is_400_and_changes_nothing(shop_client, member, body):
+    response = shop_client.post(
+        f"/api/v1/members/{member.external_id}/consent", body, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+    member.refresh_from_db()
+    assert (member.consent_transactional, member.consent_marketing) == (True, False)
+
+
+def test_consent_of_an_erased_member_is_refused(shop_client, member):
+    from members.services import member_erase
+
+    member_erase(member=member, reason="asked")
+    response = shop_client.post(
+        f"/api/v1/members/erased-{member.pk}/consent", {"marketing": True}, format="json"
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "member_erased"
+
+
+def test_consent_needs_a_shop_key(member):
+    from rest_framework.test import APIClient
+
+    response = APIClient().post(f"/api/v1/members/{member.external_id}/consent", {})
+    assert response.status_code in (401, 403)
+
+
+@pytest.mark.parametrize("token", ["x" * 2000, "abc:def:ghi", "%00"])
+def test_a_garbage_unsubscribe_token_is_404_not_500(client, token):
+    assert client.get(f"/unsubscribe/{token}").status_code == 404
+    assert client.post(f"/unsubscribe/{token}").status_code == 404
