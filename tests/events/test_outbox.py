@@ -305,3 +305,32 @@ def test_a_bulk_import_emits_its_events_marked_imported_and_builds_no_email(shop
     assert events[-1].data["order_id"] == "IMP-1"
     assert events[-1].data["balance"]["available"] == 70
     assert messages_from_events(events) == 0
+
+
+def test_a_commit_asks_a_worker_to_dispatch_once_a_second_at_most(
+    shop, member, settings, django_capture_on_commit_callbacks
+):
+    from loyalty_engine.events import outbox
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    outbox._last_kick[0] = 0.0
+    with django_capture_on_commit_callbacks() as first:
+        earn(shop, member, "10.00")
+    with django_capture_on_commit_callbacks() as second:
+        earn(shop, member, "10.00")
+    assert len(first) == 1 and len(second) == 0
+    outbox._last_kick[0] = 0.0  # a second later
+    with django_capture_on_commit_callbacks() as third:
+        earn(shop, member, "10.00")
+    assert len(third) == 1
+
+
+def test_development_without_a_broker_asks_no_worker(
+    shop, member, django_capture_on_commit_callbacks
+):
+    from loyalty_engine.events import outbox
+
+    outbox._last_kick[0] = 0.0
+    with django_capture_on_commit_callbacks() as callbacks:
+        earn(shop, member, "10.00")
+    assert callbacks == []
