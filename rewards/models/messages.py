@@ -31,6 +31,8 @@ class MemberMessage(models.Model):
     # While pending: when it may be (re)tried; a worker that died sending lets it come due.
     next_try_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Failed sends so far; after the last retry the message is failed.
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [

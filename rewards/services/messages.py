@@ -56,6 +56,8 @@ CATEGORY = {
 SEND_BATCH = 100
 # A message being sent is not due again for this long (a worker killed mid-send).
 SEND_LEASE = timedelta(minutes=5)
+# Waits after each failed send (the mail server down); then the message is failed.
+SEND_RETRIES = (timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1))
 
 
 def _refusal(member: Member, kind: str, program) -> str:
@@ -200,8 +202,13 @@ def member_messages_send(*, now: datetime | None = None) -> dict:
                 email.send()
             except Exception as error:  # noqa: BLE001 - any transport's failure is logged
                 logger.warning("Message %s not sent: %s", message.pk, error)
-                message.status, message.detail = Status.FAILED, str(error)[:500]
-                message.save(update_fields=["status", "detail"])
+                message.attempts += 1
+                message.detail = f"{type(error).__name__}: {error}"[:500]
+                if message.attempts > len(SEND_RETRIES):
+                    message.status = Status.FAILED
+                else:
+                    message.next_try_at = timezone.now() + SEND_RETRIES[message.attempts - 1]
+                message.save(update_fields=["status", "detail", "attempts", "next_try_at"])
                 counts["failed"] += 1
                 continue
             message.status, message.sent_at = Status.SENT, timezone.now()

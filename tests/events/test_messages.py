@@ -190,3 +190,20 @@ def test_consent_needs_a_shop_key(member):
 def test_a_garbage_unsubscribe_token_is_404_not_500(client, token):
     assert client.get(f"/unsubscribe/{token}").status_code == 404
     assert client.post(f"/unsubscribe/{token}").status_code == 404
+
+
+def test_a_mail_server_that_is_down_gets_the_message_later(smtp, settings, shop, program):
+    from tests.events.receivers import free_port
+
+    member_enroll(external_id="ann", email="ann@example.com", shop=shop)
+    events_pump()
+    settings.EMAIL_PORT = free_port()  # nothing listens there
+    assert member_messages_send()["failed"] == 1
+    message = MemberMessage.objects.get()
+    assert (message.status, message.attempts) == ("pending", 1)
+    assert message.next_try_at > message.created_at
+    settings.EMAIL_PORT = smtp.port
+    member_messages_send(now=message.next_try_at)
+    message.refresh_from_db()
+    assert message.status == "sent"
+    assert len(smtp.messages) == 1
