@@ -8,12 +8,20 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from loyalty_engine.events import services
 from loyalty_engine.events.models import Attempt, Delivery, Event, WebhookEndpoint
 from loyalty_engine.events.types import EVENT_TYPES
 from loyalty_engine.events.urls_check import webhook_url_check
+
+
+def _resent(count: int) -> str:
+    return ngettext(
+        "%(count)d delivery will be sent again.",
+        "%(count)d deliveries will be sent again.",
+        count,
+    ) % {"count": count}
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -68,7 +76,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     @admin.action(description=gettext_lazy("Resend all failed deliveries"))
     def resend_failed(self, request, queryset):
         count = sum(services.endpoint_failed_resend(endpoint=endpoint) for endpoint in queryset)
-        self.message_user(request, _("%(count)d deliveries will be sent again.") % {"count": count})
+        self.message_user(request, _resent(count))
 
     @admin.action(description=gettext_lazy("Resume (activate) the endpoints"))
     def resume(self, request, queryset):
@@ -140,7 +148,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     @admin.action(description=gettext_lazy("Resend the selected deliveries"))
     def resend(self, request, queryset):
         count = services.deliveries_resend(delivery_ids=list(queryset.values_list("id", flat=True)))
-        self.message_user(request, _("%(count)d deliveries will be sent again.") % {"count": count})
+        self.message_user(request, _resent(count))
 
 
 @admin.register(Event)
