@@ -168,7 +168,8 @@ def _post(client: httpx.Client, delivery: Delivery, refused: dict) -> _Outcome:
     try:
         response = client.post(endpoint.url, content=body, headers=headers)
         status_code, text, error = response.status_code, response.text[:RESPONSE_START], ""
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, ValueError, OSError) as exc:
+        # Any failure to post is that attempt's outcome, never the whole batch's.
         status_code, text = None, ""
         error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
     latency = int((time.monotonic() - started) * 1000)
