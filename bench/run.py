@@ -63,6 +63,7 @@ STAGES = [
     Stage("nightly", "Nightly expiry: time and memory", "bench/nightly_rss.py"),
     Stage("kpis", "KPI recompute: time and memory", "bench/kpis.py"),
     Stage("predictions", "Predictions fit and scoring: time and memory", "bench/predictions.py"),
+    Stage("webhooks", "Webhook delivery: outbox to receiver", "bench/webhooks.py"),
 ]
 
 

@@ -53,6 +53,10 @@ SECTIONS = (
         ),
     ),
     (
+        "Webhooks and events",
+        (("events", "WebhookEndpoint"), ("events", "Delivery"), ("events", "Event")),
+    ),
+    (
         "Metrics",
         (("metrics", "Dashboard"), ("metrics", "AtRiskMembers"), ("metrics", "KpiSnapshot")),
     ),

@@ -65,6 +65,11 @@ class Member(models.Model):
     birth_date = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status, default=Status.ACTIVE)
     enrolled_at = models.DateTimeField()
+    # Consent to email (rewards.services.messages): transactional messages (welcome,
+    # vouchers, points about to expire) and marketing ones (tier changes). Database
+    # defaults too, so bulk SQL inserts (bench/) that name no consent still work.
+    consent_transactional = models.BooleanField(default=True, db_default=True)
+    consent_marketing = models.BooleanField(default=False, db_default=False)
 
     points_available = models.BigIntegerField(default=0)
     points_pending = models.BigIntegerField(default=0)

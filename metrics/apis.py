@@ -7,12 +7,13 @@ from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions, serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.staff_auth import StaffTokenAuthentication
 from members.apis import ExternalIdField, member_by_external_id, printable
 from members.auth import ShopApi
 from members.models import Shop
@@ -38,16 +39,6 @@ EARLIEST_DAY = date(2000, 1, 1)
 LATEST_DAY = date(2100, 12, 31)
 # Comments may span lines, but NUL breaks PostgreSQL text columns.
 no_nul = RegexValidator(r"^[^\x00]*$", "Remove the NUL characters.", code="invalid_characters")
-
-
-class StaffTokenAuthentication(TokenAuthentication):
-    """DRF's token authentication, refusing a malformed key before it reaches the database
-    (a NUL byte would make PostgreSQL raise, and a 500 is a bug)."""
-
-    def authenticate_credentials(self, key):
-        if len(key) > 64 or not key.isprintable():
-            raise exceptions.AuthenticationFailed("The token is malformed.")
-        return super().authenticate_credentials(key)
 
 
 class StaffApi:

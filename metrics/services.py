@@ -14,6 +14,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from loyalty_engine.db import durable_write
+from loyalty_engine.events.outbox import event_emit
 from members.errors import MemberNotFound
 from members.models import Member, Shop
 from metrics.models import CohortCell, Feedback, KpiSnapshot
@@ -466,6 +467,12 @@ def _feedback_write(
     feedback.save()
     feedback.response = {**feedback.response, "id": feedback.pk}
     feedback.save(update_fields=["response"])
+    event_emit(
+        type="feedback.received",
+        member=member,
+        data={"kind": kind, "score": score, "shop": shop.name},
+        occurred_at=feedback.answered_at,
+    )
     return WriteResult(record=feedback, replayed=False)
 
 

@@ -47,6 +47,19 @@ class ProgramAdmin(AuditedAdmin):
         ("Redeeming", {"fields": ("point_value", "hold_ttl_minutes")}),
         ("Tiers", {"fields": ("tier_basis", "tier_window_months", "tier_grace_days")}),
         ("Metrics", {"fields": ("activity_window_days",)}),
+        (
+            "Messages to members",
+            {
+                "fields": (
+                    "message_welcome",
+                    "message_tier_changed",
+                    "message_voucher_issued",
+                    "message_points_expiring",
+                    "expiring_notice_days",
+                    "spend_url",
+                )
+            },
+        ),
     )
 
     def has_add_permission(self, request):

@@ -11,6 +11,8 @@ class RewardsConfig(AppConfig):
         from rewards.jobs import rewards_jobs_register
 
         rewards_jobs_register()
+        # Emails to members are built from events: registers the events consumer.
+        import rewards.services.messages  # noqa: F401
         # After every migrate (all apps), so the jobs other apps register are there too.
         post_migrate.connect(nightly_schedules_install_on_migrate, sender=self)
 

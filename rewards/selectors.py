@@ -391,3 +391,10 @@ def member_milestone_award_list(*, member: Member) -> QuerySet[MilestoneAward]:
         .select_related("milestone", "voucher")
         .order_by("-awarded_at", "-id")
     )
+
+
+def member_message_list(*, member: Member) -> QuerySet:
+    """The emails built for a member, newest first (rewards.services.messages)."""
+    from rewards.models import MemberMessage
+
+    return MemberMessage.objects.filter(member=member).order_by("-created_at", "-id")

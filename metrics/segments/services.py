@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from loyalty_engine.events.outbox import events_bulk_emit
 from members.models import Segment, SegmentMembership
 from members.segments import BUILTIN_SEGMENTS, conditions_validate
 from metrics.segments.selectors import segment_fields_get, segment_member_ids
@@ -21,7 +22,12 @@ def segment_membership_changed(
 ) -> None:
     """Called once per segment and recompute, inside its transaction, with the ids of the
     members who entered and left. The one hook for what follows a membership change: the
-    event outbox (issue 15) emits segment.entered and segment.left from here."""
+    event outbox emits segment.entered and segment.left from here, one insert for all."""
+    data = {"segment_id": segment.pk, "segment": segment.name, "day": day.isoformat()}
+    events_bulk_emit(
+        [{"type": "segment.entered", "member_id": pk, "data": data} for pk in entered]
+        + [{"type": "segment.left", "member_id": pk, "data": data} for pk in left]
+    )
 
 
 def segment_create(

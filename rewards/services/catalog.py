@@ -15,6 +15,8 @@ from rest_framework.fields import DateTimeField
 
 from loyalty_engine.db import durable_write
 from loyalty_engine.errors import Conflict, DomainError
+from loyalty_engine.events.outbox import event_emit
+from loyalty_engine.events.services import rfc3339
 from members.models import Member, Shop
 from rewards.errors import (
     RewardLimitReached,
@@ -109,7 +111,7 @@ def voucher_issue(
         code = voucher_code_new()
         try:
             with transaction.atomic():
-                return Voucher.objects.create(
+                voucher = Voucher.objects.create(
                     code=code,
                     reward=reward,
                     member=member,
@@ -121,6 +123,19 @@ def voucher_issue(
         except IntegrityError:
             if attempt == CODE_ATTEMPTS or not Voucher.objects.filter(code=code).exists():
                 raise
+            continue
+        event_emit(
+            type="voucher.issued",
+            member=member,
+            data={
+                "code": voucher.code,
+                "reward": reward.name,
+                "expires_at": rfc3339(expires_at),
+                "redemption_id": str(redemption.pk) if redemption else None,
+            },
+            occurred_at=as_of,
+        )
+        return voucher
     raise AssertionError("unreachable")
 
 
@@ -170,6 +185,12 @@ def voucher_use(*, shop: Shop, code: str, as_of: datetime | None = None) -> Vouc
         raise VoucherNotFound()
     if not used:
         raise _voucher_refusal(voucher, as_of)
+    event_emit(
+        type="voucher.used",
+        member=voucher.member_id,
+        data={"code": voucher.code, "reward": voucher.reward.name, "shop": shop.name},
+        occurred_at=as_of,
+    )
     return voucher
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.db.models import Count, DecimalField, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
+from loyalty_engine.events.outbox import event_emit
 from members.models import Member
 from rewards.errors import RewardOutOfStock
 from rewards.models import EarnAward, Milestone, MilestoneAward, Program, Purchase
@@ -164,7 +165,7 @@ def _award(
             # The milestone is still reached (and its bonus given); the award records that
             # no voucher could be issued, for staff to make good.
             logger.warning("Milestone %s reached with %s out of stock", milestone, milestone.reward)
-    return MilestoneAward.objects.create(
+    award = MilestoneAward.objects.create(
         member=member,
         milestone=milestone,
         period_key=progress.period_key,
@@ -172,3 +173,15 @@ def _award(
         entry=entry,
         voucher=voucher,
     )
+    event_emit(
+        type="milestone.reached",
+        member=member,
+        data={
+            "milestone": milestone.name,
+            "period": progress.period_key,
+            "bonus_points": entry.points if entry else 0,
+            "voucher_code": voucher.code if voucher else None,
+        },
+        occurred_at=as_of,
+    )
+    return award

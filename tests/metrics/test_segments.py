@@ -375,6 +375,37 @@ def test_the_membership_hook_hears_who_entered_and_left(program, monkeypatch):
     ]
 
 
+def test_membership_changes_emit_segment_entered_and_left_events(program):
+    from loyalty_engine.events.models import Event
+
+    rich, poor = Member.objects.bulk_create(
+        [Member(external_id=n, enrolled_at=AS_OF - timedelta(days=9)) for n in ("rich", "poor")]
+    )
+    Member.objects.filter(pk=rich.pk).update(points_available=500)
+    segment = segment_create(
+        name="Points", conditions=[{"field": "points_available", "op": "gte", "value": 100}]
+    )
+    segments_recompute(as_of=AS_OF)
+    Member.objects.filter(pk=rich.pk).update(points_available=0)
+    segments_recompute(as_of=AS_OF + timedelta(days=1))
+    segments_recompute(as_of=AS_OF + timedelta(days=1))  # nothing changed: no event
+
+    events = list(
+        Event.objects.filter(type__startswith="segment.").order_by("seq").values_list(
+            "type", "member_id", "data"
+        )
+    )
+    assert [(kind, member) for kind, member, _ in events] == [
+        ("segment.entered", rich.pk),
+        ("segment.left", rich.pk),
+    ]
+    assert events[1][2] == {
+        "segment_id": segment.pk,
+        "segment": "Points",
+        "day": (DAY + timedelta(days=1)).isoformat(),
+    }
+
+
 def test_a_segment_a_rule_uses_cannot_be_deleted_in_the_admin(client, program):
     from rewards.models import EarnRule
 

@@ -32,6 +32,7 @@ def test_migrate_installs_a_schedule_for_each_registered_job_only():
     assert schedules() == {
         "nightly: expire": ("2", "0", "UTC", {"job": "expire"}),
         "nightly: release": ("2", "15", "UTC", {"job": "release"}),
+        "nightly: expiring": ("2", "20", "UTC", {"job": "expiring"}),
         "nightly: tiers": ("2", "30", "UTC", {"job": "tiers"}),
         "nightly: birthdays": ("2", "45", "UTC", {"job": "birthdays"}),
         "nightly: kpis": ("3", "0", "UTC", {"job": "kpis"}),
@@ -47,6 +48,7 @@ def test_the_default_times_table_keeps_the_documented_order():
     assert DEFAULT_TIMES == {
         "expire": time(2, 0),
         "release": time(2, 15),
+        "expiring": time(2, 20),
         "tiers": time(2, 30),
         "birthdays": time(2, 45),
         "kpis": time(3, 0),
@@ -56,6 +58,7 @@ def test_the_default_times_table_keeps_the_documented_order():
     assert [job.name for job in nightly_job_list()] == [
         "expire",
         "release",
+        "expiring",
         "tiers",
         "birthdays",
         "kpis",
@@ -74,6 +77,7 @@ def test_schedules_follow_the_programs_time_zone(program):
     assert created == [
         "nightly: expire",
         "nightly: release",
+        "nightly: expiring",
         "nightly: tiers",
         "nightly: birthdays",
         "nightly: kpis",

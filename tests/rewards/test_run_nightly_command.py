@@ -34,6 +34,7 @@ def test_without_a_job_every_job_runs_in_schedule_order_with_a_summary_line(shop
     assert [line.split(":")[0] for line in lines] == [
         "expire",
         "release",
+        "expiring",
         "tiers",
         "birthdays",
         "kpis",
@@ -45,6 +46,7 @@ def test_without_a_job_every_job_runs_in_schedule_order_with_a_summary_line(shop
     assert list(JobRun.objects.order_by("id").values_list("job", "status", "via")) == [
         ("expire", "succeeded", "command"),
         ("release", "succeeded", "command"),
+        ("expiring", "succeeded", "command"),
         ("tiers", "succeeded", "command"),
         ("birthdays", "succeeded", "command"),
         ("kpis", "succeeded", "command"),
