@@ -37,6 +37,7 @@ SECTIONS = (
             ("rewards", "EarnRule"),
             ("rewards", "Milestone"),
             ("rewards", "Reward"),
+            ("members", "Segment"),
             ("rewards", "StaffAdjustmentLimit"),
         ),
     ),
@@ -53,7 +54,14 @@ SECTIONS = (
             ("django_celery_beat", "SolarSchedule"),
         ),
     ),
-    (gettext_noop("Metrics"), (("metrics", "Dashboard"), ("metrics", "KpiSnapshot"))),
+    (
+        gettext_noop("Webhooks and events"),
+        (("events", "WebhookEndpoint"), ("events", "Delivery"), ("events", "Event")),
+    ),
+    (
+        gettext_noop("Metrics"),
+        (("metrics", "Dashboard"), ("metrics", "AtRiskMembers"), ("metrics", "KpiSnapshot")),
+    ),
     (gettext_noop("Staff accounts"), (("auth", "User"), ("auth", "Group"))),
 )
 

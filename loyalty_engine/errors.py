@@ -79,11 +79,13 @@ def is_database_unavailable(error: BaseException | None) -> bool:
 def _service_unavailable_body() -> dict:
     return error_body(
         "service_unavailable",
-        str(_(
-            "The service is briefly unavailable: its database could not be reached. Retry "
-            "with the same order id or Idempotency-Key; a request that did go through is "
-            "replayed, not repeated."
-        )),
+        str(
+            _(
+                "The service is briefly unavailable: its database could not be reached. Retry "
+                "with the same order id or Idempotency-Key; a request that did go through is "
+                "replayed, not repeated."
+            )
+        ),
     )
 
 

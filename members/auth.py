@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from django.utils.translation import gettext
 from rest_framework import authentication, exceptions, permissions
 
-from loyalty_engine.throttling import failed_authentication_throttled
 from loyalty_engine import i18n
+from loyalty_engine.throttling import failed_authentication_throttled
 from members.models import Member, Shop, ShopAPIKey
 from members.services import member_token_verify
 

@@ -49,6 +49,19 @@ class ProgramAdmin(AuditedAdmin):
         ("Redeeming", {"fields": ("point_value", "hold_ttl_minutes")}),
         ("Tiers", {"fields": ("tier_basis", "tier_window_months", "tier_grace_days")}),
         ("Metrics", {"fields": ("activity_window_days",)}),
+        (
+            "Messages to members",
+            {
+                "fields": (
+                    "message_welcome",
+                    "message_tier_changed",
+                    "message_voucher_issued",
+                    "message_points_expiring",
+                    "expiring_notice_days",
+                    "spend_url",
+                )
+            },
+        ),
     )
 
     def has_add_permission(self, request):
@@ -173,7 +186,7 @@ class EarnRuleAdmin(AuditedAdmin):
     )
     list_filter = ("kind", "is_active")
     search_fields = ("name",)
-    filter_horizontal = ("shops", "tiers")
+    filter_horizontal = ("shops", "tiers", "segments")
     readonly_fields = ("members_used", "points_given")
     fieldsets = (
         (None, {"fields": (*translated("name"), "description", "kind", "is_active", "priority")}),
@@ -184,7 +197,7 @@ class EarnRuleAdmin(AuditedAdmin):
                 "description": "Fill in only what the rule's kind uses: the form refuses the rest.",
             },
         ),
-        ("When and where", {"fields": ("starts_at", "ends_at", "shops", "tiers")}),
+        ("When and where", {"fields": ("starts_at", "ends_at", "shops", "tiers", "segments")}),
         (
             "Caps",
             {
@@ -261,8 +274,9 @@ class MilestoneAdmin(AuditedAdmin):
         (None, {"fields": (*translated("name"), *translated("description"), "is_active")}),
         ("Goal", {"fields": ("kind", "target", "period")}),
         ("What it gives", {"fields": ("bonus_points", "reward")}),
-        ("When", {"fields": ("starts_at", "ends_at")}),
+        ("When and for whom", {"fields": ("starts_at", "ends_at", "segments")}),
     )
+    filter_horizontal = ("segments",)
     usage_fieldset = (
         "Usage",
         {
@@ -363,7 +377,7 @@ class RewardAdmin(AuditedAdmin):
     )
     list_filter = ("is_active", "tiers")
     search_fields = ("name", "description")
-    filter_horizontal = ("tiers",)
+    filter_horizontal = ("tiers", "segments")
     readonly_fields = ("vouchers_issued", "members_used", "points_spent")
 
     def get_queryset(self, request):

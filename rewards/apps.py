@@ -12,6 +12,9 @@ class RewardsConfig(AppConfig):
 
         rewards_jobs_register()
         program_language_watch()
+        # Emails to members are built from events: registers the events consumer.
+        import rewards.services.messages  # noqa: F401
+
         # After every migrate (all apps), so the jobs other apps register are there too.
         post_migrate.connect(nightly_schedules_install_on_migrate, sender=self)
 

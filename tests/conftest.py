@@ -37,6 +37,8 @@ def _cache_cleared():
     _cache_clear()
     yield
     _cache_clear()
+
+
 def pytest_sessionstart(session):
     """Compile the translations (`make install` does it too; it takes milliseconds), so a
     test run after editing a translation reads the edit."""

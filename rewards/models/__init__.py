@@ -7,7 +7,8 @@
 - `catalog`: rewards and vouchers;
 - `milestones`: milestones and their awards;
 - `jobs`: nightly job runs;
-- `imports`: CSV imports.
+- `imports`: CSV imports;
+- `messages`: emails to members.
 
 Everything is re-exported here, so `from rewards.models import Purchase` keeps working.
 """
@@ -25,6 +26,7 @@ from rewards.models.ledger import (
     Redemption,
     Refund,
 )
+from rewards.models.messages import MemberMessage
 from rewards.models.milestones import Milestone, MilestoneAward
 from rewards.models.program import Program, StaffAdjustmentLimit, TierBasis, Window, window_ordered
 from rewards.models.rules import EarnAward, EarnRule
@@ -38,6 +40,7 @@ __all__ = [
     "JobRun",
     "LedgerEntry",
     "LotMovement",
+    "MemberMessage",
     "MemberTier",
     "Milestone",
     "MilestoneAward",

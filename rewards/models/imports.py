@@ -1,6 +1,5 @@
 """CSV imports of members and historical purchases."""
 
-
 from django.conf import settings
 from django.db import models
 

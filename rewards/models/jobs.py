@@ -1,6 +1,5 @@
 """Runs of the nightly jobs, with their as-of time and progress."""
 
-
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _

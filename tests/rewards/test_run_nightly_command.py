@@ -34,18 +34,24 @@ def test_without_a_job_every_job_runs_in_schedule_order_with_a_summary_line(shop
     assert [line.split(":")[0] for line in lines] == [
         "expire",
         "release",
+        "expiring",
         "tiers",
         "birthdays",
         "kpis",
+        "predictions",
+        "segments",
     ]
     assert lines[0].startswith("expire: as of 2026-02-01 02:00 UTC, 1 members changed in ")
     assert "points_expired=12" in lines[0]
     assert list(JobRun.objects.order_by("id").values_list("job", "status", "via")) == [
         ("expire", "succeeded", "command"),
         ("release", "succeeded", "command"),
+        ("expiring", "succeeded", "command"),
         ("tiers", "succeeded", "command"),
         ("birthdays", "succeeded", "command"),
         ("kpis", "succeeded", "command"),
+        ("predictions", "succeeded", "command"),
+        ("segments", "succeeded", "command"),
     ]
 
 
