@@ -75,6 +75,8 @@ STAGES = [
         "bench/ledger_words.py",
         timeout_quick=90,
     ),
+    Stage("predictions", "Predictions fit and scoring: time and memory", "bench/predictions.py"),
+    Stage("webhooks", "Webhook delivery: outbox to receiver", "bench/webhooks.py"),
 ]
 
 

@@ -41,6 +41,7 @@ SECTIONS = (
             ("rewards", "Milestone"),
             ("rewards", "ActivityType"),
             ("rewards", "Reward"),
+            ("members", "Segment"),
             ("rewards", "StaffAdjustmentLimit"),
         ),
     ),
@@ -57,7 +58,14 @@ SECTIONS = (
             ("django_celery_beat", "SolarSchedule"),
         ),
     ),
-    (gettext_noop("Metrics"), (("metrics", "Dashboard"), ("metrics", "KpiSnapshot"))),
+    (
+        gettext_noop("Webhooks and events"),
+        (("events", "WebhookEndpoint"), ("events", "Delivery"), ("events", "Event")),
+    ),
+    (
+        gettext_noop("Metrics"),
+        (("metrics", "Dashboard"), ("metrics", "AtRiskMembers"), ("metrics", "KpiSnapshot")),
+    ),
     (gettext_noop("Staff accounts"), (("auth", "User"), ("auth", "Group"))),
 )
 

@@ -9,6 +9,8 @@ from typing import ParamSpec, TypeVar
 
 from django.db import OperationalError, transaction
 
+from loyalty_engine.events import outbox
+
 logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
@@ -27,13 +29,15 @@ def is_retryable(error: BaseException) -> bool:
 
 def durable_write(fn: Callable[P, R]) -> Callable[P, R]:
     """Run `fn` as the outermost transaction (atomic(durable=True)), retrying it on
-    deadlocks and serialization failures a bounded number of times with jittered backoff."""
+    deadlocks and serialization failures a bounded number of times with jittered backoff.
+    The events it emits are written in one statement at the end of its transaction
+    (loyalty_engine.events.outbox)."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                with transaction.atomic(durable=True):
+                with transaction.atomic(durable=True), outbox.collecting():
                     return fn(*args, **kwargs)
             except OperationalError as error:
                 if attempt == MAX_ATTEMPTS or not is_retryable(error):

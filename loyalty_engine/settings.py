@@ -7,6 +7,7 @@ to start without DJANGO_SECRET_KEY. Without DATABASE_URL the database is embedde
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -55,6 +56,9 @@ INSTALLED_APPS = [
     "corsheaders",
     "django_celery_beat",
     "simple_history",
+    "anymail",
+    # The outbox, the event feed and webhooks: below the apps, which all emit events.
+    "loyalty_engine.events",
     "members",
     "rewards",
     "metrics",
@@ -248,6 +252,9 @@ SPECTACULAR_SETTINGS = {
 # The nightly `kpis` job recomputes periods touched by data dated in the past (a purchase
 # imported late) back this many days at most; older ones need `manage.py recompute_kpis`.
 KPIS_NIGHTLY_MAX_DAYS = env.int("KPIS_NIGHTLY_MAX_DAYS", default=92)
+# The predictions' holdout check fits on all but the last N weeks and predicts them
+# (metrics/predictions/services.py); 0 turns it off.
+PREDICTIONS_HOLDOUT_WEEKS = env.int("PREDICTIONS_HOLDOUT_WEEKS", default=26)
 # PostgreSQL work_mem of a KPI recompute transaction (metrics/services.py).
 KPIS_WORK_MEM = env.str("KPIS_WORK_MEM", default="256MB")
 
@@ -282,6 +289,50 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The largest request body read into memory (nginx's client_max_body_size matches it in
 # deploy/nginx/loyalty.conf.template; CSV imports in the admin are files, not this).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+
+# The outbox's pump dispatches events and delivers webhooks; commits ask for it within a
+# second, this schedule catches the rest. Retention runs nightly.
+# https://docs.celeryq.dev/en/stable/userguide/periodic-tasks.html#entries
+CELERY_BEAT_SCHEDULE = {
+    "events-pump": {"task": "loyalty_engine.events.tasks.events_pump", "schedule": 5.0},
+    "events-prune": {
+        "task": "loyalty_engine.events.tasks.events_prune_task",
+        "schedule": crontab(hour=4, minute=0),
+    },
+}
+
+# Webhooks (Standard Webhooks signatures; loyalty_engine/events). Seconds between attempts
+# after each failure, with ±20% jitter: about 28 hours in all, then the delivery is failed.
+WEBHOOK_RETRY_SCHEDULE = env.list(
+    "WEBHOOK_RETRY_SCHEDULE", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
+# A claimed delivery not answered within this long (a killed worker) is due again.
+WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=3 * WEBHOOK_TIMEOUT_SECONDS + 30)
+# An endpoint whose every delivery failed for this long is paused.
+WEBHOOK_PAUSE_AFTER_SECONDS = env.int("WEBHOOK_PAUSE_AFTER_SECONDS", default=24 * 3600)
+# Plain http and loopback/private/link-local receivers: development and tests only (SSRF).
+WEBHOOK_ALLOW_LOCAL = env.bool("WEBHOOK_ALLOW_LOCAL", default=DEBUG)
+# Delivered events are removed after this many days by the nightly prune.
+EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=30)
+# The feed shows events this many seconds after they were written, so an event written
+# just before a slower transaction's commit cannot appear behind a reader's cursor.
+EVENTS_FEED_SETTLE_SECONDS = env.float("EVENTS_FEED_SETTLE_SECONDS", default=2)
+
+# Email to members. EMAIL_URL picks the transport (smtp://127.0.0.1:1025 locally and in
+# tests); EMAIL_BACKEND an anymail provider, configured by ANYMAIL_* variables.
+# https://django-environ.readthedocs.io/en/latest/types.html#environ-env-email-url
+# https://anymail.dev/en/stable/quickstart/
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=EMAIL_BACKEND)  # noqa: F821
+ANYMAIL = {
+    key.removeprefix("ANYMAIL_"): value
+    for key, value in env.ENVIRON.items()
+    if key.startswith("ANYMAIL_")
+}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
+# Links in messages (unsubscribe) point here.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
 if not DEBUG:
     # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/

@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from loyalty_engine import health
+from members import views as member_views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
@@ -15,9 +16,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("unsubscribe/<str:token>", member_views.unsubscribe, name="member-unsubscribe"),
     path("api/v1/", include("members.urls")),
     path("api/v1/", include("rewards.urls")),
     path("api/v1/", include("metrics.urls")),
+    path("api/v1/", include("loyalty_engine.events.urls")),
 ]
 
 handler400 = "loyalty_engine.errors.json_400"

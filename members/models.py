@@ -86,6 +86,11 @@ class Member(models.Model):
         help_text="Set when staff merged this member into another: its external id then "
         "names that member in the API (rewards.services.merges).",
     )
+    # Consent to email (rewards.services.messages): transactional messages (welcome,
+    # vouchers, points about to expire) and marketing ones (tier changes). Database
+    # defaults too, so bulk SQL inserts (bench/) that name no consent still work.
+    consent_transactional = models.BooleanField(default=True, db_default=True)
+    consent_marketing = models.BooleanField(default=False, db_default=False)
 
     points_available = models.BigIntegerField(default=0)
     points_pending = models.BigIntegerField(default=0)
@@ -132,3 +137,48 @@ class Member(models.Model):
     def points_balance(self) -> int:
         """Points the member owns in lots: available plus pending (held points are spoken for)."""
         return self.points_available + self.points_pending
+
+
+class Segment(models.Model):
+    """A named group of members: those for whom every condition holds (members.segments
+    says which conditions exist). metrics computes the memberships, nightly and on demand;
+    earn rules and rewards may be limited to segments."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    conditions = models.JSONField(default=list, blank=True)
+    is_builtin = models.BooleanField(
+        default=False, help_text="A template that ships with the engine: copy it to use it."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentMembership(models.Model):
+    """A member's stay in a segment: from the day they entered to the day they left (null
+    while they are in it). Leaving and entering again starts a new row."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    entered_on = models.DateField()
+    left_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["segment", "member"],
+                condition=Q(left_on__isnull=True),
+                name="segment_membership_one_current",
+            ),
+            models.CheckConstraint(
+                condition=Q(left_on__isnull=True) | Q(left_on__gte=models.F("entered_on")),
+                name="segment_membership_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} in {self.segment_id}"

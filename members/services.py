@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from loyalty_engine.db import durable_write
+from loyalty_engine.events.outbox import event_emit
 from members.errors import (
     MemberAlreadySuspended,
     MemberErased,
@@ -137,6 +138,7 @@ def member_suspend(
         raise MemberAlreadySuspended()
     member.status = Member.Status.SUSPENDED
     _status_save(member, fields=["status"], reason=f"Suspended: {reason}", staff_user=staff_user)
+    event_emit(type="member.suspended", member=member, data={"reason": reason})
     return member
 
 
@@ -154,6 +156,7 @@ def member_reactivate(
         raise MemberNotSuspended()
     member.status = Member.Status.ACTIVE
     _status_save(member, fields=["status"], reason=f"Reactivated: {reason}", staff_user=staff_user)
+    event_emit(type="member.reactivated", member=member, data={"reason": reason})
     return member
 
 
@@ -228,7 +231,71 @@ def _member_erase(member: Member, *, reason: str, staff_user) -> Member:
             reason=f"erased with member #{member.pk}, which it was merged into",
             staff_user=staff_user,
         )
+    # No personal data, not even the staff's reason (it may name the person). Earlier
+    # events name the member by the pseudonym from now on: the feed and webhooks read the
+    # external id from the member row.
+    event_emit(type="member.erased", member=member, data={})
     return member
+
+
+# Consent to email: transactional (about the member's own account) and marketing.
+TRANSACTIONAL, MARKETING = "transactional", "marketing"
+CONSENT_FIELD = {TRANSACTIONAL: "consent_transactional", MARKETING: "consent_marketing"}
+UNSUBSCRIBE_SALT = "members.unsubscribe"
+
+
+def unsubscribe_token(*, member_id: int, category: str) -> str:
+    return signing.dumps({"m": member_id, "c": category}, salt=UNSUBSCRIBE_SALT, compress=True)
+
+
+def unsubscribe_token_read(token: str) -> tuple[int, str] | None:
+    """(member id, category) of a valid token, or None. Tokens don't expire: an old
+    email's link must still work."""
+    try:
+        payload = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    member_id, category = payload.get("m"), payload.get("c")
+    if not isinstance(member_id, int) or category not in CONSENT_FIELD:
+        return None
+    return member_id, category
+
+
+@durable_write
+def member_unsubscribe(*, token: str) -> tuple[Member, str] | None:
+    """Turn off the consent the token names. Returns (member, category), or None for a
+    token that is not valid. Idempotent."""
+    found = unsubscribe_token_read(token)
+    if found is None:
+        return None
+    member_id, category = found
+    member = Member.objects.select_for_update().filter(pk=member_id).first()
+    if member is None:
+        return None
+    if getattr(member, CONSENT_FIELD[category]):
+        setattr(member, CONSENT_FIELD[category], False)
+        member._change_reason = f"Unsubscribed from {category} email"
+        member.save(update_fields=[CONSENT_FIELD[category]])
+    return member, category
+
+
+@durable_write
+def member_consent_set(
+    *, member: Member, transactional: bool | None = None, marketing: bool | None = None
+) -> Member:
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    fields = []
+    if transactional is not None:
+        member.consent_transactional = transactional
+        fields.append("consent_transactional")
+    if marketing is not None:
+        member.consent_marketing = marketing
+        fields.append("consent_marketing")
+    if fields:
+        member._change_reason = "Consent set through the API"
+        member.save(update_fields=fields)
 
 
 # A member merged into another keeps its external id, which then names the member it was

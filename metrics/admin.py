@@ -346,3 +346,6 @@ class MemberWithValueAdmin(MemberAdmin):
     @admin.display(description="Lifetime value", ordering="net_revenue")
     def lifetime_value(self, member) -> str:
         return f"{member.net_revenue:,.2f}"
+
+
+from metrics import admin_predictions  # noqa: E402, F401

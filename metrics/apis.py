@@ -7,8 +7,8 @@ from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions, serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
@@ -22,13 +22,15 @@ from loyalty_engine.fields import (
     UtcDateTimeField,
 )
 from loyalty_engine.pagination import CursorPage
-from loyalty_engine.throttling import FeedbackThrottle, failed_authentication_throttled
+from loyalty_engine.staff_auth import StaffTokenAuthentication
+from loyalty_engine.throttling import FeedbackThrottle
 from members.apis import ExternalIdField, member_by_external_id, printable
 from members.auth import ShopApi, StaffCredentialExpected
 from members.models import Shop
 from metrics.definitions import DEFINITIONS
 from metrics.models import Feedback
 from metrics.periods import Granularity, period_count
+from metrics.predictions.selectors import member_prediction_get
 from metrics.selectors import (
     cohort_matrix_get,
     kpi_snapshot_list,
@@ -40,23 +42,18 @@ from rewards.apis.common import CLOCK_SKEW, EARLIEST_PURCHASE, request_hash, wri
 from rewards.models import Tier
 from rewards.selectors import program_get
 
+PREDICTION_FIELDS = (
+    "p_alive",
+    "expected_purchases_90d",
+    "expected_purchases_365d",
+    "predicted_clv_12m",
+)
 # A request reads at most this many periods: about 2.7 years of days, 19 of weeks.
 MAX_PERIODS = 1000
 EARLIEST_DAY = date(2000, 1, 1)
 LATEST_DAY = date(2100, 12, 31)
 # Comments may span lines, but NUL breaks PostgreSQL text columns.
 no_nul = RegexValidator(r"^[^\x00]*$", "Remove the NUL characters.", code="invalid_characters")
-
-
-@failed_authentication_throttled
-class StaffTokenAuthentication(TokenAuthentication):
-    """DRF's token authentication, refusing a malformed key before it reaches the database
-    (a NUL byte would make PostgreSQL raise, and a 500 is a bug)."""
-
-    def authenticate_credentials(self, key):
-        if len(key) > 64 or not key.isprintable():
-            raise exceptions.AuthenticationFailed("The token is malformed.")
-        return super().authenticate_credentials(key)
 
 
 class StaffApi:
@@ -330,6 +327,20 @@ class MemberValueApi(StaffApi, APIView):
             decimal_places=2,
             help_text="The member's historical lifetime value: purchases minus refunds.",
         )
+        p_alive = serializers.FloatField(
+            allow_null=True,
+            help_text="Probability the member is still a customer (BG/NBD), as of the last "
+            "fit; null for a member with no purchase then, or before the first fit.",
+        )
+        expected_purchases_90d = serializers.FloatField(allow_null=True)
+        expected_purchases_365d = serializers.FloatField(allow_null=True)
+        predicted_clv_12m = serializers.DecimalField(
+            max_digits=20,
+            decimal_places=2,
+            allow_null=True,
+            help_text="Expected purchases in 365 days × expected spend per purchase, in the "
+            "program's currency.",
+        )
 
     @extend_schema(
         responses=OutputSerializer,
@@ -339,7 +350,13 @@ class MemberValueApi(StaffApi, APIView):
     def get(self, request, external_id: str):
         member = member_by_external_id(external_id)
         value = member_lifetime_value_get(member=member)
-        body = {"external_id": member.external_id, "enrolled_at": member.enrolled_at, **value}
+        prediction = member_prediction_get(member=member)
+        body = {
+            "external_id": member.external_id,
+            "enrolled_at": member.enrolled_at,
+            **value,
+            **{name: getattr(prediction, name, None) for name in PREDICTION_FIELDS},
+        }
         return Response(self.OutputSerializer(body).data)
 
 

@@ -36,13 +36,14 @@ class KpiSnapshot(models.Model):
         ALL = "all", "All members"
         TIER = "tier", "Tier at the start of the period"
         SHOP = "shop", "Shop"
+        SEGMENT = "segment", "Segment at the start of the period"
 
     granularity = models.CharField(max_length=8, choices=Granularity.CHOICES)
     period_start = models.DateField(help_text="First day, in the program's time zone.")
     period_end = models.DateField(help_text="First day of the next period (not included).")
     breakdown = models.CharField(max_length=8, choices=Breakdown)
-    # "all", "tier:<id>", "tier:none" or "shop:<id>": one key per row of a period, so the
-    # unique constraint holds without comparing nulls.
+    # "all", "tier:<id>", "tier:none", "shop:<id>" or "segment:<id>": one key per row of a
+    # period, so the unique constraint holds without comparing nulls.
     group_key = models.CharField(max_length=32)
     tier = models.ForeignKey(
         Tier, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -182,3 +183,89 @@ class Feedback(IdempotentRecord):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.score} from {self.member_id}"
+
+
+class PredictionFit(models.Model):
+    """One fit of the BG/NBD and Gamma-Gamma models (metrics/predictions), as of the end of
+    a day. A fit that did not converge is kept with `converged` false and its `error`, so
+    the run log and the dashboard can say so; the members' predictions stay those of the
+    last converged fit."""
+
+    as_of = models.DateField(help_text="Last day of purchases counted, in the program's zone.")
+    time_unit = models.CharField(max_length=8, default="week")
+    members = models.BigIntegerField(help_text="Members with a purchase, fitted on.")
+    repeat_members = models.BigIntegerField(help_text="Of them, with a repeat purchase.")
+    converged = models.BooleanField()
+    error = models.TextField(blank=True)
+    r = models.FloatField(null=True, blank=True)
+    alpha = models.FloatField(null=True, blank=True)
+    a = models.FloatField(null=True, blank=True)
+    b = models.FloatField(null=True, blank=True)
+    bg_nbd_log_likelihood = models.FloatField(null=True, blank=True)
+    p = models.FloatField(null=True, blank=True)
+    q = models.FloatField(null=True, blank=True)
+    gamma = models.FloatField(null=True, blank=True)
+    gamma_gamma_log_likelihood = models.FloatField(null=True, blank=True)
+    # {"weeks", "calibration_end", "members", "predicted", "actual", "by_frequency": [...]}
+    holdout = models.JSONField(null=True, blank=True)
+    seconds = models.FloatField(default=0)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["converged", "-created_at"], name="prediction_fit_latest")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(converged=False)
+                | Q(r__gt=0, alpha__gt=0, a__gt=0, b__gt=0, p__gt=0, q__gt=1, gamma__gt=0),
+                name="prediction_fit_converged_has_parameters",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"fit as of {self.as_of} ({'converged' if self.converged else 'failed'})"
+
+
+class MemberPrediction(models.Model):
+    """A member's scores from the last converged fit. Only members with a purchase have a
+    row: the others get null, not a guess. Rewritten whole by each converged fit."""
+
+    member = models.OneToOneField(
+        Member, primary_key=True, on_delete=models.CASCADE, related_name="prediction"
+    )
+    fit = models.ForeignKey(PredictionFit, on_delete=models.CASCADE, related_name="+")
+    repeat_purchases = models.IntegerField(help_text="x: purchase days after the first.")
+    recency = models.FloatField(help_text="t_x in the fit's time unit.")
+    age = models.FloatField(help_text="T in the fit's time unit.")
+    p_alive = models.FloatField()
+    expected_purchases_90d = models.FloatField()
+    expected_purchases_365d = models.FloatField()
+    expected_spend = models.DecimalField(max_digits=18, decimal_places=4)
+    predicted_clv_12m = models.DecimalField(max_digits=18, decimal_places=4)
+    historical_value = models.DecimalField(
+        max_digits=18, decimal_places=4, help_text="Net spend up to the fit's day."
+    )
+    value_at_risk = models.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        help_text="Historical value × (1 − P(alive)): what the program loses if they left.",
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["-value_at_risk"], name="prediction_value_at_risk")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(p_alive__gte=0, p_alive__lte=1), name="prediction_p_alive_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"prediction of {self.member_id}"
+
+
+class AtRiskMembers(MemberPrediction):
+    """The admin's entry for the at-risk page (metrics/admin_predictions.py); no table."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "At-risk members"
+        verbose_name_plural = "At-risk members"

@@ -496,3 +496,50 @@ def referral_kpis_get(*, first, last, tz) -> dict:
         "void": decided.get(Referral.Status.VOID, 0),
         "points": points or 0,
     }
+
+
+def segment_activity_get(
+    *, start: datetime, end: datetime, window: timedelta, start_day
+) -> dict[int, tuple[int, int, int, int]]:
+    """Per segment, of its members on the period's first day (entered on or before it, not
+    left by it): (members, active at start, active at end, active at both), with activity
+    as in period_aggregates_get. Only segments with members then."""
+    from members.models import SegmentMembership
+
+    params = {
+        "start": _moment(start),
+        "end": _moment(end),
+        "start_w": _moment(start - window),
+        "end_w": _moment(end - window),
+        "day": start_day,
+    }
+
+    def qualifies(refunded: str) -> str:
+        return f"""(p.refunded_amount = 0 OR p.refunded_amount + {CENT} < p.amount
+                OR p.amount - COALESCE({refunded}, 0) > {CENT})"""
+
+    rows = _rows(
+        f"""WITH refunds AS (
+                SELECT purchase_id,
+                    SUM(CASE WHEN created_at <= %(start)s THEN amount ELSE 0 END) AS by_start,
+                    SUM(amount) AS by_end
+                FROM {_table(Refund)} WHERE created_at <= %(end)s GROUP BY purchase_id),
+            per_member AS (
+                SELECT p.member_id,
+                    MAX(CASE WHEN p.occurred_at > %(start_w)s AND p.occurred_at <= %(start)s
+                        AND {qualifies("r.by_start")} THEN 1 ELSE 0 END) AS at_start,
+                    MAX(CASE WHEN p.occurred_at > %(end_w)s AND p.occurred_at <= %(end)s
+                        AND {qualifies("r.by_end")} THEN 1 ELSE 0 END) AS at_end
+                FROM {_table(Purchase)} p LEFT JOIN refunds r ON r.purchase_id = p.id
+                WHERE p.occurred_at > %(start_w)s AND p.occurred_at <= %(end)s
+                GROUP BY p.member_id),
+            seg AS (
+                SELECT segment_id, member_id FROM {_table(SegmentMembership)}
+                WHERE entered_on <= %(day)s AND (left_on IS NULL OR left_on > %(day)s))
+        SELECT seg.segment_id, COUNT(*), SUM(COALESCE(m.at_start, 0)),
+            SUM(COALESCE(m.at_end, 0)), SUM(COALESCE(m.at_start * m.at_end, 0))
+        FROM seg LEFT JOIN per_member m ON m.member_id = seg.member_id
+        GROUP BY seg.segment_id""",
+        params,
+    )
+    return {row[0]: tuple(int(v or 0) for v in row[1:]) for row in rows}

@@ -13,6 +13,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from loyalty_engine.db import durable_write
+from loyalty_engine.events.outbox import event_emit
 from loyalty_engine.fields import rfc3339
 from members.errors import MemberNotFound
 from members.models import Member, Shop
@@ -34,6 +35,7 @@ from metrics.selectors import (
     period_aggregates_get,
     rate,
     ratio,
+    segment_activity_get,
 )
 from rewards.models import JobRun, LedgerEntry, Program, Purchase, Tier
 from rewards.selectors import program_get
@@ -253,6 +255,27 @@ def _period_write(*, period: Period, computed_at: datetime) -> int:
                 ),
             )
         )
+    # Retention and churn of each segment's members on the period's first day.
+    for segment_id, (members, s, e, kept) in segment_activity_get(
+        start=start,
+        end=end,
+        window=timedelta(days=program.activity_window_days),
+        start_day=period.start,
+    ).items():
+        rows.append(
+            KpiSnapshot(
+                **common,
+                breakdown=KpiSnapshot.Breakdown.SEGMENT,
+                group_key=f"segment:{segment_id}",
+                active_start=s,
+                active_end=e,
+                new_active=e - kept,
+                retained=kept,
+                retention_rate=rate(kept, s),
+                churn_rate=rate(s - kept, s),
+                members_total=members,
+            )
+        )
     KpiSnapshot.objects.bulk_create(
         rows,
         update_conflicts=True,
@@ -455,6 +478,12 @@ def _feedback_write(
         kind=kind,
         answered_at=feedback.answered_at,
         as_of=now,
+    )
+    event_emit(
+        type="feedback.received",
+        member=member,
+        data={"kind": kind, "score": score, "shop": shop.name},
+        occurred_at=feedback.answered_at,
     )
     return WriteResult(record=feedback, replayed=False)
 

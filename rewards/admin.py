@@ -92,6 +92,19 @@ class ProgramAdmin(AuditedAdmin):
                     "referral_referrer_points",
                     "referral_referred_points",
                     "referral_cap_per_year",
+                ),
+            },
+        ),
+        (
+            "Messages to members",
+            {
+                "fields": (
+                    "message_welcome",
+                    "message_tier_changed",
+                    "message_voucher_issued",
+                    "message_points_expiring",
+                    "expiring_notice_days",
+                    "spend_url",
                 )
             },
         ),
@@ -220,7 +233,7 @@ class EarnRuleAdmin(AuditedAdmin):
     )
     list_filter = ("kind", "is_active")
     search_fields = ("name",)
-    filter_horizontal = ("shops", "tiers")
+    filter_horizontal = ("shops", "tiers", "segments")
     readonly_fields = ("members_used", "points_given", "budget")
     fieldsets = (
         (None, {"fields": (*translated("name"), "description", "kind", "is_active", "priority")}),
@@ -231,7 +244,7 @@ class EarnRuleAdmin(AuditedAdmin):
                 "description": "Fill in only what the rule's kind uses: the form refuses the rest.",
             },
         ),
-        ("When and where", {"fields": ("starts_at", "ends_at", "shops", "tiers")}),
+        ("When and where", {"fields": ("starts_at", "ends_at", "shops", "tiers", "segments")}),
         (
             "Caps",
             {
@@ -335,8 +348,9 @@ class MilestoneAdmin(AuditedAdmin):
         (None, {"fields": (*translated("name"), *translated("description"), "is_active")}),
         ("Goal", {"fields": ("kind", "target", "period")}),
         ("What it gives", {"fields": ("bonus_points", "reward")}),
-        ("When", {"fields": ("starts_at", "ends_at")}),
+        ("When and for whom", {"fields": ("starts_at", "ends_at", "segments")}),
     )
+    filter_horizontal = ("segments",)
     usage_fieldset = (
         "Usage",
         {
@@ -437,7 +451,7 @@ class RewardAdmin(AuditedAdmin):
     )
     list_filter = ("is_active", "tiers")
     search_fields = ("name", "description")
-    filter_horizontal = ("tiers",)
+    filter_horizontal = ("tiers", "segments")
     readonly_fields = ("vouchers_issued", "members_used", "points_spent")
 
     def get_queryset(self, request):

@@ -220,6 +220,7 @@ class MemberAdmin(AuditedAdmin):
             "voucher_count": vouchers.count(),
             "milestone_awards": selectors.member_milestone_award_list(member=member),
             "feedback": member_feedback(member),
+            "member_messages": selectors.member_message_list(member=member)[:RECENT_ROWS],
             "can_adjust": user.has_perm("members.adjust_points")
             and member.status != Member.Status.ERASED,
             "can_suspend": user.has_perm("members.suspend_member")

@@ -16,6 +16,9 @@ class RewardsConfig(AppConfig):
         from rewards.gdpr import member_rewards_erase, member_rewards_export
 
         personal_data_register(exporter=member_rewards_export, eraser=member_rewards_erase)
+        # Emails to members are built from events: registers the events consumer.
+        import rewards.services.messages  # noqa: F401
+
         # After every migrate (all apps), so the jobs other apps register are there too.
         post_migrate.connect(nightly_schedules_install_on_migrate, sender=self)
 

@@ -79,6 +79,11 @@ class RewardTierRequired(RewardUnavailable):
     message = _("This reward is for members of other tiers.")
 
 
+class RewardSegmentRequired(RewardUnavailable):
+    code = "reward_segment_required"
+    message = _("This reward is offered to selected members only.")
+
+
 class RewardLimitReached(RewardUnavailable):
     code = "reward_limit_reached"
     message = _("The limit of vouchers of this reward per member is reached.")

@@ -24,6 +24,7 @@ from rewards.models import (
     Tier,
     TierBasis,
 )
+from rewards.segments import segments_flag
 from rewards.services.earning import number
 
 Kind = EarnRule.Kind
@@ -94,6 +95,9 @@ def rule_explain(rule: EarnRule, program: Program) -> str:
         text += gettext(", at %(shops)s") % {"shops": _names(shops)}
     if tiers:
         text += gettext(", for %(tiers)s members") % {"tiers": _names(tiers)}
+    if getattr(rule, "has_segments", False):
+        # Segment names are staff words ("At risk"); members read no more than this.
+        text += gettext(", for selected members")
     if window := window_text(rule, program):
         text += f", {window}"
     caps = []
@@ -181,6 +185,8 @@ def milestone_explain(milestone: Milestone, program: Program) -> str:
         "gifts": _names(gifts),
         "again": again,
     }
+    if getattr(milestone, "has_segments", False):
+        text += gettext(", for selected members")
     if window := window_text(milestone, program):
         text += f", {window}"
     return text + "."
@@ -224,13 +230,19 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     currency = program.currency
     rules = list(
-        _open_now(EarnRule.objects.filter(is_active=True), now).prefetch_related("shops", "tiers")
+        segments_flag(
+            _open_now(EarnRule.objects.filter(is_active=True), now).prefetch_related(
+                "shops", "tiers"
+            )
+        )
     )
     tiers = list(Tier.objects.order_by("rank"))
     milestones = list(
-        _open_now(Milestone.objects.filter(is_active=True), now).select_related("reward")
+        segments_flag(
+            _open_now(Milestone.objects.filter(is_active=True), now).select_related("reward")
+        )
     )
-    rewards = list(_open_now(Reward.objects.filter(is_active=True), now))
+    rewards = list(segments_flag(_open_now(Reward.objects.filter(is_active=True), now)))
 
     rate = program.points_per_unit
     activity_types = list(ActivityType.objects.filter(is_active=True).order_by("key"))
@@ -334,6 +346,11 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
                     "at the till. Cancelling an unused voucher gives its points back."
                 ),
                 *checkout_explain(program),
+                *(
+                    [gettext("Some rewards are offered to selected members only.")]
+                    if any(r.has_segments for r in rewards)
+                    else []
+                ),
             ],
             "point_value": program.point_value,
             "max_points_share_percent": (
@@ -342,7 +359,13 @@ def program_explain(*, program: Program, now: datetime | None = None) -> dict:
             "min_points": program.min_points_per_redemption,
             "step_points": program.redemption_step_points,
             "rewards": [
-                {"id": r.pk, "name": r.name, "points_cost": r.points_cost} for r in rewards
+                {
+                    "id": r.pk,
+                    "name": r.name,
+                    "points_cost": r.points_cost,
+                    "for_selected_members": r.has_segments,
+                }
+                for r in rewards
             ],
         },
     }

@@ -94,6 +94,23 @@ class TranslationsOptional:
 
 
 class ProgramForm(TranslationsOptional, forms.ModelForm):
+    # Empty keeps the default, 30 days.
+    expiring_notice_days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=365,
+        help_text="The points.expiring event and email go out this many days before points "
+        "expire, once per member and expiry date (empty: 30).",
+    )
+    spend_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text="Where members spend their points: linked from the emails.",
+    )
+
+    def clean_expiring_notice_days(self):
+        return self.cleaned_data.get("expiring_notice_days") or 30
+
     class Meta:
         model = Program
         fields = (
@@ -126,6 +143,12 @@ class ProgramForm(TranslationsOptional, forms.ModelForm):
             "referral_referrer_points",
             "referral_referred_points",
             "referral_cap_per_year",
+            "message_welcome",
+            "message_tier_changed",
+            "message_voucher_issued",
+            "message_points_expiring",
+            "expiring_notice_days",
+            "spend_url",
         )
         help_texts = {
             "name": "Shown to members as the program's name.",
@@ -340,6 +363,7 @@ class EarnRuleForm(TranslationsOptional, forms.ModelForm):
             "ends_at",
             "shops",
             "tiers",
+            "segments",
             "cap_per_day",
             "cap_per_month",
             "cap_total",
@@ -508,6 +532,7 @@ class MilestoneForm(TranslationsOptional, forms.ModelForm):
             "period",
             "bonus_points",
             "reward",
+            "segments",
             "is_active",
             "starts_at",
             "ends_at",
@@ -582,6 +607,7 @@ class RewardForm(TranslationsOptional, forms.ModelForm):
             "stock",
             "per_member_limit",
             "tiers",
+            "segments",
             "voucher_valid_days",
             "starts_at",
             "ends_at",

@@ -45,6 +45,7 @@ from rewards import selectors
 from rewards.errors import NightlyJobUnknown
 from rewards.services.bonuses import member_birthday_nightly_award
 from rewards.services.catch_up import member_nightly_catch_up, members_nightly_catch_up
+from rewards.services.expiring import points_expiring_notify
 from rewards.services.referrals import (
     member_referral_nightly_resolve,
     referral_due_member_id_list,
@@ -60,9 +61,12 @@ DEFAULT_TIMES: dict[str, time] = {
     "expire": time(2, 0),  # points past their expiry (this app)
     "release": time(2, 15),  # pending points past their returns window, stale holds (this app)
     "referrals": time(2, 20),  # referral bonuses once the first purchase is available (issue 17)
+    "expiring": time(2, 25),  # points.expiring events and emails, N days ahead (issue 15)
     "tiers": time(2, 30),  # tier re-evaluation (issue 3)
     "birthdays": time(2, 45),  # birthday bonuses (issue 3)
     "kpis": time(3, 0),  # the day's KPIs (metrics)
+    "predictions": time(3, 15),  # BG/NBD and Gamma-Gamma fit, member scores (metrics)
+    "segments": time(3, 30),  # segment memberships, on the night's scores (metrics)
 }
 
 MemberSelector = Callable[..., QuerySet]
@@ -179,6 +183,12 @@ def rewards_jobs_register() -> None:
         title="Give birthday bonuses",
         members=selectors.birthday_due_member_id_list,
         process_member=member_birthday_nightly_award,
+    )
+    nightly_job_register(
+        name="expiring",
+        title="Tell members about points expiring soon (points.expiring)",
+        process_chunk=points_expiring_notify,
+        items_label="expiry notices",
     )
     nightly_job_register(
         name="release",

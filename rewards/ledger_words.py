@@ -19,6 +19,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import get_language, gettext, ngettext
 
 from loyalty_engine import i18n
@@ -521,3 +522,19 @@ def entry_description(entry) -> str:
     except (KeyError, TypeError, ValueError):
         # Parameters this code cannot read (written by a later version): its words as kept.
         return entry.reason or words.key
+
+
+def event_reason(entry) -> str:
+    """An entry's words in an event: what staff typed, else its sentence in English, the
+    language of webhook payloads (members read their own language from the ledger)."""
+    if entry.reason:
+        return entry.reason
+    with translation.override(settings.LANGUAGE_CODE):
+        return entry_description(entry)
+
+
+def words_in_english(words: Words) -> str:
+    """Words not yet written to an entry (a set-based writer's event), in English."""
+    with translation.override(settings.LANGUAGE_CODE):
+        renderer = RENDERERS.get(words.key)
+        return renderer(words.params) if renderer else words.key

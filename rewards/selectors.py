@@ -23,6 +23,7 @@ from rewards.models import (
     TierChange,
     Voucher,
 )
+from rewards.segments import member_segments_attach, segments_flag
 from rewards.services.catalog import reward_unavailable_reason
 from rewards.vouchers import voucher_code_normalize
 
@@ -108,7 +109,7 @@ def ledger_entry_list(*, member: Member) -> QuerySet[LedgerEntry]:
 
 
 def reward_get(*, reward_id: int) -> Reward:
-    reward = Reward.objects.prefetch_related("tiers").filter(pk=reward_id).first()
+    reward = segments_flag(Reward.objects.prefetch_related("tiers")).filter(pk=reward_id).first()
     if reward is None:
         raise RewardNotFound()
     return reward
@@ -116,7 +117,7 @@ def reward_get(*, reward_id: int) -> Reward:
 
 def reward_list_open(*, as_of: datetime) -> QuerySet[Reward]:
     """Active rewards whose [starts_at, ends_at) window contains `as_of`, cheapest first."""
-    return (
+    return segments_flag(
         Reward.objects.filter(is_active=True)
         .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=as_of))
         .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=as_of))
@@ -151,6 +152,7 @@ def member_catalog_get(*, member: Member, as_of: datetime) -> dict:
     other tiers or out of stock, each with whether the member can redeem it and why not.
     Four queries, however many rewards."""
     rewards = list(reward_list_open(as_of=as_of))
+    member_segments_attach(rewards, member=member)
     tier_id = member_tier_id_get(member=member)
     held = member_vouchers_held(member=member, reward_ids=[reward.pk for reward in rewards])
     items = []
@@ -162,6 +164,7 @@ def member_catalog_get(*, member: Member, as_of: datetime) -> dict:
             {
                 "reward": reward,
                 "tiers": [tier.name for tier in reward.tiers.all()],
+                "for_selected_members": bool(reward.has_segments),
                 "affordable": member.points_available >= reward.points_cost,
                 "available": reason is None,
                 "unavailable_reason": (
@@ -388,3 +391,10 @@ def member_milestone_award_list(*, member: Member) -> QuerySet[MilestoneAward]:
         .select_related("milestone", "voucher")
         .order_by("-awarded_at", "-id")
     )
+
+
+def member_message_list(*, member: Member) -> QuerySet:
+    """The emails built for a member, newest first (rewards.services.messages)."""
+    from rewards.models import MemberMessage
+
+    return MemberMessage.objects.filter(member=member).order_by("-created_at", "-id")

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from rewards.models import CsvImport, JobRun
 from rewards.services.imports import csv_import_run
+from rewards.services.messages import member_messages_send
 from rewards.services.nightly import (
     CHUNK_SIZE,
     job_chunk_run,
@@ -97,3 +98,9 @@ def csv_import_run_task(csv_import_id: int) -> str:
     if not csv_import.is_finished:
         csv_import_run_task.delay(csv_import_id)
     return csv_import.status
+
+
+@shared_task(acks_late=True, soft_time_limit=10 * 60, time_limit=11 * 60)
+def member_messages_send_task() -> dict:
+    """Send the due emails to members; safe to run twice (each is claimed first)."""
+    return member_messages_send()

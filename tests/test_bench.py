@@ -127,6 +127,7 @@ def test_the_runner_registers_the_stages_of_every_benchmark():
     assert commands["nightly"] == ["bench/nightly_rss.py", "--markdown", "--quick"]
     assert commands["import"] == ["bench/import_history.py", "--markdown", "--quick"]
     assert commands["kpis"] == ["bench/kpis.py", "--markdown", "--quick"]
+    assert commands["predictions"] == ["bench/predictions.py", "--markdown", "--quick"]
     assert list(commands)[0] == "machine"
 
 

@@ -204,6 +204,9 @@ class MeRewardsApi(MemberApi, APIView):
             tiers = serializers.ListField(
                 child=serializers.CharField(), help_text="Empty: members of every tier."
             )
+            for_selected_members = serializers.BooleanField(
+                help_text="Offered only to members the program selected (a segment)."
+            )
             affordable = serializers.BooleanField(help_text="Available points cover the cost.")
             available = serializers.BooleanField(
                 help_text="The member may redeem it (points aside)."

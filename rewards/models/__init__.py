@@ -7,7 +7,8 @@
 - `catalog`: rewards and vouchers;
 - `milestones`: milestones and their awards;
 - `jobs`: nightly job runs;
-- `imports`: CSV imports.
+- `imports`: CSV imports;
+- `messages`: emails to members.
 
 Everything is re-exported here, so `from rewards.models import Purchase` keeps working.
 """
@@ -27,6 +28,7 @@ from rewards.models.ledger import (
     Refund,
 )
 from rewards.models.merges import MemberMerge
+from rewards.models.messages import MemberMessage
 from rewards.models.milestones import Milestone, MilestoneAward
 from rewards.models.program import (
     ExpiryPolicy,
@@ -51,6 +53,7 @@ __all__ = [
     "LedgerEntry",
     "LotMovement",
     "MemberMerge",
+    "MemberMessage",
     "MemberTier",
     "Milestone",
     "MilestoneAward",

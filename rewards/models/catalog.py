@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from loyalty_engine.history import audit_trail
-from members.models import Member, Shop
+from members.models import Member, Segment, Shop
 from rewards.models.ledger import Redemption
 from rewards.models.program import Window, window_ordered
 from rewards.models.tiers import Tier
@@ -31,6 +31,12 @@ class Reward(Window):
     tiers = models.ManyToManyField(
         Tier, blank=True, related_name="+", help_text="Empty: members of every tier."
     )
+    segments = models.ManyToManyField(
+        Segment,
+        blank=True,
+        related_name="+",
+        help_text="Empty: every member. Otherwise members in at least one of these segments.",
+    )
     voucher_valid_days = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -38,7 +44,7 @@ class Reward(Window):
         help_text="Days a voucher can be used after it is issued. Empty: no limit.",
     )
 
-    history = audit_trail(m2m_fields=[tiers])
+    history = audit_trail(m2m_fields=[tiers, segments])
 
     class Meta:
         ordering = ["points_cost", "name"]

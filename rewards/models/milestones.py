@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from loyalty_engine.history import audit_trail
-from members.models import Member
+from members.models import Member, Segment
 from rewards.models.catalog import Reward, Voucher
 from rewards.models.ledger import LedgerEntry
 from rewards.models.program import Window, window_ordered
@@ -42,6 +42,13 @@ class Milestone(Window):
         help_text="Purchases and spend count within the period; lifetime points only once.",
     )
     bonus_points = models.PositiveIntegerField(null=True, blank=True)
+    segments = models.ManyToManyField(
+        Segment,
+        blank=True,
+        related_name="+",
+        help_text="Empty: every member. Otherwise members in at least one of these segments "
+        "when they reach it.",
+    )
     reward = models.ForeignKey(
         Reward,
         null=True,
@@ -52,7 +59,7 @@ class Milestone(Window):
     )
     is_active = models.BooleanField(default=True)
 
-    history = audit_trail()
+    history = audit_trail(m2m_fields=[segments])
 
     class Meta:
         ordering = ["kind", "target"]

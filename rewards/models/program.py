@@ -201,6 +201,31 @@ class Program(models.Model):
             "member gets a bonus. Empty: no cap."
         ),
     )
+    # Messages to members (rewards.services.messages), each type on or off.
+    message_welcome = models.BooleanField(
+        default=True, db_default=True, help_text="Email a welcome message when a member enrolls."
+    )
+    message_tier_changed = models.BooleanField(
+        default=True, db_default=True, help_text="Email members when their tier goes up or down."
+    )
+    message_voucher_issued = models.BooleanField(
+        default=True, db_default=True, help_text="Email members the code of each voucher they get."
+    )
+    message_points_expiring = models.BooleanField(
+        default=True, db_default=True, help_text="Email members before their points expire."
+    )
+    expiring_notice_days = models.PositiveSmallIntegerField(
+        default=30,
+        db_default=30,
+        validators=[MinValueValidator(1)],
+        help_text="The points.expiring event and email go out this many days before points "
+        "expire, once per member and expiry date.",
+    )
+    spend_url = models.URLField(
+        blank=True,
+        db_default="",
+        help_text="Where members spend their points: linked from the emails.",
+    )
 
     history = audit_trail()
 

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from loyalty_engine.history import audit_trail
-from members.models import Member, Shop
+from members.models import Member, Segment, Shop
 from rewards.models.ledger import LedgerEntry, Purchase
 from rewards.models.program import Window, codes_parse, window_ordered
 from rewards.models.tiers import Tier
@@ -70,6 +70,13 @@ class EarnRule(Window):
     tiers = models.ManyToManyField(
         Tier, blank=True, related_name="+", help_text="Empty: members of every tier."
     )
+    segments = models.ManyToManyField(
+        Segment,
+        blank=True,
+        related_name="+",
+        help_text="Empty: every member. Otherwise members in at least one of these segments "
+        "when they earn.",
+    )
     cap_per_day = models.PositiveIntegerField(
         null=True, blank=True, help_text="Most points this rule gives a member in a day."
     )
@@ -105,7 +112,7 @@ class EarnRule(Window):
         help_text="Points this rule has given against its budget.",
     )
 
-    history = audit_trail(m2m_fields=[shops, tiers])
+    history = audit_trail(m2m_fields=[shops, tiers, segments])
 
     class Meta:
         ordering = ["kind", "-priority", "id"]

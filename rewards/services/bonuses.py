@@ -16,6 +16,7 @@ from loyalty_engine.db import durable_write
 from members.models import Member, Shop
 from rewards import ledger_words
 from rewards.models import EarnAward, EarnRule, LedgerEntry, Milestone, Program, Tier
+from rewards.segments import member_segments_attach, segments_flag
 from rewards.selectors import program_get
 from rewards.services.earning import rule_applies_to
 from rewards.services.ledger import (
@@ -125,16 +126,19 @@ def bonus_award(
 
 
 def rule_for_bonus(
-    kind: str, *, at: datetime, shop: Shop | None, tier: Tier | None
+    kind: str, *, at: datetime, shop: Shop | None, tier: Tier | None, member: Member | None = None
 ) -> EarnRule | None:
     """The one active rule of a bonus kind that applies: highest priority, then the larger
-    bonus, then the oldest."""
-    rules = (
-        EarnRule.objects.filter(is_active=True, kind=kind)
-        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=at))
-        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
-        .prefetch_related("shops", "tiers")
+    bonus, then the oldest. A rule limited to segments applies to the member's segments."""
+    rules = list(
+        segments_flag(
+            EarnRule.objects.filter(is_active=True, kind=kind)
+            .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=at))
+            .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
+            .prefetch_related("shops", "tiers")
+        )
     )
+    member_segments_attach(rules, member=member)
     return bonus_rule_pick(rules, at=at, shop=shop, tier=tier)
 
 
@@ -156,7 +160,7 @@ def bonus_rule_pick(
 def signup_bonus_award(
     member: Member, *, program: Program, shop: Shop | None, tier: Tier | None, as_of: datetime
 ) -> LedgerEntry | None:
-    rule = rule_for_bonus(EarnRule.Kind.SIGNUP_BONUS, at=as_of, shop=shop, tier=tier)
+    rule = rule_for_bonus(EarnRule.Kind.SIGNUP_BONUS, at=as_of, shop=shop, tier=tier, member=member)
     if rule is None:
         return None
     return bonus_award(
@@ -214,7 +218,11 @@ def _birthday_bonus_award(*, member_id: int, as_of: datetime) -> LedgerEntry | N
     if already:
         return None
     rule = rule_for_bonus(
-        EarnRule.Kind.BIRTHDAY_BONUS, at=as_of, shop=None, tier=member_tier_get(member=member)
+        EarnRule.Kind.BIRTHDAY_BONUS,
+        at=as_of,
+        shop=None,
+        tier=member_tier_get(member=member),
+        member=member,
     )
     if rule is None:
         return None

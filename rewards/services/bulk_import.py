@@ -37,6 +37,7 @@ from psycopg.types.json import Jsonb
 from simple_history.utils import bulk_create_with_history
 
 from loyalty_engine.db import durable_write
+from loyalty_engine.events.outbox import balance_of, events_bulk_emit
 from members.models import Member, Shop
 from rewards import ledger_words
 from rewards.errors import CurrencyNotAccepted, MemberNotActive
@@ -57,6 +58,7 @@ from rewards.models import (
     TierBasis,
     TierChange,
 )
+from rewards.segments import segment_limit_allows, segments_flag
 from rewards.selectors import program_get
 from rewards.services.bonuses import (
     BonusWords,
@@ -299,12 +301,24 @@ class _PurchaseContext:
     def load(cls, *, program: Program, as_of: datetime, member_ids: list[int], shops):
         tiers = tiers_list()
         rules = list(
-            EarnRule.objects.filter(is_active=True, kind__in=EarnRule.PURCHASE_KINDS)
-            # As earning.rules_for_purchase: a rule whose budget is spent gives nothing.
-            .filter(Q(budget_points__isnull=True) | Q(budget_used__lt=F("budget_points")))
-            .prefetch_related("shops", "tiers")
+            # Flagged but not attached: a rule limited to segments (today's memberships)
+            # does not apply to imported history (rewards.segments). As
+            # earning.rules_for_purchase, a rule whose budget is spent gives nothing.
+            segments_flag(
+                EarnRule.objects.filter(is_active=True, kind__in=EarnRule.PURCHASE_KINDS)
+                .filter(Q(budget_points__isnull=True) | Q(budget_used__lt=F("budget_points")))
+                .prefetch_related("shops", "tiers")
+            )
         )
-        milestones = list(Milestone.objects.filter(is_active=True).select_related("reward"))
+        # Milestones limited to segments (today's memberships) don't apply to imported
+        # history: flagged, never attached (rewards.segments).
+        milestones = [
+            m
+            for m in segments_flag(
+                Milestone.objects.filter(is_active=True).select_related("reward")
+            )
+            if segment_limit_allows(m)
+        ]
         window_start = tier_window_start(program=program, as_of=as_of)
         tier_states, qualifying = {}, {}
         if tiers:
@@ -687,6 +701,82 @@ def _plans_write(plans: dict[int, list[_Planned]], *, context, members, as_of) -
     _insert(MemberTier, new_states)
     MemberTier.objects.bulk_update(changed_states, ["tier", "changed_at"])
     _balances_save([members[member_id] for member_id in plans])
+    _import_events_write(
+        entries=entries, tier_changes=tier_changes, milestone_awards=milestone_awards
+    )
+
+
+# The events of an import, as the per-row services emit them, in one insert per chunk.
+# They say `imported`: webhooks get them; no email is built from them.
+_ENTRY_EVENT_TYPES = {
+    Kind.EARN: ("points.earned", "purchase"),
+    Kind.BONUS: ("points.earned", "bonus"),
+    Kind.EXPIRE: ("points.expired", None),
+}
+
+
+def _import_events_write(*, entries=(), tier_changes=(), milestone_awards=(), enrolled=()):
+    events = [
+        {
+            "type": "member.enrolled",
+            "member_id": member.pk,
+            "occurred_at": member.enrolled_at,
+            "data": {"shop": None, "imported": True, "balance": balance_of(member)},
+        }
+        for member in enrolled
+    ]
+    for entry in entries:
+        event_type, source = _ENTRY_EVENT_TYPES[entry.kind]
+        data = {
+            "points": entry.points,
+            "reason": ledger_words.event_reason(entry),
+            "reference": entry.reference,
+        }
+        if source:
+            data["source"] = source
+        if entry.purchase is not None:
+            data["order_id"] = entry.purchase.order_id
+        data |= {"imported": True, "balance": balance_of(entry.member)}
+        events.append(
+            {
+                "type": event_type,
+                "member_id": entry.member.pk,
+                "occurred_at": entry.created_at,
+                "data": data,
+            }
+        )
+    for change in tier_changes:
+        events.append(
+            {
+                "type": "tier.changed",
+                "member_id": change.member_id,
+                "occurred_at": change.changed_at,
+                "data": {
+                    "from_tier": change.from_tier.name if change.from_tier else None,
+                    "to_tier": change.to_tier.name if change.to_tier else None,
+                    "direction": "up",
+                    "reason": change.reason,
+                    "detail": change.detail,
+                    "imported": True,
+                },
+            }
+        )
+    for award in milestone_awards:
+        events.append(
+            {
+                "type": "milestone.reached",
+                "member_id": award.member.pk,
+                "occurred_at": award.awarded_at,
+                "data": {
+                    "milestone": award.milestone.name,
+                    "period": award.period_key,
+                    "bonus_points": award.entry.points if award.entry else 0,
+                    "voucher_code": None,
+                    "imported": True,
+                },
+            }
+        )
+    events_bulk_emit(events)
 
 
 def _insert(model, objs: list, *, with_ids: bool = False) -> None:
@@ -780,12 +870,19 @@ def _members_bulk_enroll(*, rows: list[MemberRow], as_of: datetime) -> BulkImpor
     program = program_get()
     tiers = tiers_list()
     entry_tier = tier_for_value(tiers, Decimal(0)) if tiers else None
+    # A member being enrolled is in no segment yet: rules limited to segments don't apply.
     signup_rules = list(
-        EarnRule.objects.filter(is_active=True, kind=RuleKind.SIGNUP_BONUS).prefetch_related(
-            "shops", "tiers"
+        segments_flag(
+            EarnRule.objects.filter(is_active=True, kind=RuleKind.SIGNUP_BONUS).prefetch_related(
+                "shops", "tiers"
+            )
         )
     )
-    milestones = list(Milestone.objects.filter(is_active=True))
+    milestones = [
+        m
+        for m in segments_flag(Milestone.objects.filter(is_active=True))
+        if segment_limit_allows(m)
+    ]
 
     bulk: list[tuple[Member, EarnRule | None]] = []
     per_row: list[MemberRow] = []
@@ -817,7 +914,10 @@ def _members_bulk_enroll(*, rows: list[MemberRow], as_of: datetime) -> BulkImpor
     bulk_create_with_history([member for member, _ in bulk], Member)
     if tiers:
         _insert(MemberTier, [MemberTier(member=member, tier=entry_tier) for member, _ in bulk])
-    _signup_bonuses_write([(m, r) for m, r in bulk if r is not None], program=program)
+    bonus_entries = _signup_bonuses_write(
+        [(m, r) for m, r in bulk if r is not None], program=program
+    )
+    _import_events_write(enrolled=[member for member, _ in bulk], entries=bonus_entries or [])
     for row in per_row:
         member_enroll_write(
             external_id=row.external_id,
@@ -884,7 +984,9 @@ def _bonus_rows(
     return entry, lot, award
 
 
-def _signup_bonuses_write(bonused: list[tuple[Member, EarnRule]], *, program: Program) -> None:
+def _signup_bonuses_write(
+    bonused: list[tuple[Member, EarnRule]], *, program: Program
+) -> list[LedgerEntry]:
     """As bonuses.signup_bonus_award for new members: one bonus entry, its lot (available
     at once, expiring by the policy) and its award, dated at the enrollment."""
     entries, lots, awards = [], [], []
@@ -904,3 +1006,4 @@ def _signup_bonuses_write(bonused: list[tuple[Member, EarnRule]], *, program: Pr
     _insert(LedgerEntry, entries, with_ids=True)
     _insert(PointLot, lots)
     _insert(EarnAward, awards)
+    return entries

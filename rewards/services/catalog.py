@@ -15,6 +15,7 @@ from django.utils.translation import gettext, ngettext
 
 from loyalty_engine.db import durable_write
 from loyalty_engine.errors import Conflict, DomainError
+from loyalty_engine.events.outbox import event_emit
 from loyalty_engine.fields import rfc3339
 from loyalty_engine.locale_format import date_format
 from members.models import Member, Shop
@@ -22,6 +23,7 @@ from rewards.errors import (
     RewardLimitReached,
     RewardNotAvailable,
     RewardOutOfStock,
+    RewardSegmentRequired,
     RewardTierRequired,
     RewardUnavailable,
     VoucherAlreadyUsed,
@@ -30,6 +32,7 @@ from rewards.errors import (
     VoucherNotFound,
 )
 from rewards.models import Redemption, Reward, Voucher
+from rewards.segments import segment_limit_allows
 from rewards.vouchers import (
     voucher_code_new,
     voucher_code_normalize,
@@ -54,7 +57,8 @@ def reward_unavailable_reason(
 
     Points are not judged here (the catalog shows them as `affordable`). Checked in this
     order: offered (active, inside its [starts_at, ends_at) window), the member's tier is
-    one of the reward's tiers (no tiers: every member), the per-member limit (vouchers
+    one of the reward's tiers (no tiers: every member), the member is in one of its
+    segments (rewards.segments; attached by the caller), the per-member limit (vouchers
     held, cancelled ones not counted) and stock. `reward.tiers` should be prefetched.
     The redemption raises the error it gets; the catalog shows its code and message.
     """
@@ -72,6 +76,9 @@ def reward_unavailable_reason(
             % {"tiers": gettext(" or ").join(names)},
             extra={"tiers": names},
         )
+    if not segment_limit_allows(reward):
+        # Segment names are staff words ("At risk"): members are told no more than this.
+        return RewardSegmentRequired()
     if reward.per_member_limit is not None and vouchers_held >= reward.per_member_limit:
         return RewardLimitReached(
             ngettext(
@@ -112,7 +119,7 @@ def voucher_issue(
         code = voucher_code_new()
         try:
             with transaction.atomic():
-                return Voucher.objects.create(
+                voucher = Voucher.objects.create(
                     code=code,
                     reward=reward,
                     member=member,
@@ -124,6 +131,19 @@ def voucher_issue(
         except IntegrityError:
             if attempt == CODE_ATTEMPTS or not Voucher.objects.filter(code=code).exists():
                 raise
+            continue
+        event_emit(
+            type="voucher.issued",
+            member=member,
+            data={
+                "code": voucher.code,
+                "reward": reward.name,
+                "expires_at": rfc3339(expires_at),
+                "redemption_id": str(redemption.pk) if redemption else None,
+            },
+            occurred_at=as_of,
+        )
+        return voucher
     raise AssertionError("unreachable")
 
 
@@ -173,6 +193,12 @@ def voucher_use(*, shop: Shop, code: str, as_of: datetime | None = None) -> Vouc
         raise VoucherNotFound()
     if not used:
         raise _voucher_refusal(voucher, as_of)
+    event_emit(
+        type="voucher.used",
+        member=voucher.member_id,
+        data={"code": voucher.code, "reward": voucher.reward.name, "shop": shop.name},
+        occurred_at=as_of,
+    )
     return voucher
 
 

@@ -11,7 +11,9 @@ from django.db.models import Max, Min, Q, Sum
 from django.db.models.functions import Coalesce
 
 from loyalty_engine.db import durable_write
+from loyalty_engine.events.outbox import events_bulk_emit
 from members.models import Member
+from rewards import ledger_words
 from rewards.models import LedgerEntry, LotMovement, PointLot, Redemption
 from rewards.services.ledger import (
     BALANCE_FIELDS,
@@ -146,9 +148,41 @@ def members_nightly_catch_up(
         )
     if expired:
         _expiries_write(expired, as_of=as_of)
+        _expiry_events_write(expired, members=members, balances=balances, as_of=as_of)
     if balances:
         _balances_write(balances)
     return outcome, one_by_one
+
+
+def _expiry_events_write(expired, *, members, balances, as_of: datetime) -> None:
+    """The points.expired event of each expiry entry, set-based: one insert."""
+    rows = {member.id: member for member in members}
+    after = {pk: (available, pending) for pk, available, pending in balances}
+    events = []
+    for member_id, points, words in expired:
+        row = rows[member_id]
+        available, pending = after[member_id]
+        balance = {
+            "available": available,
+            "pending": pending,
+            "held": row.points_held,
+            "owed": row.points_owed,
+            "lifetime_earned": row.lifetime_earned,
+        }
+        events.append(
+            {
+                "type": "points.expired",
+                "member_id": member_id,
+                "occurred_at": as_of,
+                "data": {
+                    "points": -points,
+                    "reason": ledger_words.words_in_english(words),
+                    "reference": "expiry",
+                    "balance": balance,
+                },
+            }
+        )
+    events_bulk_emit(events)
 
 
 _ENTRY_LINKS = ["purchase_id", "refund_id", "redemption_id", "actor_shop_id", "actor_user_id"]

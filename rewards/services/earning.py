@@ -43,6 +43,7 @@ from django.utils.translation import gettext, gettext_lazy, ngettext
 from loyalty_engine.locale_format import money_format, number_format
 from members.models import Member, Shop
 from rewards.models import EarnAward, EarnRule, Program, Purchase, Tier
+from rewards.segments import member_segments_attach, segment_limit_allows, segments_flag
 from rewards.services.exclusions import (
     ExcludedLine,
     Exclusions,
@@ -106,16 +107,22 @@ def number(value: Decimal | int) -> str:
     return f"{Decimal(value).normalize():f}"
 
 
-def rules_for_purchase(*, shop: Shop, tier: Tier | None, occurred_at: datetime) -> list[EarnRule]:
-    """Active purchase rules whose window holds `occurred_at`, for this shop and tier."""
-    rules = (
-        EarnRule.objects.filter(is_active=True, kind__in=EarnRule.PURCHASE_KINDS)
-        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=occurred_at))
-        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=occurred_at))
-        # A rule whose budget is spent gives nothing more (rewards.services.budgets).
-        .filter(Q(budget_points__isnull=True) | Q(budget_used__lt=F("budget_points")))
-        .prefetch_related("shops", "tiers")
+def rules_for_purchase(
+    *, shop: Shop, tier: Tier | None, occurred_at: datetime, member: Member | None = None
+) -> list[EarnRule]:
+    """Active purchase rules whose window holds `occurred_at`, for this shop and tier, and
+    for the member's segments (rewards.segments)."""
+    rules = list(
+        segments_flag(
+            EarnRule.objects.filter(is_active=True, kind__in=EarnRule.PURCHASE_KINDS)
+            .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=occurred_at))
+            .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=occurred_at))
+            # A rule whose budget is spent gives nothing more (rewards.services.budgets).
+            .filter(Q(budget_points__isnull=True) | Q(budget_used__lt=F("budget_points")))
+            .prefetch_related("shops", "tiers")
+        )
     )
+    member_segments_attach(rules, member=member)
     return [rule for rule in rules if rule_applies_to(rule, shop=shop, tier=tier)]
 
 
@@ -123,6 +130,8 @@ def rule_applies_to(rule: EarnRule, *, shop: Shop | None, tier: Tier | None) -> 
     shops = rule.shops.all()
     tiers = rule.tiers.all()
     if shops and (shop is None or shop not in shops):
+        return False
+    if not segment_limit_allows(rule):
         return False
     return not tiers or (tier is not None and tier in tiers)
 
@@ -454,7 +463,7 @@ def member_purchase_points_calculate(
     `rules_configured=False`: the caller knows no active purchase rule exists, so nothing
     is read (a purchase then earns its base points only)."""
     rules = (
-        rules_for_purchase(shop=shop, tier=tier, occurred_at=occurred_at)
+        rules_for_purchase(shop=shop, tier=tier, occurred_at=occurred_at, member=member)
         if rules_configured
         else []
     )

@@ -6,6 +6,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from loyalty_engine.db import durable_write
+from loyalty_engine.events.outbox import event_emit
 from members.errors import MemberExists
 from members.models import Member, Shop
 from members.services import member_create
@@ -71,4 +72,12 @@ def member_enroll_write(
             member, program=program, moment=enrolled_at, as_of=enrolled_at, actor=actor
         )
         balance_save(member)
+    event_emit(
+        type="member.enrolled",
+        member=member,
+        data={"shop": shop.name if shop else None},
+        occurred_at=enrolled_at,
+        balance=True,
+        tier=True,
+    )
     return member

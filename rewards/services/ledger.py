@@ -12,6 +12,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, Sum
 
 from loyalty_engine import i18n
+from loyalty_engine.events.outbox import event_emit
+from loyalty_engine.events.services import rfc3339
 from members.models import Member, Shop
 from members.services import member_follow_merges
 from rewards import ledger_words
@@ -123,7 +125,59 @@ def entry_write(
     )
     member.points_held += held_change
     member.points_owed += owed_change
+    _entry_event(member, entry, links)
     return entry
+
+
+# The event each kind of entry emits, and the `source` it names. Releases of holds emit
+# hold.voided or hold.released from `hold_release`, which knows which.
+ENTRY_EVENTS = {
+    Kind.EARN: ("points.earned", "purchase"),
+    Kind.BONUS: ("points.earned", "bonus"),
+    Kind.REDEEM: ("points.redeemed", None),
+    Kind.HOLD: ("hold.created", None),
+    Kind.CAPTURE: ("hold.captured", None),
+    Kind.CANCEL: ("redemption.cancelled", None),
+    Kind.REFUND: ("points.reversed", None),
+    Kind.SETTLE: ("points.adjusted", "settle"),
+    Kind.EXPIRE: ("points.expired", None),
+    Kind.ADJUST: ("points.adjusted", "adjust"),
+    # A merge moves points between two members: out of one, into the other.
+    Kind.MERGE_OUT: ("points.adjusted", "merge"),
+    Kind.MERGE_IN: ("points.adjusted", "merge"),
+}
+
+
+def _entry_event(member: Member, entry: LedgerEntry, links: dict) -> None:
+    """The entry's event, with the balance and tier at the end of the transaction."""
+    if entry.kind not in ENTRY_EVENTS:
+        return
+    event_type, source = ENTRY_EVENTS[entry.kind]
+    data = {
+        "points": entry.points,
+        "reason": ledger_words.event_reason(entry),
+        "reference": entry.reference,
+    }
+    if source:
+        data["source"] = source
+    purchase, redemption = links.get("purchase"), links.get("redemption")
+    if purchase is not None:
+        data["order_id"] = purchase.order_id
+    if redemption is not None:
+        data["redemption_id"] = str(redemption.pk)
+        data["points"] = redemption.points if entry.kind != Kind.REDEEM else entry.points
+        if entry.kind == Kind.HOLD:
+            data["expires_at"] = rfc3339(redemption.hold_expires_at)
+    if entry.owed_change:
+        data["owed_change"] = entry.owed_change
+    event_emit(
+        type=event_type,
+        member=member,
+        data=data,
+        occurred_at=entry.created_at,
+        balance=True,
+        tier=True,
+    )
 
 
 def lot_create(
@@ -334,4 +388,16 @@ def hold_release(
     redemption.status = Redemption.Status.EXPIRED if expired else Redemption.Status.VOIDED
     redemption.resolved_at = as_of
     redemption.save(update_fields=["status", "resolved_at"])
+    event_emit(
+        type="hold.released" if expired else "hold.voided",
+        member=member,
+        data={
+            "redemption_id": str(redemption.pk),
+            "points": redemption.points,
+            "reason": ledger_words.event_reason(entry),
+        },
+        occurred_at=as_of,
+        balance=True,
+        tier=True,
+    )
     return entry

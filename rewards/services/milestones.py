@@ -16,9 +16,11 @@ from decimal import Decimal
 from django.db.models import Count, DecimalField, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
+from loyalty_engine.events.outbox import event_emit
 from members.models import Member
 from rewards.errors import RewardOutOfStock
 from rewards.models import EarnAward, Milestone, MilestoneAward, Program, Purchase
+from rewards.segments import member_segments_attach, segment_limit_allows, segments_flag
 from rewards.services.bonuses import bonus_award, milestone_bonus_words
 from rewards.services.catalog import voucher_issue
 from rewards.services.ledger import Actor
@@ -75,7 +77,7 @@ def milestones_progress(
 ) -> list[MilestoneProgress]:
     """Progress toward each active milestone open at `moment`, in the period holding it."""
     if milestones is None:
-        milestones = milestones_open(moment)
+        milestones = milestones_open(moment, member=member)
     keys = {m.pk: period_bounds(m.period, moment, program) for m in milestones}
     reached = set(
         MilestoneAward.objects.filter(
@@ -104,12 +106,16 @@ def milestones_progress(
     return progress
 
 
-def milestones_open(moment: datetime) -> list[Milestone]:
-    return [
+def milestones_open(moment: datetime, *, member: Member | None = None) -> list[Milestone]:
+    """Active milestones open at `moment`; those limited to segments only if the member is
+    in one of them (rewards.segments)."""
+    milestones = [
         m
-        for m in Milestone.objects.filter(is_active=True).select_related("reward")
+        for m in segments_flag(Milestone.objects.filter(is_active=True).select_related("reward"))
         if m.is_open_at(moment)
     ]
+    member_segments_attach(milestones, member=member)
+    return [m for m in milestones if segment_limit_allows(m)]
 
 
 def milestones_award(
@@ -119,7 +125,7 @@ def milestones_award(
     with the member locked. `moment` picks the period (a purchase's own date); `as_of` is
     when the award is written. A bonus can lift lifetime points over another milestone, so
     this repeats until nothing new is reached. The caller saves the balance."""
-    milestones = milestones_open(moment)
+    milestones = milestones_open(moment, member=member)
     awards: list[MilestoneAward] = []
     for _ in range(len(milestones)):
         reached_now = [
@@ -159,7 +165,7 @@ def _award(
             # The milestone is still reached (and its bonus given); the award records that
             # no voucher could be issued, for staff to make good.
             logger.warning("Milestone %s reached with %s out of stock", milestone, milestone.reward)
-    return MilestoneAward.objects.create(
+    award = MilestoneAward.objects.create(
         member=member,
         milestone=milestone,
         period_key=progress.period_key,
@@ -167,3 +173,15 @@ def _award(
         entry=entry,
         voucher=voucher,
     )
+    event_emit(
+        type="milestone.reached",
+        member=member,
+        data={
+            "milestone": milestone.name,
+            "period": progress.period_key,
+            "bonus_points": entry.points if entry else 0,
+            "voucher_code": voucher.code if voucher else None,
+        },
+        occurred_at=as_of,
+    )
+    return award

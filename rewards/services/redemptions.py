@@ -28,6 +28,7 @@ from rewards.errors import (
     RewardUnavailable,
 )
 from rewards.models import LedgerEntry, PointLot, Redemption, Voucher
+from rewards.segments import member_segments_attach
 from rewards.selectors import member_tier_id_get, member_vouchers_held, program_get, reward_get
 from rewards.services.catalog import (
     reward_unavailable_reason,
@@ -286,6 +287,7 @@ def _reward_redeem(
         raise MemberNotActive()
 
     reward = reward_get(reward_id=reward_id)
+    member_segments_attach([reward], member=member)
     # The member's tier and vouchers are read only for a reward that limits by them.
     refusal = reward_unavailable_reason(
         reward,

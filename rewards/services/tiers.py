@@ -24,6 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from loyalty_engine.db import durable_write
+from loyalty_engine.events.outbox import event_emit, event_tier_known
 from members.models import Member
 from rewards.models import MemberTier, Program, Purchase, Tier, TierBasis, TierChange
 from rewards.selectors import program_get
@@ -170,6 +171,20 @@ def _change(
         changed_at=as_of,
         actor_user=user,
     )
+    event_emit(
+        type="tier.changed",
+        member=state.member_id,
+        data={
+            "from_tier": state.tier.name if state.tier else None,
+            "to_tier": to.name if to else None,
+            "direction": "up" if _rank(to) > _rank(state.tier) else "down",
+            "reason": reason,
+            "detail": detail,
+        },
+        occurred_at=as_of,
+        tier=False,
+    )
+    event_tier_known(state.member_id, to.name if to else None)
     state.tier = to
     state.changed_at = as_of
     return change
@@ -201,6 +216,7 @@ def tier_upgrade_check(
     transaction under the member lock; a member without a state gets one."""
     tiers = tiers if tiers is not None else tiers_list()
     if not tiers:
+        event_tier_known(member, None)
         return TierOutcome(None, None)
     state = state or _state_lock(member, tiers)
     value = qualifying_value_get(member=member, program=program, as_of=as_of)
@@ -221,6 +237,7 @@ def tier_upgrade_check(
         state.below_since = None
     if change or ends_grace:
         state.save()
+    event_tier_known(member, state.tier.name if state.tier else None)
     return TierOutcome(state.tier, change)
 
 

@@ -525,6 +525,7 @@ def test_reward_redemption_reads_and_writes_in_pinned_queries(
     # Key; member lock (a repeat is found by the key's unique constraint, not read first);
     # reward and tiers; member tier (the reward is for Gold; no per-member limit, so no
     # vouchers read); lots; program; redemption, entry, lots, movement, balance; stock;
-    # voucher; response; and the transaction's and the voucher's savepoints.
-    with django_assert_num_queries(19):
+    # voucher; response; the events (one bulk insert, issue 15); and the transaction's and
+    # the voucher's savepoints.
+    with django_assert_num_queries(20):
         assert redeem_reward(shop_client, member, reward).status_code == 201

@@ -33,9 +33,12 @@ def test_migrate_installs_a_schedule_for_each_registered_job_only():
         "nightly: expire": ("2", "0", "UTC", {"job": "expire"}),
         "nightly: release": ("2", "15", "UTC", {"job": "release"}),
         "nightly: referrals": ("2", "20", "UTC", {"job": "referrals"}),
+        "nightly: expiring": ("2", "25", "UTC", {"job": "expiring"}),
         "nightly: tiers": ("2", "30", "UTC", {"job": "tiers"}),
         "nightly: birthdays": ("2", "45", "UTC", {"job": "birthdays"}),
         "nightly: kpis": ("3", "0", "UTC", {"job": "kpis"}),
+        "nightly: predictions": ("3", "15", "UTC", {"job": "predictions"}),
+        "nightly: segments": ("3", "30", "UTC", {"job": "segments"}),
     }
     assert PeriodicTask.objects.get(name="nightly: expire").task == (
         "rewards.tasks.nightly_job_start"
@@ -47,17 +50,23 @@ def test_the_default_times_table_keeps_the_documented_order():
         "expire": time(2, 0),
         "release": time(2, 15),
         "referrals": time(2, 20),
+        "expiring": time(2, 25),
         "tiers": time(2, 30),
         "birthdays": time(2, 45),
         "kpis": time(3, 0),
+        "predictions": time(3, 15),
+        "segments": time(3, 30),
     }
     assert [job.name for job in nightly_job_list()] == [
         "expire",
         "release",
         "referrals",
+        "expiring",
         "tiers",
         "birthdays",
         "kpis",
+        "predictions",
+        "segments",
     ]
 
 
@@ -72,9 +81,12 @@ def test_schedules_follow_the_programs_time_zone(program):
         "nightly: expire",
         "nightly: release",
         "nightly: referrals",
+        "nightly: expiring",
         "nightly: tiers",
         "nightly: birthdays",
         "nightly: kpis",
+        "nightly: predictions",
+        "nightly: segments",
     ]
     assert schedules()["nightly: expire"][:3] == ("2", "0", "Europe/Berlin")
 

@@ -153,9 +153,10 @@ def test_a_purchase_takes_a_pinned_number_of_queries(
     # A regression in the hot path shows up here rather than in a slow night. With no tier,
     # rule or milestone configured: the key, the program (with whether tiers, rules and
     # milestones exist, so none of them is read), the member lock, three inserts (purchase,
-    # entry, lot) and the awards, the balance, the stored response; and the savepoint pair.
+    # entry, lot) and the awards, the balance, the stored response, the events (one bulk
+    # insert, issue 15); and the savepoint pair.
     purchase(shop_client, member, order_id="warm-up")
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(12):
         response = purchase(shop_client, member, order_id="pinned")
     assert response.status_code == 201
 
@@ -173,8 +174,9 @@ def test_a_purchase_with_a_tier_a_rule_and_a_milestone_takes_a_pinned_number_of_
     # The key, the program (tiers, rules and milestones exist), the member lock; the tiers,
     # the member's tier state (read once), the rules with their shops and tiers; purchase,
     # entry, lot and awards; the qualifying value; the milestones, their awards and the
-    # purchase totals; the balance, the stored response; and the savepoint pair.
-    with django_assert_num_queries(20):
+    # purchase totals; the balance, the stored response, the events (one bulk insert,
+    # issue 15); and the savepoint pair.
+    with django_assert_num_queries(21):
         response = purchase(shop_client, member, order_id="pinned")
     assert response.status_code == 201
     assert response.json()["tier"] == "Bronze"

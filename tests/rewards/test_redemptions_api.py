@@ -197,8 +197,8 @@ def test_a_redemption_takes_a_pinned_number_of_queries(
     assert redeem(shop_client, member, 1, key="warm-up").status_code == 201
     # The key, the program, the member lock (a repeat is caught by the key's unique
     # constraint, not looked for), the lots; redemption, entry, lot, movement, balance; and
-    # the savepoint pair.
-    with django_assert_num_queries(11):
+    # the events (one bulk insert, issue 15); the savepoint pair.
+    with django_assert_num_queries(12):
         response = redeem(shop_client, member, 10, key="pinned", hold=hold)
     assert response.status_code == 201
     assert response.json()["status"] == ("held" if hold else "captured")

@@ -35,9 +35,12 @@ def test_without_a_job_every_job_runs_in_schedule_order_with_a_summary_line(shop
         "expire",
         "release",
         "referrals",
+        "expiring",
         "tiers",
         "birthdays",
         "kpis",
+        "predictions",
+        "segments",
     ]
     assert lines[0].startswith("expire: as of 2026-02-01 02:00 UTC, 1 members changed in ")
     assert "points_expired=12" in lines[0]
@@ -45,9 +48,12 @@ def test_without_a_job_every_job_runs_in_schedule_order_with_a_summary_line(shop
         ("expire", "succeeded", "command"),
         ("release", "succeeded", "command"),
         ("referrals", "succeeded", "command"),
+        ("expiring", "succeeded", "command"),
         ("tiers", "succeeded", "command"),
         ("birthdays", "succeeded", "command"),
         ("kpis", "succeeded", "command"),
+        ("predictions", "succeeded", "command"),
+        ("segments", "succeeded", "command"),
     ]
 
 

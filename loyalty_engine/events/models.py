@@ -1,0 +1,122 @@
+"""The outbox, webhook endpoints, deliveries and their attempts.
+
+An Event row is written in the same transaction as the change it tells about
+(`loyalty_engine.events.outbox`), so a committed change always has its event and a
+rolled-back one never has. The dispatcher (services.events_dispatch) fans new events out
+to one Delivery per subscribed endpoint; the delivery task posts them, recording every
+Attempt.
+"""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+
+class Event(models.Model):
+    # The feed's cursor: events are read in `seq` order.
+    seq = models.BigAutoField(primary_key=True)
+    # The public id, stable across redeliveries (Standard Webhooks' webhook-id).
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    type = models.CharField(max_length=40)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    # Rendered as member.external_id at read time, so an erasure reaches old events too.
+    member = models.ForeignKey(
+        "members.Member", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    data = models.JSONField(default=dict)
+    # Events that must happen once (points.expiring per member and expiry date).
+    dedupe_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    # Set once the dispatcher made its deliveries and messages.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["seq"], name="event_undispatched", condition=Q(dispatched_at__isnull=True)
+            ),
+            models.Index(fields=["type", "seq"], name="event_type_seq"),
+            models.Index(fields=["created_at"], name="event_created_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.public_id}"
+
+    @property
+    def public_id(self) -> str:
+        return f"evt_{self.uid.hex}"
+
+
+class WebhookEndpoint(models.Model):
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    # Empty: every type.
+    event_types = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(
+        default=True, help_text="Paused endpoints keep their deliveries until resumed."
+    )
+    secret = models.CharField(max_length=100, editable=False)
+    paused_reason = models.TextField(blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "webhook endpoint"
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+
+class Delivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # When it is due; while a worker posts it, a lease: a killed worker's delivery comes
+    # due again after it.
+    next_attempt_at = models.DateTimeField()
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "endpoint"], name="delivery_once"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_due",
+                condition=Q(status="pending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.endpoint}"
+
+
+class Attempt(models.Model):
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    attempted_at = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField()
+    response_start = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-attempted_at"]
+
+    def __str__(self) -> str:
+        return f"{self.status_code or self.error} at {self.attempted_at:%Y-%m-%d %H:%M:%S}"
