@@ -31,7 +31,8 @@ UUID_LITERAL = re.compile(
     r"(?![0-9a-f])"
 )
 INSERT_TABLE = re.compile(r'^\s*INSERT\s+INTO\s+"(\w+)"', re.IGNORECASE)
-RETURNING_ID = re.compile(r'RETURNING\s+"(\w+)"\."id"\s*$', re.IGNORECASE)
+# The id first; Django also returns columns with a database default (db_default).
+RETURNING_ID = re.compile(r'RETURNING\s+"(\w+)"\."id"(\s*,\s*"\w+"\."\w+")*\s*$', re.IGNORECASE)
 
 
 @dataclass
