@@ -296,6 +296,7 @@ def member_consent_set(
     if fields:
         member._change_reason = "Consent set through the API"
         member.save(update_fields=fields)
+    return member
 
 
 # A member merged into another keeps its external id, which then names the member it was

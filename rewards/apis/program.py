@@ -88,6 +88,9 @@ class ProgramApi(APIView):
                 id = serializers.IntegerField()
                 name = serializers.CharField()
                 points_cost = serializers.IntegerField()
+                for_selected_members = serializers.BooleanField(
+                    help_text="Offered to members of certain segments only."
+                )
 
             text = serializers.ListField(child=serializers.CharField())
             point_value = serializers.DecimalField(
