@@ -1,4 +1,5 @@
 import itertools
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -48,8 +49,11 @@ def pytest_sessionstart(session):
     for po in Path(settings.BASE_DIR, "locale").glob("*/LC_MESSAGES/django.po"):
         with po.open("rb") as source:
             catalog = read_po(source, locale=po.parent.parent.name)
-        with po.with_suffix(".mo").open("wb") as target:
+        # Written aside, then renamed: another test run in this checkout may be reading it.
+        partial = po.with_suffix(f".mo.{os.getpid()}")
+        with partial.open("wb") as target:
             write_mo(target, catalog)
+        os.replace(partial, po.with_suffix(".mo"))
 
 
 @pytest.fixture(autouse=True, scope="session")
