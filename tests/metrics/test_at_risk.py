@@ -140,7 +140,7 @@ def test_at_risk_page_in_headless_chromium(live_server, program):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     try:
-        driver.implicitly_wait(5)
+        driver.implicitly_wait(15)  # a loaded machine can take seconds to log in
         driver.get(f"{live_server.url}/admin/login/?next=/admin/")
         driver.find_element(By.NAME, "username").send_keys("manager")
         driver.find_element(By.NAME, "password").send_keys(PASSWORD)
