@@ -146,6 +146,9 @@ def _write(pending: list[_Pending]) -> None:
     dispatch_soon()
 
 
+EMIT_BATCH = 5000
+
+
 def events_bulk_emit(rows: list[dict], *, ignore_duplicates: bool = False) -> None:
     """Insert many events in one statement (set-based nightly jobs). Each row: type,
     member_id, data, occurred_at and optionally dedupe_key. With `ignore_duplicates`, a
@@ -167,7 +170,10 @@ def events_bulk_emit(rows: list[dict], *, ignore_duplicates: bool = False) -> No
                 dedupe_key=row.get("dedupe_key"),
             )
         )
-    event_model.objects.bulk_create(events, ignore_conflicts=ignore_duplicates)
+    # In batches: a segment recompute or a night's expiry may hand over 100k+ rows.
+    event_model.objects.bulk_create(
+        events, ignore_conflicts=ignore_duplicates, batch_size=EMIT_BATCH
+    )
     dispatch_soon()
 
 
