@@ -148,8 +148,10 @@ def staff_groups_ensure() -> None:
     from django.contrib.auth.models import Group
 
     if Group.objects.filter(name__in=["Program manager", "Support"]).count() < 2:
-        migration = importlib.import_module("metrics.migrations.0002_staff_groups")
-        migration.groups_create(apps, None)
+        # Every migration that makes or widens the groups, in order.
+        importlib.import_module("metrics.migrations.0002_staff_groups").groups_create(apps, None)
+        for later in ("0003_staff_groups_activities_referrals_merges", "0004_predictions"):
+            importlib.import_module(f"metrics.migrations.{later}").grants_add(apps, None)
 
 
 def staff_user_in(group: str | None, username: str | None = None, *, superuser: bool = False):

@@ -13,10 +13,13 @@ GRANTS = {
 def grants_add(apps, schema_editor):
     from django.contrib.auth.management import create_permissions
 
+    # A migration state's app configs have no models module, which create_permissions
+    # requires; the real registry's (tests call this after a flush) keep theirs.
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = models_module or True
         create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        app_config.models_module = models_module
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     group = Group.objects.filter(name="Program manager").first()
