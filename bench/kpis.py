@@ -8,7 +8,7 @@
 For each size (members:purchases) it uses a dedicated PostgreSQL database
 (loyalty_bench_kpis_<members>_<purchases>). A database that holds a complete fill of that
 size is reused (the 10M-purchase fill takes about 20 minutes; --refill forces a new one);
-otherwise it is recreated, migrated and filled with SQL (generate_series, no ORM): members
+otherwise it is recreated, migrated and filled with SQL (generate_series; the program row alone by the ORM): members
 enrolling over three years, purchases at 20 shops over 2024-2025, 5% of them refunded
 (half in full), one earn entry per purchase, redemptions and expiries in the ledger,
 tier changes for a tenth of the members and survey answers. Then it times, each in its own process:
@@ -122,20 +122,48 @@ UPDATE rewards_program SET activity_window_days = 365 WHERE id = 1;
 """
 
 
+# The bench program's settings; every other column keeps the model's default.
+PROGRAM_SETTINGS = {
+    "name": "Bench",
+    "currency": "EUR",
+    "points_per_unit": 1,
+    "expiry_months": 12,
+    "expiry_at_month_end": True,
+    "pending_days": 0,
+    "point_value": "0.01",
+    "hold_ttl_minutes": 15,
+    "timezone": "UTC",
+    "tier_basis": "points",
+    "tier_window_months": 12,
+    "tier_grace_days": 30,
+    "activity_window_days": 365,
+}
+
+
+def program_create(url: str) -> None:
+    """The program row, made by the ORM (so a column added later gets its default), then
+    given the bench's settings."""
+    code = (
+        "from rewards.models import Program; "
+        f"Program.objects.update_or_create(pk=1, defaults={PROGRAM_SETTINGS!r})"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DATABASE_URL": url, "DJANGO_DEBUG": "true"},
+        check=True,
+        capture_output=True,
+    )
+
+
 def fill(url: str, *, members: int, purchases: int) -> dict[str, float]:
     counts = {"members": members, "purchases": purchases, "feedback": max(members // 10, 100)}
     started = time.monotonic()
+    program_create(url)
     with psycopg.connect(url, autocommit=True) as conn:
         # The generated rows are consistent by construction; skipping the foreign-key
         # triggers while filling (superuser, this session only) cuts the fill several-fold.
         conn.execute("SET session_replication_role = replica")
-        conn.execute(
-            "INSERT INTO rewards_program (id, name, currency, points_per_unit, "
-            "expiry_months, expiry_at_month_end, pending_days, point_value, "
-            "hold_ttl_minutes, timezone, tier_basis, tier_window_months, "
-            "tier_grace_days, activity_window_days) VALUES (1, 'Bench', 'EUR', 1, 12, "
-            "true, 0, 0.01, 15, 'UTC', 'points', 12, 30, 365) ON CONFLICT DO NOTHING"
-        )
         for statement in FILL.split(";\n"):
             if statement.strip():
                 conn.execute(

@@ -37,6 +37,7 @@ from bench.kpis import (  # noqa: E402
     fill_mark,
     log,
     manage,
+    program_create,
     size_url,
 )
 
@@ -76,17 +77,11 @@ UPDATE rewards_purchase p SET refunded_amount = r.amount
 
 def fill(url: str, *, members: int, purchases: int) -> float:
     started = time.monotonic()
+    program_create(url)
     with psycopg.connect(url, autocommit=True) as conn:
         # Consistent by construction; skipping the foreign-key triggers while filling
         # (superuser, this session only) cuts the fill several-fold.
         conn.execute("SET session_replication_role = replica")
-        conn.execute(
-            "INSERT INTO rewards_program (id, name, currency, points_per_unit, "
-            "expiry_months, expiry_at_month_end, pending_days, point_value, "
-            "hold_ttl_minutes, timezone, tier_basis, tier_window_months, "
-            "tier_grace_days, activity_window_days) VALUES (1, 'Bench', 'EUR', 1, 12, "
-            "true, 0, 0.01, 15, 'UTC', 'points', 12, 30, 365) ON CONFLICT DO NOTHING"
-        )
         for statement in FILL.split(";\n"):
             if statement.strip():
                 conn.execute(
