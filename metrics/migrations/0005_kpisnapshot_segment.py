@@ -21,7 +21,6 @@ def segment_snapshots_link(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("members", "0005_segments"),
         ("metrics", "0004_predictions"),
