@@ -9,17 +9,20 @@ admin, the API and the nightly job refuse the same bad conditions with the same 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in")
 ORDERED_OPS = ("lt", "lte", "gt", "gte")
 MAX_CONDITIONS = 20
 MAX_IN_VALUES = 100
+# The codes a `language` condition may name: the languages the program speaks.
+LANGUAGE_CODES = tuple(code for code, _name in settings.LANGUAGES)
 
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # int, decimal, probability, tier, shop, month, score
+    kind: str  # int, decimal, probability, tier, shop, language
     minimum: int | None = 0
     maximum: int | None = None
 
@@ -34,6 +37,8 @@ FIELDS: dict[str, Field] = {
     "days_since_enrolled": Field("int"),
     "birthday_month": Field("int", 1, 12),
     "shop": Field("shop"),  # the id of the shop of the last purchase
+    # The language the member reads: their own, else the program's default (a code).
+    "language": Field("language", None),
     "p_alive": Field("probability"),
     "predicted_clv_12m": Field("decimal"),
     "rfm_recency": Field("int", 1, 5),
@@ -52,6 +57,14 @@ class ConditionError(ValueError):
 
 
 def _scalar(field_name: str, field: Field, value, index: int):
+    if field.kind == "language":
+        if not isinstance(value, str) or value not in LANGUAGE_CODES:
+            raise ConditionError(
+                index,
+                _("%(field)s needs one of the language codes %(codes)s, not %(value)r.")
+                % {"field": field_name, "codes": ", ".join(LANGUAGE_CODES), "value": value},
+            )
+        return value
     if isinstance(value, bool) or value is None:
         raise ConditionError(index, _("%(field)s needs a number.") % {"field": field_name})
     if field.kind in ("decimal", "probability"):
@@ -126,8 +139,12 @@ def conditions_validate(conditions) -> list[dict]:
                 )
             value = [_scalar(name, field, item, index) for item in value]
         else:
-            if field.kind in ("tier", "shop") and op in ORDERED_OPS and name == "shop":
-                raise ConditionError(index, _("shop can only be compared with eq, ne or in."))
+            if field.kind in ("shop", "language") and op in ORDERED_OPS:
+                # An id or a code has no order: "shop lt 3" means nothing.
+                raise ConditionError(
+                    index,
+                    _("%(field)s can only be compared with eq, ne or in.") % {"field": name},
+                )
             value = _scalar(name, field, value, index)
         cleaned.append({"field": name, "op": op, "value": value})
     return cleaned

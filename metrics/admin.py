@@ -1,15 +1,17 @@
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
 
 from members.models import Member
 from metrics.apis import KpiQuerySerializer
-from metrics.charts import Series, chart_svg, heat_color, legend
+from metrics.charts import PALETTE, Series, chart_svg, heat_color, legend
 from metrics.definitions import DEFINITIONS
 from metrics.models import Dashboard, Feedback, KpiSnapshot
 from metrics.periods import Granularity, period_containing
 from metrics.selectors import (
     cohort_matrix_get,
+    kpi_segment_snapshot_list,
     kpi_snapshot_list,
     member_lifetime_value_annotation,
     referral_kpis_get,
@@ -182,6 +184,100 @@ def _charts(snapshots: list[KpiSnapshot], currency: str) -> list[dict]:
     ]
 
 
+# Each segment's retention and churn, for its members on the first day of each period.
+SEGMENT_TABLE_FIELDS = ["active_start", "retained", "lost", "retention_rate", "churn_rate"]
+# A line per segment, each its own colour: more would repeat colours, so the largest draw.
+SEGMENT_CHART_LIMIT = len(PALETTE)
+ALL_MEMBERS_COLOR = "#111827"
+
+
+def _segments(snapshots: list[KpiSnapshot], segment_snapshots: list[KpiSnapshot]) -> dict:
+    """Retention and churn per segment over the dashboard's periods, beside all members':
+    two line charts (the largest segments of the latest period) and a table of every
+    segment in the latest period."""
+    starts = [s.period_start for s in snapshots]
+    labels = [_period_label(s) for s in snapshots]
+    by_segment: dict[int, dict] = {}
+    names: dict[int, str] = {}
+    for row in segment_snapshots:
+        by_segment.setdefault(row.segment_id, {})[row.period_start] = row
+        names[row.segment_id] = row.segment.name
+    latest = starts[-1]
+
+    def size(segment_id: int) -> int:
+        row = by_segment[segment_id].get(latest)
+        return row.members_total or 0 if row else 0
+
+    order = sorted(by_segment, key=lambda pk: (-size(pk), names[pk]))
+    members_definition = _(
+        "Members in the segment on the first day of the period (entered on or before it and "
+        "not left by it). The segment's figures count these members only."
+    )
+    charts = []
+    for field in ("retention_rate", "churn_rate"):
+        definition = DEFINITIONS[field]
+        series = [
+            Series(
+                key="all",
+                label=_("All members"),
+                values=[getattr(s, field) for s in snapshots],
+                definition=str(definition.text),
+                color=ALL_MEMBERS_COLOR,
+            ),
+            *(
+                Series(
+                    key=f"segment-{pk}",
+                    label=names[pk],
+                    values=[getattr(by_segment[pk].get(start), field, None) for start in starts],
+                    definition=str(definition.text),
+                    color=PALETTE[n % len(PALETTE)],
+                )
+                for n, pk in enumerate(order[:SEGMENT_CHART_LIMIT])
+            ),
+        ]
+        chart_id = f"segment-{field.removesuffix('_rate')}"
+        title = _("%(figure)s per segment") % {"figure": definition.label}
+        charts.append(
+            {
+                "id": chart_id,
+                "title": title,
+                "legend": legend(series),
+                "svg": chart_svg(
+                    chart_id=f"chart-{chart_id}",
+                    title=title,
+                    labels=labels,
+                    series=series,
+                    kind="line",
+                    unit="%",
+                    y_max=100.0,
+                ),
+            }
+        )
+    rows = []
+    for pk in order:
+        row = by_segment[pk].get(latest)
+        rows.append(
+            {
+                "name": names[pk],
+                "members": {
+                    "text": _display(row.members_total if row else None, "count"),
+                    "label": _("Members on the first day"),
+                    "definition": members_definition,
+                },
+                "cells": [_cell(f, _value(row, f) if row else None) for f in SEGMENT_TABLE_FIELDS],
+            }
+        )
+    return {
+        "charts": charts,
+        "drawn": min(len(order), SEGMENT_CHART_LIMIT),
+        "count": len(order),
+        "members_label": _("Members on the first day"),
+        "members_definition": members_definition,
+        "columns": [_cell(f, None) for f in SEGMENT_TABLE_FIELDS],
+        "rows": rows,
+    }
+
+
 def _period_label(snapshot: KpiSnapshot) -> str:
     return period_containing(snapshot.granularity, snapshot.period_start).label
 
@@ -244,6 +340,11 @@ class DashboardAdmin(admin.ModelAdmin):
             )
         )
         latest = snapshots[-1] if snapshots else None
+        segment_snapshots = list(
+            kpi_segment_snapshot_list(
+                granularity=data["granularity"], first=data["first"], last=data["last"]
+            )
+        )
         offsets, cohort_rows = _cohort_rows(
             cohort_matrix_get(first=data["first"], last=data["last"])
         )
@@ -270,6 +371,9 @@ class DashboardAdmin(admin.ModelAdmin):
                 }
                 for s in snapshots
             ],
+            "segments": (
+                _segments(snapshots, segment_snapshots) if snapshots and segment_snapshots else None
+            ),
             "cohort_offsets": offsets,
             "cohort_rows": cohort_rows,
             "cohort_definition": DEFINITIONS["cohort_retention"].text,
@@ -290,6 +394,7 @@ class KpiSnapshotAdmin(admin.ModelAdmin):
         "breakdown",
         "tier",
         "shop",
+        "segment",
         "active_end",
         "retention_rate",
         "net_revenue",
@@ -297,7 +402,7 @@ class KpiSnapshotAdmin(admin.ModelAdmin):
         "computed_at",
     )
     list_filter = ("granularity", "breakdown")
-    list_select_related = ("tier", "shop")
+    list_select_related = ("tier", "shop", "segment")
     ordering = ("-period_start", "granularity", "group_key")
 
     def has_add_permission(self, request):

@@ -11,7 +11,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from members.models import Segment
-from members.segments import FIELDS, OPS, ConditionError, conditions_validate
+from members.segments import (
+    FIELDS,
+    LANGUAGE_CODES,
+    OPS,
+    ConditionError,
+    conditions_validate,
+)
 from metrics.charts import Series, chart_svg, legend
 from metrics.errors import ModelNotFitted
 from metrics.models import AtRiskMembers
@@ -160,7 +166,14 @@ class SegmentForm(forms.ModelForm):
                 'A list of {"field", "op", "value"}, all of which must hold. Fields: '
                 "%(fields)s. Ops: %(ops)s."
             )
-            % {"fields": ", ".join(FIELDS), "ops": ", ".join(OPS)},
+            % {"fields": ", ".join(FIELDS), "ops": ", ".join(OPS)}
+            + " "
+            + _(
+                "language is the language the member reads (their own, else the program's "
+                'default), compared with eq, ne or in: {"field": "language", "op": "eq", '
+                '"value": "sv"}; the codes: %(codes)s.'
+            )
+            % {"codes": ", ".join(LANGUAGE_CODES)},
         }
 
     def clean_conditions(self):

@@ -26,9 +26,9 @@ from loyalty_engine.staff_auth import StaffTokenAuthentication
 from loyalty_engine.throttling import FeedbackThrottle
 from members.apis import ExternalIdField, member_by_external_id, printable
 from members.auth import ShopApi, StaffCredentialExpected
-from members.models import Shop
+from members.models import Segment, Shop
 from metrics.definitions import DEFINITIONS
-from metrics.models import Feedback
+from metrics.models import Feedback, KpiSnapshot
 from metrics.periods import Granularity, period_count
 from metrics.predictions.selectors import member_prediction_get
 from metrics.selectors import (
@@ -115,6 +115,14 @@ class KpiQuerySerializer(DayRangeSerializer):
         validators=[printable],
         help_text="A shop's name or id: its purchases, points and feedback.",
     )
+    segment = serializers.CharField(
+        required=False,
+        max_length=200,
+        validators=[printable],
+        help_text="A segment's name or id: the retention and churn of its members on the "
+        "first day of each period (the other figures are null). Periods in which it had no "
+        "members are absent.",
+    )
 
     def validate_tier(self, value: str) -> Tier:
         tier = _by_name_or_id(Tier, value)
@@ -128,11 +136,24 @@ class KpiQuerySerializer(DayRangeSerializer):
             raise serializers.ValidationError("No shop has this name or id.", code="unknown_shop")
         return shop
 
+    def validate_segment(self, value: str) -> Segment:
+        segment = _by_name_or_id(Segment, value)
+        if segment is None:
+            raise serializers.ValidationError(
+                "No segment has this name or id.", code="unknown_segment"
+            )
+        return segment
+
     def validate(self, data):
         data = super().validate(data)
         if "tier" in data and "shop" in data:
             raise serializers.ValidationError(
                 {"shop": ["Ask for a tier or a shop, not both."]}, code="tier_or_shop"
+            )
+        if "segment" in data and ("tier" in data or "shop" in data):
+            raise serializers.ValidationError(
+                {"segment": ["Ask for a segment alone, not with a tier or a shop."]},
+                code="segment_alone",
             )
         if period_count(data["granularity"], data["first"], data["last"]) > MAX_PERIODS:
             raise serializers.ValidationError(
@@ -186,9 +207,18 @@ class KpiSnapshotSerializer(serializers.Serializer):
     period_start = serializers.DateField()
     period_end = serializers.DateField(help_text="First day of the next period (excluded).")
     granularity = serializers.ChoiceField(choices=Granularity.ALL)
-    breakdown = serializers.ChoiceField(choices=["all", "tier", "shop"])
+    breakdown = serializers.ChoiceField(choices=KpiSnapshot.Breakdown.values)
     tier = serializers.CharField(source="tier.name", allow_null=True, default=None)
     shop = serializers.CharField(source="shop.name", allow_null=True, default=None)
+    segment = serializers.CharField(
+        source="segment.name",
+        allow_null=True,
+        default=None,
+        help_text="The segment's name, for breakdown segment.",
+    )
+    segment_id = serializers.IntegerField(
+        allow_null=True, help_text="The segment's id (GET /api/v1/segments), for breakdown segment."
+    )
     computed_at = UtcDateTimeField()
     locals().update(_snapshot_output_fields())
 
@@ -210,7 +240,7 @@ class KpiListApi(StaffApi, ListAPIView):
 
     @extend_schema(
         parameters=[KpiQuerySerializer],
-        summary="KPI snapshots per period, for all members, a tier or a shop",
+        summary="KPI snapshots per period, for all members, a tier, a shop or a segment",
         description="Rates are percentages with two decimals; a rate without a denominator "
         "is null. Periods not computed yet are absent (`manage.py recompute_kpis`). "
         "Cursor pages, oldest period first, like every list of the API.",
@@ -227,6 +257,7 @@ def _snapshots(data: dict):
         last=data["last"],
         tier=data.get("tier"),
         shop=data.get("shop"),
+        segment=data.get("segment"),
     )
 
 
@@ -237,6 +268,8 @@ CSV_COLUMNS = [
     "breakdown",
     "tier",
     "shop",
+    "segment",
+    "segment_id",
     *SNAPSHOT_FIGURES,
 ]
 

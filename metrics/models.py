@@ -9,7 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from members.models import Member, Shop
+from members.models import Member, Segment, Shop
 from metrics.periods import Granularity
 from rewards.models import IdempotentRecord, Tier
 
@@ -29,8 +29,9 @@ def count_field(**kwargs) -> models.BigIntegerField:
 
 class KpiSnapshot(models.Model):
     """The KPIs of one period of one granularity, for all members, for the members of one
-    tier (their tier at the start of the period) or for the purchases and points of one
-    shop. A figure that does not apply to a breakdown (retention for a shop) is null."""
+    tier or one segment (theirs at the start of the period) or for the purchases and points
+    of one shop. A figure that does not apply to a breakdown (retention for a shop) is
+    null; a segment has only the member figures of retention and churn."""
 
     class Breakdown(models.TextChoices):
         ALL = "all", "All members"
@@ -50,6 +51,9 @@ class KpiSnapshot(models.Model):
     )
     shop = models.ForeignKey(
         Shop, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    segment = models.ForeignKey(
+        Segment, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
 
     active_start = count_field()

@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import Count, DateField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncMonth
 
-from members.models import Member, Shop
+from members.models import Member, Segment, Shop
 from metrics.models import CohortCell, Feedback, KpiSnapshot
 from rewards.models import (
     LedgerEntry,
@@ -371,21 +371,40 @@ def kpi_snapshot_list(
     last: date,
     tier: Tier | None = None,
     shop: Shop | None = None,
+    segment: Segment | None = None,
 ) -> QuerySet[KpiSnapshot]:
     """Snapshots of the periods overlapping the days first..last, oldest first: of all
-    members, of one tier or of one shop."""
+    members, of one tier, of one shop or of one segment. A segment has a snapshot only for
+    the periods it had members on the first day of."""
     if tier is not None:
         scope = Q(breakdown=KpiSnapshot.Breakdown.TIER, tier=tier)
     elif shop is not None:
         scope = Q(breakdown=KpiSnapshot.Breakdown.SHOP, shop=shop)
+    elif segment is not None:
+        scope = Q(breakdown=KpiSnapshot.Breakdown.SEGMENT, segment=segment)
     else:
         scope = Q(breakdown=KpiSnapshot.Breakdown.ALL)
     return (
         KpiSnapshot.objects.filter(
             scope, granularity=granularity, period_start__lte=last, period_end__gt=first
         )
-        .select_related("tier", "shop")
+        .select_related("tier", "shop", "segment")
         .order_by("period_start")
+    )
+
+
+def kpi_segment_snapshot_list(*, granularity: str, first: date, last: date):
+    """The snapshots of every segment in the periods overlapping first..last, oldest
+    first, with their segment: the dashboard's retention and churn per segment."""
+    return (
+        KpiSnapshot.objects.filter(
+            breakdown=KpiSnapshot.Breakdown.SEGMENT,
+            granularity=granularity,
+            period_start__lte=last,
+            period_end__gt=first,
+        )
+        .select_related("segment")
+        .order_by("period_start", "segment__name")
     )
 
 

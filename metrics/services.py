@@ -178,8 +178,9 @@ def tier_distribution(counts: dict, tiers: dict[int, Tier]) -> list[dict]:
 
 def kpi_period_recompute(*, period: Period, computed_at: datetime | None = None) -> int:
     """Recompute and store every snapshot of one period (all members, each tier, each
-    shop) and, for a month, its cohort cells. The period's rows are overwritten whole, so
-    recomputing with no new data stores the same numbers. Returns the snapshots written."""
+    shop, each segment with members on its first day) and, for a month, its cohort
+    cells. The period's rows are overwritten whole, so recomputing with no new data stores
+    the same numbers. Returns the snapshots written."""
     return _period_write(period=period, computed_at=computed_at or timezone.now())
 
 
@@ -267,6 +268,7 @@ def _period_write(*, period: Period, computed_at: datetime) -> int:
                 **common,
                 breakdown=KpiSnapshot.Breakdown.SEGMENT,
                 group_key=f"segment:{segment_id}",
+                segment_id=segment_id,
                 active_start=s,
                 active_end=e,
                 new_active=e - kept,
@@ -285,6 +287,7 @@ def _period_write(*, period: Period, computed_at: datetime) -> int:
             "breakdown",
             "tier",
             "shop",
+            "segment",
             "computed_at",
             *SNAPSHOT_FIGURES,
         ],

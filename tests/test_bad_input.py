@@ -644,6 +644,12 @@ KPI_QUERY_CASES = [
     ("tier=" + "t" * 51, "tier", "max_length"),
     ("shop=424242", "shop", "unknown_shop"),
     ("shop=Test%20shop&tier=Gold", "shop", "tier_or_shop"),
+    ("segment=No%20such%20segment", "segment", "unknown_segment"),
+    ("segment=99999999999999999999999", "segment", "unknown_segment"),
+    ("segment=%00", "segment", "invalid_characters"),
+    ("segment=" + "s" * 201, "segment", "max_length"),
+    ("segment=Lapsed&tier=Gold", "segment", "segment_alone"),
+    ("segment=Lapsed&shop=Test%20shop", "segment", "segment_alone"),
 ]
 
 
@@ -660,9 +666,11 @@ def staff_client(db):
     ("query", "field", "field_code"), KPI_QUERY_CASES, ids=[c[0][:40] for c in KPI_QUERY_CASES]
 )
 def test_kpis_with_bad_query_are_refused(staff_client, shop, url, query, field, field_code):
+    from members.models import Segment
     from rewards.models import Tier
 
     Tier.objects.create(name="Gold", rank=1, threshold=0)
+    Segment.objects.create(name="Lapsed", conditions=[])
     response = staff_client.get(f"{url}?{query}")
     assert_error(response, 400, "validation_error", field, field_code)
 

@@ -281,11 +281,21 @@ def test_kpis_response_lists_snapshots_with_every_field(schema):
         "nps",
         "csat",
     } <= set(snapshot["properties"])
-    assert {"granularity", "from", "to", "tier", "shop"} <= {
+    assert {"granularity", "from", "to", "tier", "shop", "segment"} <= {
         p["name"] for p in operation["parameters"]
     }
     # Every figure carries its definition.
     assert "(E − N) ÷ S" in snapshot["properties"]["retention_rate"]["description"]
+    # A segment's snapshots name it, as a tier's name the tier.
+    assert {"tier", "shop", "segment", "segment_id"} <= set(snapshot["properties"])
+    breakdown = resolve(schema, snapshot["properties"]["breakdown"])
+    assert set(breakdown["enum"]) == {"all", "tier", "shop", "segment"}
+
+
+def test_segment_conditions_document_the_fields_and_the_language_codes(schema):
+    body = schema["paths"]["/api/v1/segments"]["post"]["requestBody"]
+    conditions = json_body_schema(schema, body)["properties"]["conditions"]
+    assert "language" in conditions["description"] and "en, sv, da" in conditions["description"]
 
 
 def test_kpis_csv_is_documented_as_csv(schema):

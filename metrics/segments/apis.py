@@ -6,7 +6,14 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from members.segments import MAX_CONDITIONS, ConditionError, conditions_validate
+from members.segments import (
+    FIELDS,
+    LANGUAGE_CODES,
+    MAX_CONDITIONS,
+    OPS,
+    ConditionError,
+    conditions_validate,
+)
 from metrics.apis import StaffApi
 from metrics.segments.selectors import (
     segment_get,
@@ -28,6 +35,17 @@ class SegmentOutputSerializer(serializers.Serializer):
     computed_at = serializers.DateTimeField(allow_null=True)
 
 
+CONDITIONS_HELP = (
+    'Conditions {"field", "op", "value"}, all of which must hold. Fields: '
+    + ", ".join(FIELDS)
+    + ". Ops: "
+    + ", ".join(OPS)
+    + ". shop (the id of the shop of the last purchase) and language (the language the "
+    "member reads: their own, else the program's default) take eq, ne or in; language's "
+    "values are the codes " + ", ".join(LANGUAGE_CODES) + "."
+)
+
+
 class ConditionSerializer(serializers.Serializer):
     field = serializers.CharField(max_length=64)
     op = serializers.CharField(max_length=8)
@@ -39,7 +57,10 @@ class SegmentListApi(StaffApi, APIView):
         name = serializers.CharField(max_length=200)
         description = serializers.CharField(max_length=2000, required=False, default="")
         conditions = serializers.ListField(
-            child=serializers.JSONField(), max_length=MAX_CONDITIONS, allow_empty=True
+            child=serializers.JSONField(),
+            max_length=MAX_CONDITIONS,
+            allow_empty=True,
+            help_text=CONDITIONS_HELP,
         )
 
         def validate_conditions(self, value):
@@ -80,7 +101,10 @@ class SegmentListApi(StaffApi, APIView):
 class SegmentPreviewApi(StaffApi, APIView):
     class InputSerializer(serializers.Serializer):
         conditions = serializers.ListField(
-            child=serializers.JSONField(), max_length=MAX_CONDITIONS, allow_empty=True
+            child=serializers.JSONField(),
+            max_length=MAX_CONDITIONS,
+            allow_empty=True,
+            help_text=CONDITIONS_HELP,
         )
 
         def validate_conditions(self, value):

@@ -10,6 +10,9 @@ The fields (members.segments.FIELDS), as of a day D in the program's time zone:
 - tier: the rank of the member's tier (1 = entry tier); points_available: the balance;
   points_expiring_30d: remaining points of lots, not pending, expiring within 30 days of
   the end of D; days_since_enrolled and birthday_month from the member.
+- language: the language the member reads, their own or else the program's default (as
+  their e-mails are written, rewards.services.messages), so every member has one; held as
+  its position in members.segments.LANGUAGE_CODES.
 - p_alive and predicted_clv_12m: the last converged fit's scores.
 - RFM quintiles among members with a purchase: recency (days since the last purchase,
   fewer is better), frequency (purchase days) and monetary (net spend), each scored
@@ -29,6 +32,7 @@ from django.db.models import Count, F, Sum
 from scipy.stats import rankdata
 
 from members.models import Member
+from members.segments import FIELDS, LANGUAGE_CODES
 from metrics.models import MemberPrediction
 from metrics.predictions.inputs import day_end, purchase_days_sql
 from metrics.selectors import CENT
@@ -49,13 +53,14 @@ def _quintile(values: np.ndarray, *, higher_is_better: bool) -> np.ndarray:
     return scores
 
 
-def segment_fields_get(*, day: date, tz) -> dict[str, np.ndarray]:
+def segment_fields_get(*, day: date, tz, default_language: str) -> dict[str, np.ndarray]:
     """Every field of members.segments.FIELDS for every member not erased, as arrays
-    aligned on "member_id" (ascending), floats with NaN for null."""
+    aligned on "member_id" (ascending), floats with NaN for null. `default_language`: the
+    program's, for members who chose none."""
     members = list(
         Member.objects.exclude(status=Member.Status.ERASED)
         .order_by("pk")
-        .values_list("pk", "points_available", "enrolled_at", "birth_date")
+        .values_list("pk", "points_available", "enrolled_at", "birth_date", "language")
     )
     n = len(members)
     ids = np.array([row[0] for row in members], dtype=np.int64)
@@ -72,6 +77,7 @@ def segment_fields_get(*, day: date, tz) -> dict[str, np.ndarray]:
             "days_since_enrolled",
             "birthday_month",
             "shop",
+            "language",
             "p_alive",
             "predicted_clv_12m",
         )
@@ -87,6 +93,9 @@ def segment_fields_get(*, day: date, tz) -> dict[str, np.ndarray]:
     )
     fields["birthday_month"] = np.array(
         [row[3].month if row[3] else NULL for row in members], dtype=float
+    )
+    fields["language"] = np.array(
+        [_language_position(row[4] or default_language) for row in members], dtype=float
     )
 
     def put(name: str, rows) -> None:
@@ -161,6 +170,11 @@ def segment_fields_get(*, day: date, tz) -> dict[str, np.ndarray]:
     return fields
 
 
+def _language_position(code: str) -> float:
+    # A code the program no longer speaks (settings changed) meets no condition.
+    return float(LANGUAGE_CODES.index(code)) if code in LANGUAGE_CODES else NULL
+
+
 def _counted_purchases(*, end: datetime):
     from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
     from django.db.models.functions import Coalesce
@@ -220,7 +234,14 @@ def segment_member_ids(*, conditions: list[dict], fields: dict[str, np.ndarray])
     """The ids of the members meeting every (validated) condition."""
     chosen = np.ones(len(fields["member_id"]), dtype=bool)
     for condition in conditions:
-        chosen &= _compare(fields[condition["field"]], condition["op"], condition["value"])
+        name, value = condition["field"], condition["value"]
+        if FIELDS[name].kind == "language":  # compared by position, as the column holds them
+            value = (
+                [LANGUAGE_CODES.index(v) for v in value]
+                if isinstance(value, list)
+                else LANGUAGE_CODES.index(value)
+            )
+        chosen &= _compare(fields[name], condition["op"], value)
     return fields["member_id"][chosen]
 
 
@@ -262,7 +283,7 @@ def segment_preview_count(*, conditions: list[dict], as_of=None) -> int:
 
     from rewards.selectors import program_get
 
-    tz = program_get().tz
-    day = (as_of or timezone.now()).astimezone(tz).date()
-    fields = segment_fields_get(day=day, tz=tz)
+    program = program_get()
+    day = (as_of or timezone.now()).astimezone(program.tz).date()
+    fields = segment_fields_get(day=day, tz=program.tz, default_language=program.default_language)
     return len(segment_member_ids(conditions=conditions, fields=fields))

@@ -88,8 +88,8 @@ def segments_recompute(
     set difference with the current memberships. Members who no longer meet the conditions
     leave on that day; those who newly do enter. Safe to run twice."""
     now = timezone.now()
-    tz = program_get().tz
-    day = (as_of or now).astimezone(tz).date()
+    program = program_get()
+    day = (as_of or now).astimezone(program.tz).date()
     segments = Segment.objects.filter(is_active=True, is_builtin=False).order_by("pk")
     if segment_ids is not None:
         segments = segments.filter(pk__in=segment_ids)
@@ -97,7 +97,7 @@ def segments_recompute(
     outcome = Counter()
     if not segments:
         return outcome
-    fields = segment_fields_get(day=day, tz=tz)
+    fields = segment_fields_get(day=day, tz=program.tz, default_language=program.default_language)
     for segment in segments:
         ids = segment_member_ids(conditions=conditions_validate(segment.conditions), fields=fields)
         changed = _memberships_write(segment=segment, member_ids=ids, day=day, now=now)

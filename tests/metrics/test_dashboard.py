@@ -80,6 +80,72 @@ def test_dashboard_shows_charts_with_data_and_definitions(client, staff, program
 
 
 @pytest.mark.django_db
+def test_dashboard_shows_retention_and_churn_per_segment(client, staff, program):
+    from members.models import Member, Segment, SegmentMembership
+    from metrics.models import KpiSnapshot
+
+    history_with_kpis()
+    members = list(Member.objects.order_by("pk"))
+    early = Segment.objects.create(name="Early birds", conditions=[])
+    late = Segment.objects.create(name="Late <comers>", conditions=[])
+    SegmentMembership.objects.bulk_create(
+        [SegmentMembership(segment=early, member=m, entered_on=date(2025, 1, 1)) for m in members]
+        + [
+            SegmentMembership(segment=late, member=m, entered_on=date(2025, 4, 1))
+            for m in members[10:]
+        ]
+    )
+    kpis_recompute(first=date(2025, 1, 1), last=date(2025, 6, 30), granularities=["month"])
+    client.force_login(staff)
+
+    html = client.get(
+        "/admin/metrics/dashboard/?granularity=month&from=2025-01-01&to=2025-06-30"
+    ).content.decode()
+
+    for chart, field in (("segment-retention", "retention_rate"), ("segment-churn", "churn_rate")):
+        svg = re.search(rf'<svg[^>]*id="chart-{chart}".*?</svg>', html, re.S).group(0)
+        # A mark for each period with a rate: all members' beside each segment's.
+        for series, scope in (
+            ("all", {"breakdown": "all"}),
+            (f"segment-{early.pk}", {"segment": early}),
+            (f"segment-{late.pk}", {"segment": late}),
+        ):
+            rates = KpiSnapshot.objects.filter(granularity="month", **scope).exclude(
+                **{f"{field}__isnull": True}
+            )
+            assert rates.exists()
+            assert len(re.findall(rf'data-series="{series}"', svg)) == rates.count(), series
+    assert not KpiSnapshot.objects.filter(segment=late, period_start__lt=date(2025, 4, 1))
+    assert "Late &lt;comers&gt;" in html and "Late <comers>" not in html
+    june = KpiSnapshot.objects.get(period_start=date(2025, 6, 1), segment=early)
+    table = re.search(r'<table id="segment-table">.*?</table>', html, re.S).group(0)
+    row = re.search(r"<tr><th>Early birds</th>(.*?)</tr>", table, re.S).group(1)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+    assert cells == [
+        f"{june.members_total:,}",
+        f"{june.active_start:,}",
+        f"{june.retained:,}",
+        f"{june.active_start - june.retained:,}",
+        f"{june.retention_rate:.2f}%",
+        f"{june.churn_rate:.2f}%",
+    ]
+    assert june.members_total == len(members) and june.active_start > 0
+    assert table.index("Early birds") < table.index("Late &lt;comers&gt;")  # largest first
+
+
+@pytest.mark.django_db
+def test_dashboard_without_segments_says_how_to_get_them(client, staff, program):
+    history_with_kpis()
+    client.force_login(staff)
+
+    html = client.get(
+        "/admin/metrics/dashboard/?granularity=month&from=2025-01-01&to=2025-06-30"
+    ).content.decode()
+
+    assert 'id="segment-empty"' in html and 'id="segment-table"' not in html
+
+
+@pytest.mark.django_db
 def test_dashboard_is_linked_from_the_admin_index_for_staff(client, staff, program):
     client.force_login(staff)
     assert "/admin/metrics/dashboard/" in client.get("/admin/").content.decode()

@@ -124,6 +124,61 @@ def test_kpis_of_one_shop_and_one_tier(staff_client, history):
     ]
 
 
+def test_kpis_of_one_segment_by_name_or_id(staff_client, history):
+    from members.models import Segment, SegmentMembership
+
+    first, second, third, fourth = Member.objects.order_by("pk")
+    segment = Segment.objects.create(name="Regulars", conditions=[])
+    for member, entered, left in (
+        (first, date(2025, 1, 15), None),
+        (second, date(2025, 1, 15), None),
+        (third, date(2025, 1, 15), date(2025, 2, 20)),  # in on 1 February, not on 1 March
+        (fourth, date(2025, 2, 10), None),  # in on 1 March only
+    ):
+        SegmentMembership.objects.create(
+            segment=segment, member=member, entered_on=entered, left_on=left
+        )
+    kpis_recompute(first=date(2025, 1, 1), last=date(2025, 3, 31), granularities=["month"])
+
+    by_name = staff_client.get(
+        "/api/v1/metrics/kpis?from=2025-01-01&to=2025-03-31&segment=Regulars"
+    )
+    by_id = staff_client.get(
+        f"/api/v1/metrics/kpis?from=2025-01-01&to=2025-03-31&segment={segment.pk}"
+    )
+
+    assert by_name.status_code == 200, by_name.content
+    rows = by_name.json()["results"]
+    assert rows == by_id.json()["results"]
+    # January is absent: the segment had no members on its first day.
+    assert [
+        (row["period_start"], row["breakdown"], row["segment"], row["segment_id"]) for row in rows
+    ] == [
+        ("2025-02-01", "segment", "Regulars", segment.pk),
+        ("2025-03-01", "segment", "Regulars", segment.pk),
+    ]
+    assert [(row["members_total"], row["active_start"], row["retained"]) for row in rows] == [
+        (3, 3, 3),
+        (3, 3, 3),
+    ]
+    assert [row["retention_rate"] for row in rows] == ["100.00", "100.00"]
+    assert rows[0]["net_revenue"] is None and rows[0]["tier"] is None
+    everyone = staff_client.get("/api/v1/metrics/kpis?from=2025-02-01&to=2025-02-28").json()
+    assert [(row["breakdown"], row["segment"]) for row in everyone["results"]] == [("all", None)]
+    csv_rows = list(
+        csv.DictReader(
+            io.StringIO(
+                staff_client.get(
+                    f"/api/v1/metrics/kpis.csv?from=2025-02-01&to=2025-02-28&segment={segment.pk}"
+                ).content.decode()
+            )
+        )
+    )
+    assert [(row["segment"], row["segment_id"], row["churn_rate"]) for row in csv_rows] == [
+        ("Regulars", str(segment.pk), "0.00")
+    ]
+
+
 def test_kpis_as_csv(staff_client, history):
     response = staff_client.get("/api/v1/metrics/kpis.csv?from=2025-01-01&to=2025-03-31")
 
