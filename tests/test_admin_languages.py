@@ -5,6 +5,7 @@ translated, not only Django's. The language is the switcher's cookie."""
 import pytest
 from django.conf import settings
 
+from rewards.models import EarnRule
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,38 +24,46 @@ def test_the_earn_rule_form_reads_in_swedish(manager_client, program):
     for swedish in (
         "Vad den ger",
         "När och var",
-        "Tomt: köp i alla butiker.",
+        "Tomt: medlemmar på alla nivåer.",
         "Kampanjmultiplikator",
     ):
         assert swedish in html
     for english in (
         "What it gives",
         "When and where",
-        "Empty: purchases at every shop.",
+        "Empty: members of every tier.",
         "Campaign multiplier",
     ):
         assert english not in html
 
 
 def test_the_earn_rule_list_reads_in_danish(manager_client, program):
+    EarnRule.objects.create(
+        name="Dobbelt kaffe", kind=EarnRule.Kind.CATEGORY_MULTIPLIER, multiplier=2, targets="coffee"
+    )
     html = page(manager_client, "/admin/rewards/earnrule/", "da")
-    assert "point den har givet" in html and "brugt budget" in html
-    assert "points it gave" not in html and "budget used" not in html
+    assert "Point den har givet" in html and "Brugt budget" in html
+    assert "Points it gave" not in html and "Budget used" not in html
 
 
 def test_the_member_page_reads_in_swedish(support_client, program):
     member = MemberFactory()
     html = page(support_client, f"/admin/members/member/{member.pk}/change/", "sv")
-    for swedish in ("Meddelanden (e-post)", "Butikens kund-id för den här medlemmen.", "Spärra"):
+    for swedish in (
+        "Meddelanden (e-post)",
+        "Butikens kund-id för den här medlemmen.",
+        "Inga meddelanden.",
+    ):
         assert swedish in html
     for english in ("Messages (email)", "The shop&#x27;s customer id", "Survey answers show"):
         assert english not in html
 
 
 def test_the_member_list_filters_read_in_danish(support_client, program):
+    MemberFactory()
     html = page(support_client, "/admin/members/member/", "da")
-    assert "De seneste 30 dage" in html and "seneste køb" in html
-    assert "In the last 30 days" not in html and "last purchase" not in html
+    assert "De seneste 30 dage" in html and "Seneste køb" in html
+    assert "In the last 30 days" not in html and "Last purchase" not in html
 
 
 def test_the_kpi_dashboard_and_the_index_read_in_swedish(manager_client, program):
