@@ -8,7 +8,7 @@ one click away. A model no section names keeps its app's own group, after the se
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import slugify
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 DEFAULT_PROGRAM_NAME = "Loyalty program"
 
@@ -90,13 +90,13 @@ def dashboard_url() -> str | None:
 
 
 class LoyaltyAdminSite(admin.AdminSite):
-    index_title = "Run the program"
+    index_title = gettext_lazy("Run the program")
 
     def each_context(self, request):
         context = super().each_context(request)
         name = program_name()
-        context["site_header"] = f"{name} · staff"
-        context["site_title"] = f"{name} staff admin"
+        context["site_header"] = gettext("%(program)s · staff") % {"program": name}
+        context["site_title"] = gettext("%(program)s staff admin") % {"program": name}
         context["dashboard_url"] = dashboard_url() if request.user.is_active else None
         return context
 

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MembersConfig(AppConfig):
     name = "members"
-    verbose_name = "Members and shops"
+    verbose_name = _("Members and shops")
 
     def ready(self):
         from members.exports import member_profile_export

@@ -10,30 +10,32 @@ class ReasonField(forms.CharField):
     def __init__(self, **kwargs):
         super().__init__(
             max_length=400,
+            label=_("Reason"),
             widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-            help_text="Required. Kept with the change, so the next person knows why.",
+            help_text=_("Required. Kept with the change, so the next person knows why."),
             **kwargs,
         )
 
     def clean(self, value):
         value = super().clean(value)
         if not value.strip():
-            raise forms.ValidationError("Give a reason.")
+            raise forms.ValidationError(_("Give a reason."))
         return value.strip()
 
 
 class PointsAdjustForm(forms.Form):
     points = forms.IntegerField(
+        label=_("Points"),
         min_value=-1_000_000,
         max_value=1_000_000,
-        help_text="Points to add, or to remove with a minus sign (for example -50).",
+        help_text=_("Points to add, or to remove with a minus sign (for example -50)."),
     )
     reason = ReasonField()
 
     def clean_points(self):
         points = self.cleaned_data["points"]
         if points == 0:
-            raise forms.ValidationError("Enter a number of points other than 0.")
+            raise forms.ValidationError(_("Enter a number of points other than 0."))
         return points
 
 
@@ -44,8 +46,8 @@ class MemberStatusForm(forms.Form):
 class MemberEraseForm(forms.Form):
     confirm_external_id = forms.CharField(
         max_length=64,
-        label="Type the member's external id to confirm",
-        help_text="Erasing cannot be undone.",
+        label=_("Type the member's external id to confirm"),
+        help_text=_("Erasing cannot be undone."),
     )
     reason = ReasonField()
 
@@ -56,7 +58,7 @@ class MemberEraseForm(forms.Form):
     def clean_confirm_external_id(self):
         value = self.cleaned_data["confirm_external_id"].strip()
         if value != self.member.external_id:
-            raise forms.ValidationError("This is not the member's external id.")
+            raise forms.ValidationError(_("This is not the member's external id."))
         return value
 
 

@@ -34,8 +34,8 @@ class ShopAPIKey(AbstractAPIKey):
     history = audit_trail(excluded_fields=["hashed_key"])
 
     class Meta(AbstractAPIKey.Meta):
-        verbose_name = "shop API key"
-        verbose_name_plural = "shop API keys"
+        verbose_name = _("shop API key")
+        verbose_name_plural = _("shop API keys")
 
 
 BALANCE_FIELDS = (
@@ -61,7 +61,7 @@ class Member(models.Model):
         MERGED = "merged", _("Merged into another member")
 
     external_id = models.CharField(
-        max_length=64, unique=True, help_text="The shop's customer id for this member."
+        max_length=64, unique=True, help_text=_("The shop's customer id for this member.")
     )
     email = models.EmailField(max_length=254, blank=True)
     name = models.CharField(max_length=200, blank=True)
@@ -73,7 +73,7 @@ class Member(models.Model):
         default="",
         # Also in the database: rows inserted by SQL (benchmarks, bulk loads) need no value.
         db_default="",
-        help_text="The language the member reads. Empty: the program's default language.",
+        help_text=_("The language the member reads. Empty: the program's default language."),
     )
     status = models.CharField(max_length=16, choices=Status, default=Status.ACTIVE)
     enrolled_at = models.DateTimeField()
@@ -83,8 +83,10 @@ class Member(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="merged_members",
-        help_text="Set when staff merged this member into another: its external id then "
-        "names that member in the API (rewards.services.merges).",
+        help_text=_(
+            "Set when staff merged this member into another: its external id then "
+            "names that member in the API (rewards.services.merges)."
+        ),
     )
     # Consent to email (rewards.services.messages): transactional messages (welcome,
     # vouchers, points about to expire) and marketing ones (tier changes). Database
@@ -148,7 +150,7 @@ class Segment(models.Model):
     description = models.TextField(blank=True)
     conditions = models.JSONField(default=list, blank=True)
     is_builtin = models.BooleanField(
-        default=False, help_text="A template that ships with the engine: copy it to use it."
+        default=False, help_text=_("A template that ships with the engine: copy it to use it.")
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

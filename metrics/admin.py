@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from members.models import Member
 from metrics.apis import KpiQuerySerializer
@@ -110,7 +111,7 @@ def _charts(snapshots: list[KpiSnapshot], currency: str) -> list[dict]:
     tier_series = [
         Series(
             key=f"tier-{tier or 'none'}",
-            label=tier or "No tier",
+            label=tier or _("No tier"),
             values=[
                 next((r["members"] for r in s.tier_distribution or [] if r["tier"] == tier), None)
                 for s in snapshots
@@ -122,7 +123,7 @@ def _charts(snapshots: list[KpiSnapshot], currency: str) -> list[dict]:
     specs = [
         (
             "retention",
-            "Retention and churn",
+            _("Retention and churn"),
             [
                 series("retention_rate", color="#16a34a"),
                 series("churn_rate", color="#dc2626"),
@@ -133,7 +134,7 @@ def _charts(snapshots: list[KpiSnapshot], currency: str) -> list[dict]:
         ),
         (
             "members",
-            "Active, new and lost members",
+            _("Active, new and lost members"),
             [
                 series("active_end", color="#2563eb"),
                 series("new_active", color="#16a34a"),
@@ -145,7 +146,7 @@ def _charts(snapshots: list[KpiSnapshot], currency: str) -> list[dict]:
         ),
         (
             "points",
-            "Points issued, redeemed and expired",
+            _("Points issued, redeemed and expired"),
             [
                 series("points_issued", color="#2563eb"),
                 series("points_redeemed", color="#16a34a"),
@@ -157,13 +158,13 @@ def _charts(snapshots: list[KpiSnapshot], currency: str) -> list[dict]:
         ),
         (
             "liability",
-            f"Liability ({currency})",
+            _("Liability (%(currency)s)") % {"currency": currency},
             [series("points_liability", color="#9333ea")],
             "line",
             "money",
             None,
         ),
-        ("tiers", "Tier distribution", tier_series, "stacked", "", None),
+        ("tiers", _("Tier distribution"), tier_series, "stacked", "", None),
     ]
     return [
         {
@@ -351,7 +352,7 @@ class DashboardAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": "KPI dashboard",
+            "title": _("KPI dashboard"),
             "granularities": Granularity.ALL,
             "granularity": data["granularity"],
             "first": data["first"],
@@ -448,7 +449,7 @@ class MemberWithValueAdmin(MemberAdmin):
             super().get_queryset(request).annotate(net_revenue=member_lifetime_value_annotation())
         )
 
-    @admin.display(description="Lifetime value", ordering="net_revenue")
+    @admin.display(description=gettext_lazy("Lifetime value"), ordering="net_revenue")
     def lifetime_value(self, member) -> str:
         return f"{member.net_revenue:,.2f}"
 

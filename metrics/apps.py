@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MetricsConfig(AppConfig):
     name = "metrics"
-    verbose_name = "Metrics"
+    verbose_name = _("Metrics")
 
     def ready(self):
         from members.personal_data import personal_data_register

@@ -221,8 +221,8 @@ DEFINITIONS: dict[str, Definition] = {
     ),
     "nps": Definition(
         _("NPS"),
-        # xgettext:no-python-format
         _(
+            # xgettext:no-python-format
             "Net Promoter Score of the answers of the period: % of scores 9–10 minus % of "
             "scores 0–6, from −100 to 100."
         ),

@@ -8,6 +8,7 @@ every figure are in `metrics.definitions`.
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from members.models import Member, Segment, Shop
 from metrics.periods import Granularity
@@ -34,14 +35,14 @@ class KpiSnapshot(models.Model):
     null; a segment has only the member figures of retention and churn."""
 
     class Breakdown(models.TextChoices):
-        ALL = "all", "All members"
-        TIER = "tier", "Tier at the start of the period"
-        SHOP = "shop", "Shop"
-        SEGMENT = "segment", "Segment at the start of the period"
+        ALL = "all", _("All members")
+        TIER = "tier", _("Tier at the start of the period")
+        SHOP = "shop", _("Shop")
+        SEGMENT = "segment", _("Segment at the start of the period")
 
     granularity = models.CharField(max_length=8, choices=Granularity.CHOICES)
-    period_start = models.DateField(help_text="First day, in the program's time zone.")
-    period_end = models.DateField(help_text="First day of the next period (not included).")
+    period_start = models.DateField(help_text=_("First day, in the program's time zone."))
+    period_end = models.DateField(help_text=_("First day of the next period (not included)."))
     breakdown = models.CharField(max_length=8, choices=Breakdown)
     # "all", "tier:<id>", "tier:none", "shop:<id>" or "segment:<id>": one key per row of a
     # period, so the unique constraint holds without comparing nulls.
@@ -116,11 +117,11 @@ class KpiSnapshot(models.Model):
 class CohortCell(models.Model):
     """How many members of one monthly enrollment cohort were active in one month."""
 
-    cohort = models.DateField(help_text="First day of the enrollment month.")
-    month = models.DateField(help_text="First day of the month counted.")
-    members = models.BigIntegerField(help_text="Members enrolled in the cohort's month.")
+    cohort = models.DateField(help_text=_("First day of the enrollment month."))
+    month = models.DateField(help_text=_("First day of the month counted."))
+    members = models.BigIntegerField(help_text=_("Members enrolled in the cohort's month."))
     active = models.BigIntegerField(
-        help_text="Of them, members with a purchase, not fully refunded, in the month."
+        help_text=_("Of them, members with a purchase, not fully refunded, in the month.")
     )
     computed_at = models.DateTimeField()
 
@@ -141,8 +142,8 @@ class Dashboard(KpiSnapshot):
 
     class Meta:
         proxy = True
-        verbose_name = "KPI dashboard"
-        verbose_name_plural = "KPI dashboard"
+        verbose_name = _("KPI dashboard")
+        verbose_name_plural = _("KPI dashboard")
 
 
 class Feedback(IdempotentRecord):
@@ -153,8 +154,8 @@ class Feedback(IdempotentRecord):
     """
 
     class Kind(models.TextChoices):
-        NPS = "nps", "Net Promoter Score (0-10)"
-        CSAT = "csat", "Customer satisfaction (1-5)"
+        NPS = "nps", _("Net Promoter Score (0-10)")
+        CSAT = "csat", _("Customer satisfaction (1-5)")
 
     SCALES = {Kind.NPS: (0, 10), Kind.CSAT: (1, 5)}
 
@@ -170,7 +171,7 @@ class Feedback(IdempotentRecord):
     created_at = models.DateTimeField()
 
     class Meta:
-        verbose_name_plural = "feedback"
+        verbose_name_plural = _("feedback")
         constraints = [
             models.UniqueConstraint(
                 fields=["shop", "feedback_id"],
@@ -195,10 +196,10 @@ class PredictionFit(models.Model):
     the run log and the dashboard can say so; the members' predictions stay those of the
     last converged fit."""
 
-    as_of = models.DateField(help_text="Last day of purchases counted, in the program's zone.")
+    as_of = models.DateField(help_text=_("Last day of purchases counted, in the program's zone."))
     time_unit = models.CharField(max_length=8, default="week")
-    members = models.BigIntegerField(help_text="Members with a purchase, fitted on.")
-    repeat_members = models.BigIntegerField(help_text="Of them, with a repeat purchase.")
+    members = models.BigIntegerField(help_text=_("Members with a purchase, fitted on."))
+    repeat_members = models.BigIntegerField(help_text=_("Of them, with a repeat purchase."))
     converged = models.BooleanField()
     error = models.TextField(blank=True)
     r = models.FloatField(null=True, blank=True)
@@ -237,21 +238,21 @@ class MemberPrediction(models.Model):
         Member, primary_key=True, on_delete=models.CASCADE, related_name="prediction"
     )
     fit = models.ForeignKey(PredictionFit, on_delete=models.CASCADE, related_name="+")
-    repeat_purchases = models.IntegerField(help_text="x: purchase days after the first.")
-    recency = models.FloatField(help_text="t_x in the fit's time unit.")
-    age = models.FloatField(help_text="T in the fit's time unit.")
+    repeat_purchases = models.IntegerField(help_text=_("x: purchase days after the first."))
+    recency = models.FloatField(help_text=_("t_x in the fit's time unit."))
+    age = models.FloatField(help_text=_("T in the fit's time unit."))
     p_alive = models.FloatField()
     expected_purchases_90d = models.FloatField()
     expected_purchases_365d = models.FloatField()
     expected_spend = models.DecimalField(max_digits=18, decimal_places=4)
     predicted_clv_12m = models.DecimalField(max_digits=18, decimal_places=4)
     historical_value = models.DecimalField(
-        max_digits=18, decimal_places=4, help_text="Net spend up to the fit's day."
+        max_digits=18, decimal_places=4, help_text=_("Net spend up to the fit's day.")
     )
     value_at_risk = models.DecimalField(
         max_digits=18,
         decimal_places=4,
-        help_text="Historical value × (1 − P(alive)): what the program loses if they left.",
+        help_text=_("Historical value × (1 − P(alive)): what the program loses if they left."),
     )
 
     class Meta:
@@ -271,5 +272,5 @@ class AtRiskMembers(MemberPrediction):
 
     class Meta:
         proxy = True
-        verbose_name = "At-risk members"
-        verbose_name_plural = "At-risk members"
+        verbose_name = _("At-risk members")
+        verbose_name_plural = _("At-risk members")

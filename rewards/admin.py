@@ -5,6 +5,7 @@ from django.db.models.functions import Coalesce
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from loyalty_engine.audit_admin import AuditedAdmin
 from rewards.forms import EarnRuleForm, MilestoneForm, ProgramForm, TierForm, translated
@@ -48,13 +49,13 @@ class ProgramAdmin(AuditedAdmin):
     )
     fieldsets = (
         (None, {"fields": (*translated("name"), "default_language", "currency", "timezone")}),
-        ("Earning", {"fields": ("points_per_unit", "pending_days")}),
+        (_("Earning"), {"fields": ("points_per_unit", "pending_days")}),
         (
-            "What earns no points",
+            _("What earns no points"),
             {"fields": ("excluded_skus", "excluded_categories", "points_paid_earns")},
         ),
         (
-            "Expiry",
+            _("Expiry"),
             {
                 "fields": (
                     "expiry_policy",
@@ -65,13 +66,15 @@ class ProgramAdmin(AuditedAdmin):
                     "expiry_inactivity_months",
                     "expiry_inactivity_counts_redemptions",
                 ),
-                "description": "A change applies to points earned from then on; points "
-                "already earned keep their expiry (under the inactivity policy, an activity "
-                "moves every open point's expiry to its new deadline).",
+                "description": _(
+                    "A change applies to points earned from then on; points "
+                    "already earned keep their expiry (under the inactivity policy, an activity "
+                    "moves every open point's expiry to its new deadline)."
+                ),
             },
         ),
         (
-            "Redeeming",
+            _("Redeeming"),
             {
                 "fields": (
                     "point_value",
@@ -82,8 +85,8 @@ class ProgramAdmin(AuditedAdmin):
                 )
             },
         ),
-        ("Tiers", {"fields": ("tier_basis", "tier_window_months", "tier_grace_days")}),
-        ("Metrics", {"fields": ("activity_window_days",)}),
+        (_("Tiers"), {"fields": ("tier_basis", "tier_window_months", "tier_grace_days")}),
+        (_("Metrics"), {"fields": ("activity_window_days",)}),
         (
             _("Referrals"),
             {
@@ -96,7 +99,7 @@ class ProgramAdmin(AuditedAdmin):
             },
         ),
         (
-            "Messages to members",
+            _("Messages to members"),
             {
                 "fields": (
                     "message_welcome",
@@ -202,10 +205,10 @@ def window_display(obj) -> str:
     if obj.starts_at and obj.ends_at:
         return f"{moment(obj.starts_at)} – {moment(obj.ends_at)}"
     if obj.starts_at:
-        return f"from {moment(obj.starts_at)}"
+        return _("from %(start)s") % {"start": moment(obj.starts_at)}
     if obj.ends_at:
-        return f"until {moment(obj.ends_at)}"
-    return "always"
+        return _("until %(end)s") % {"end": moment(obj.ends_at)}
+    return _("always")
 
 
 @admin.register(Tier)
@@ -238,34 +241,38 @@ class EarnRuleAdmin(AuditedAdmin):
     fieldsets = (
         (None, {"fields": (*translated("name"), "description", "kind", "is_active", "priority")}),
         (
-            "What it gives",
+            _("What it gives"),
             {
                 "fields": ("multiplier", "bonus_points", "min_amount", "targets"),
-                "description": "Fill in only what the rule's kind uses: the form refuses the rest.",
+                "description": _(
+                    "Fill in only what the rule's kind uses: the form refuses the rest."
+                ),
             },
         ),
-        ("When and where", {"fields": ("starts_at", "ends_at", "shops", "tiers", "segments")}),
+        (_("When and where"), {"fields": ("starts_at", "ends_at", "shops", "tiers", "segments")}),
         (
-            "Caps",
+            _("Caps"),
             {
                 "fields": ("cap_per_day", "cap_per_month", "cap_total"),
-                "description": "Per member. Only for multipliers and minimum-spend bonuses.",
+                "description": _("Per member. Only for multipliers and minimum-spend bonuses."),
             },
         ),
         (
-            "Exclusions and budget",
+            _("Exclusions and budget"),
             {
                 "fields": ("excluded_skus", "excluded_categories", "budget_points"),
-                "description": "Rules that earn on purchases only. Lines the program "
-                "excludes earn nothing under any rule.",
+                "description": _(
+                    "Rules that earn on purchases only. Lines the program "
+                    "excludes earn nothing under any rule."
+                ),
             },
         ),
     )
     usage_fieldset = (
-        "Usage",
+        _("Usage"),
         {
             "fields": ("members_used", "points_given", "budget"),
-            "description": "Counted from the itemized points this rule has given.",
+            "description": _("Counted from the itemized points this rule has given."),
         },
     )
 
@@ -297,30 +304,34 @@ class EarnRuleAdmin(AuditedAdmin):
                 obj.budget_points = obj.budget_used
         super().save_model(request, obj, form, change)
 
-    @admin.display(description="window")
+    @admin.display(description=_("window"))
     def window(self, rule: EarnRule) -> str:
         return window_display(rule)
 
-    @admin.display(description="caps")
+    @admin.display(description=_("caps"))
     def caps(self, rule: EarnRule) -> str | None:
         caps = [
-            (rule.cap_per_day, "/day"),
-            (rule.cap_per_month, "/month"),
-            (rule.cap_total, " total"),
+            (rule.cap_per_day, _("%(cap)s/day")),
+            (rule.cap_per_month, _("%(cap)s/month")),
+            (rule.cap_total, _("%(cap)s total")),
         ]
-        return ", ".join(f"{cap}{unit}" for cap, unit in caps if cap is not None) or None
+        return ", ".join(unit % {"cap": cap} for cap, unit in caps if cap is not None) or None
 
-    @admin.display(description="budget used")
+    @admin.display(description=_("budget used"))
     def budget(self, rule: EarnRule) -> str | None:
         if rule.budget_points is None:
             return None
-        return f"{rule.budget_used} of {rule.budget_points} points ({rule.budget_left} left)"
+        return ngettext(
+            "%(used)s of %(budget)s point (%(left)s left)",
+            "%(used)s of %(budget)s points (%(left)s left)",
+            rule.budget_points,
+        ) % {"used": rule.budget_used, "budget": rule.budget_points, "left": rule.budget_left}
 
-    @admin.display(description="members who earned by it", ordering="members_used")
+    @admin.display(description=_("members who earned by it"), ordering="members_used")
     def members_used(self, rule: EarnRule) -> int:
         return rule.members_used
 
-    @admin.display(description="points it gave", ordering="points_given")
+    @admin.display(description=_("points it gave"), ordering="points_given")
     def points_given(self, rule: EarnRule) -> int:
         return rule.points_given
 
@@ -346,16 +357,16 @@ class MilestoneAdmin(AuditedAdmin):
     readonly_fields = ("times_awarded", "members_reached")
     fieldsets = (
         (None, {"fields": (*translated("name"), *translated("description"), "is_active")}),
-        ("Goal", {"fields": ("kind", "target", "period")}),
-        ("What it gives", {"fields": ("bonus_points", "reward")}),
-        ("When and for whom", {"fields": ("starts_at", "ends_at", "segments")}),
+        (_("Goal"), {"fields": ("kind", "target", "period")}),
+        (_("What it gives"), {"fields": ("bonus_points", "reward")}),
+        (_("When and for whom"), {"fields": ("starts_at", "ends_at", "segments")}),
     )
     filter_horizontal = ("segments",)
     usage_fieldset = (
-        "Usage",
+        _("Usage"),
         {
             "fields": ("times_awarded", "members_reached"),
-            "description": "Counted from the awards of this milestone, every period included.",
+            "description": _("Counted from the awards of this milestone, every period included."),
         },
     )
 
@@ -373,15 +384,15 @@ class MilestoneAdmin(AuditedAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         return fieldsets if obj is None else (*fieldsets, self.usage_fieldset)
 
-    @admin.display(description="window")
+    @admin.display(description=_("window"))
     def window(self, milestone: Milestone) -> str:
         return window_display(milestone)
 
-    @admin.display(description="times awarded", ordering="times_awarded")
+    @admin.display(description=_("times awarded"), ordering="times_awarded")
     def times_awarded(self, milestone: Milestone) -> int:
         return milestone.times_awarded
 
-    @admin.display(description="members who reached it", ordering="members_reached")
+    @admin.display(description=_("members who reached it"), ordering="members_reached")
     def members_reached(self, milestone: Milestone) -> int:
         return milestone.members_reached
 
@@ -475,15 +486,15 @@ class RewardAdmin(AuditedAdmin):
             )
         )
 
-    @admin.display(description="vouchers issued", ordering="vouchers_issued")
+    @admin.display(description=_("vouchers issued"), ordering="vouchers_issued")
     def vouchers_issued(self, reward: Reward) -> int:
         return reward.vouchers_issued
 
-    @admin.display(description="members who got it", ordering="members_used")
+    @admin.display(description=_("members who got it"), ordering="members_used")
     def members_used(self, reward: Reward) -> int:
         return reward.members_used
 
-    @admin.display(description="points spent on it", ordering="points_spent")
+    @admin.display(description=_("points spent on it"), ordering="points_spent")
     def points_spent(self, reward: Reward) -> int:
         return reward.points_spent
 

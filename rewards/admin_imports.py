@@ -8,6 +8,8 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from rewards.import_forms import CsvImportUploadForm, columns_help
 from rewards.models import CsvImport
@@ -32,7 +34,7 @@ class CsvImportAdmin(admin.ModelAdmin):
     list_select_related = ("created_by",)
     ordering = ("-created_at", "-id")
 
-    @admin.display(description="progress")
+    @admin.display(description=gettext_lazy("progress"))
     def progress(self, csv_import: CsvImport):
         return format_html(
             '<progress max="100" value="{}"></progress> {}%',
@@ -69,7 +71,7 @@ class CsvImportAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": "Import members or purchases from a CSV file",
+            "title": _("Import members or purchases from a CSV file"),
             "form": form,
             "columns": {kind.label: columns_help(kind.value) for kind in CsvImport.Kind},
         }

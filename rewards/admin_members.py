@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from loyalty_engine.audit_admin import AuditedAdmin
@@ -55,13 +55,13 @@ class ShopAPIKeyAdmin(AuditedAdmin, APIKeyModelAdmin):
 
 
 class TierFilter(admin.SimpleListFilter):
-    title = "tier"
+    title = gettext_lazy("tier")
     parameter_name = "tier"
 
     def lookups(self, request, model_admin):
         from rewards.models import Tier
 
-        return [("none", "No tier"), *((str(t.pk), t.name) for t in Tier.objects.all())]
+        return [("none", _("No tier")), *((str(t.pk), t.name) for t in Tier.objects.all())]
 
     def queryset(self, request, queryset):
         if self.value() == "none":
@@ -74,17 +74,17 @@ class TierFilter(admin.SimpleListFilter):
 class LastActivityFilter(admin.SimpleListFilter):
     """Last activity is the member's latest purchase, as the KPIs count activity."""
 
-    title = "last purchase"
+    title = gettext_lazy("last purchase")
     parameter_name = "last_purchase"
     CHOICES = {"30": 30, "90": 90, "365": 365}
 
     def lookups(self, request, model_admin):
         return [
-            ("30", "In the last 30 days"),
-            ("90", "In the last 90 days"),
-            ("365", "In the last year"),
-            ("older", "More than a year ago"),
-            ("never", "Never"),
+            ("30", _("In the last 30 days")),
+            ("90", _("In the last 90 days")),
+            ("365", _("In the last year")),
+            ("older", _("More than a year ago")),
+            ("never", _("Never")),
         ]
 
     def queryset(self, request, queryset):
@@ -146,7 +146,7 @@ class MemberAdmin(AuditedAdmin):
             for name in self.get_readonly_fields(request, obj)
             if name not in listed and name not in BALANCE_FIELDS
         ]
-        return (*fieldsets, ("More", {"fields": extra})) if extra else fieldsets
+        return (*fieldsets, (_("More"), {"fields": extra})) if extra else fieldsets
 
     def get_queryset(self, request):
         from rewards.models import Purchase
@@ -158,12 +158,12 @@ class MemberAdmin(AuditedAdmin):
             .annotate(last_purchase_at=Subquery(latest.values("occurred_at")[:1]))
         )
 
-    @admin.display(description="tier", ordering="tier_state__tier__rank")
+    @admin.display(description=gettext_lazy("tier"), ordering="tier_state__tier__rank")
     def tier(self, member: Member) -> str | None:
         state = getattr(member, "tier_state", None)
         return state.tier.name if state and state.tier else None
 
-    @admin.display(description="last purchase", ordering="last_purchase_at")
+    @admin.display(description=gettext_lazy("last purchase"), ordering="last_purchase_at")
     def last_purchase_at(self, member: Member):
         return member.last_purchase_at
 
@@ -298,18 +298,32 @@ class MemberAdmin(AuditedAdmin):
             except (DomainError, ValueError) as error:
                 form.add_error(None, getattr(error, "message", str(error)))
             else:
-                messages.success(request, f"{entry.points:+d} points for {member}: {entry.reason}")
+                messages.success(
+                    request,
+                    ngettext(
+                        "%(points)s point for %(member)s: %(reason)s",
+                        "%(points)s points for %(member)s: %(reason)s",
+                        abs(entry.points),
+                    )
+                    % {"points": f"{entry.points:+d}", "member": member, "reason": entry.reason},
+                )
                 return HttpResponseRedirect(self._member_url(member))
         return self._action_page(
             request,
             member,
             form,
-            title=f"Adjust the points of {member}",
-            button="Adjust points",
-            intro=f"Available now: {member.points_available} points.",
+            title=_("Adjust the points of %(member)s") % {"member": member},
+            button=_("Adjust points"),
+            intro=ngettext(
+                "Available now: %(points)s point.",
+                "Available now: %(points)s points.",
+                member.points_available,
+            )
+            % {"points": member.points_available},
         )
 
-    def _status_view(self, request, object_id, *, service, verb: str, intro: str):
+    def _status_view(self, request, object_id, *, service, title, button, done, intro):
+        """`title` and `done` are messages with a %(member)s placeholder."""
         member = self._member_for(request, object_id, "members.suspend_member")
         form = MemberStatusForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -318,10 +332,10 @@ class MemberAdmin(AuditedAdmin):
             except (DomainError, ValueError) as error:
                 form.add_error(None, getattr(error, "message", str(error)))
             else:
-                messages.success(request, f"{member} is {verb}.")
+                messages.success(request, done % {"member": member})
                 return HttpResponseRedirect(self._member_url(member))
         return self._action_page(
-            request, member, form, title=f"{verb.capitalize()}: {member}", button=verb, intro=intro
+            request, member, form, title=title % {"member": member}, button=button, intro=intro
         )
 
     def suspend_view(self, request, object_id):
@@ -329,9 +343,13 @@ class MemberAdmin(AuditedAdmin):
             request,
             object_id,
             service=member_suspend,
-            verb="suspended",
-            intro="A suspended member cannot earn or redeem points, nor sign in to the "
-            "member API, until reactivated. Refunds, expiry and staff adjustments still apply.",
+            title=_("Suspended: %(member)s"),
+            button=_("suspended"),
+            done=_("%(member)s is suspended."),
+            intro=_(
+                "A suspended member cannot earn or redeem points, nor sign in to the "
+                "member API, until reactivated. Refunds, expiry and staff adjustments still apply."
+            ),
         )
 
     def reactivate_view(self, request, object_id):
@@ -339,8 +357,10 @@ class MemberAdmin(AuditedAdmin):
             request,
             object_id,
             service=member_reactivate,
-            verb="reactivated",
-            intro="The member can earn and redeem points again.",
+            title=_("Reactivated: %(member)s"),
+            button=_("reactivated"),
+            done=_("%(member)s is reactivated."),
+            intro=_("The member can earn and redeem points again."),
         )
 
     def erase_view(self, request, object_id):
@@ -351,18 +371,22 @@ class MemberAdmin(AuditedAdmin):
                 member=member, reason=form.cleaned_data["reason"], staff_user=request.user
             )
             messages.success(
-                request, f"The member's personal data is erased; they are now {member}."
+                request,
+                _("The member's personal data is erased; they are now %(member)s.")
+                % {"member": member},
             )
             return HttpResponseRedirect(self._member_url(member))
         return self._action_page(
             request,
             member,
             form,
-            title=f"Erase the personal data of {member}",
-            button="Erase for good",
-            intro="The external id becomes a pseudonym; email, name and birth date are "
-            "removed, here and in the member's history. The ledger, purchases, vouchers and "
-            "the KPIs stay as they are. The member can never earn or redeem again.",
+            title=_("Erase the personal data of %(member)s") % {"member": member},
+            button=_("Erase for good"),
+            intro=_(
+                "The external id becomes a pseudonym; email, name and birth date are "
+                "removed, here and in the member's history. The ledger, purchases, vouchers and "
+                "the KPIs stay as they are. The member can never earn or redeem again."
+            ),
         )
 
     def merge_view(self, request, object_id):

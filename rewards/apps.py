@@ -1,11 +1,12 @@
 from django.apps import AppConfig
 from django.apps import apps as django_apps
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class RewardsConfig(AppConfig):
     name = "rewards"
-    verbose_name = "Points and rewards"
+    verbose_name = _("Points and rewards")
 
     def ready(self):
         from rewards.jobs import rewards_jobs_register

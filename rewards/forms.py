@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django import forms
 from django.conf import settings
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from rewards.currency import decimal_places, is_known_currency, minor_units
 from rewards.models import EarnRule, Milestone, Program, Reward, Tier, TierBasis
@@ -99,13 +99,15 @@ class ProgramForm(TranslationsOptional, forms.ModelForm):
         required=False,
         min_value=1,
         max_value=365,
-        help_text="The points.expiring event and email go out this many days before points "
-        "expire, once per member and expiry date (empty: 30).",
+        help_text=gettext_lazy(
+            "The points.expiring event and email go out this many days before points "
+            "expire, once per member and expiry date (empty: 30)."
+        ),
     )
     spend_url = forms.URLField(
         required=False,
         assume_scheme="https",
-        help_text="Where members spend their points: linked from the emails.",
+        help_text=gettext_lazy("Where members spend their points: linked from the emails."),
     )
 
     def clean_expiring_notice_days(self):
@@ -591,9 +593,10 @@ class RewardForm(TranslationsOptional, forms.ModelForm):
         required=False,
         max_length=Reward._meta.get_field("image_url").max_length,
         assume_scheme="https",
-        label="Image URL",
-        help_text="An image shown to members in the catalog. Without a scheme, https:// is "
-        "assumed.",
+        label=gettext_lazy("Image URL"),
+        help_text=gettext_lazy(
+            "An image shown to members in the catalog. Without a scheme, https:// is assumed."
+        ),
     )
 
     class Meta:

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class EventsConfig(AppConfig):
@@ -7,4 +8,4 @@ class EventsConfig(AppConfig):
 
     name = "loyalty_engine.events"
     label = "events"
-    verbose_name = "Events and webhooks"
+    verbose_name = _("Events and webhooks")

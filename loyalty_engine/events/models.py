@@ -11,6 +11,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Event(models.Model):
@@ -54,7 +55,7 @@ class WebhookEndpoint(models.Model):
     # Empty: every type.
     event_types = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(
-        default=True, help_text="Paused endpoints keep their deliveries until resumed."
+        default=True, help_text=_("Paused endpoints keep their deliveries until resumed.")
     )
     secret = models.CharField(max_length=100, editable=False)
     paused_reason = models.TextField(blank=True)
@@ -62,7 +63,7 @@ class WebhookEndpoint(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name = "webhook endpoint"
+        verbose_name = _("webhook endpoint")
 
     def __str__(self) -> str:
         return self.url
@@ -73,9 +74,9 @@ class WebhookEndpoint(models.Model):
 
 class Delivery(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
     endpoint = models.ForeignKey(
@@ -91,7 +92,7 @@ class Delivery(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
-        verbose_name_plural = "deliveries"
+        verbose_name_plural = _("deliveries")
         constraints = [
             models.UniqueConstraint(fields=["event", "endpoint"], name="delivery_once"),
         ]

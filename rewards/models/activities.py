@@ -93,7 +93,7 @@ class Activity(IdempotentRecord):
     )
 
     class Meta:
-        verbose_name_plural = "activities"
+        verbose_name_plural = _("activities")
         constraints = [
             models.UniqueConstraint(fields=["shop", "activity_id"], name="activity_id_unique"),
             models.CheckConstraint(condition=Q(points__gte=0), name="activity_points_not_negative"),

@@ -3,6 +3,7 @@
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from loyalty_engine.history import audit_trail
 from members.models import Member, Segment, Shop
@@ -20,28 +21,30 @@ class Reward(Window):
     points_cost = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     is_active = models.BooleanField(default=True)
     stock = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Vouchers left to issue. Empty: unlimited."
+        null=True, blank=True, help_text=_("Vouchers left to issue. Empty: unlimited.")
     )
     per_member_limit = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Most vouchers of this reward one member may hold (cancelled ones don't count).",
+        help_text=_(
+            "Most vouchers of this reward one member may hold (cancelled ones don't count)."
+        ),
     )
     tiers = models.ManyToManyField(
-        Tier, blank=True, related_name="+", help_text="Empty: members of every tier."
+        Tier, blank=True, related_name="+", help_text=_("Empty: members of every tier.")
     )
     segments = models.ManyToManyField(
         Segment,
         blank=True,
         related_name="+",
-        help_text="Empty: every member. Otherwise members in at least one of these segments.",
+        help_text=_("Empty: every member. Otherwise members in at least one of these segments."),
     )
     voucher_valid_days = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Days a voucher can be used after it is issued. Empty: no limit.",
+        help_text=_("Days a voucher can be used after it is issued. Empty: no limit."),
     )
 
     history = audit_trail(m2m_fields=[tiers, segments])
@@ -64,9 +67,9 @@ class Voucher(models.Model):
     """Proof of a reward, used once at a till. Issued by a redemption or a milestone."""
 
     class Status(models.TextChoices):
-        ISSUED = "issued", "Issued"
-        USED = "used", "Used"
-        CANCELLED = "cancelled", "Cancelled"
+        ISSUED = "issued", _("Issued")
+        USED = "used", _("Used")
+        CANCELLED = "cancelled", _("Cancelled")
 
     code = models.CharField(max_length=32, unique=True)
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="vouchers")

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class CsvImport(models.Model):
@@ -9,16 +10,16 @@ class CsvImport(models.Model):
     its report. Written only by rewards.services.imports."""
 
     class Kind(models.TextChoices):
-        MEMBERS = "members", "Members"
-        PURCHASES = "purchases", "Historical purchases"
+        MEMBERS = "members", _("Members")
+        PURCHASES = "purchases", _("Historical purchases")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting to run"
-        VALIDATING = "validating", "Checking every row"
-        APPLYING = "applying", "Importing"
-        SUCCEEDED = "succeeded", "Imported"
-        REJECTED = "rejected", "Rejected: rows in error, nothing imported"
-        FAILED = "failed", "Stopped by an error"
+        PENDING = "pending", _("Waiting to run")
+        VALIDATING = "validating", _("Checking every row")
+        APPLYING = "applying", _("Importing")
+        SUCCEEDED = "succeeded", _("Imported")
+        REJECTED = "rejected", _("Rejected: rows in error, nothing imported")
+        FAILED = "failed", _("Stopped by an error")
 
     FINISHED = (Status.SUCCEEDED, Status.REJECTED, Status.FAILED)
 
@@ -34,21 +35,23 @@ class CsvImport(models.Model):
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    rows_total = models.PositiveIntegerField(default=0, help_text="Data rows in the file.")
+    rows_total = models.PositiveIntegerField(default=0, help_text=_("Data rows in the file."))
     rows_checked = models.PositiveIntegerField(default=0)
-    rows_done = models.PositiveIntegerField(default=0, help_text="Rows imported or skipped.")
-    created_count = models.PositiveIntegerField(default=0, help_text="Members or purchases added.")
+    rows_done = models.PositiveIntegerField(default=0, help_text=_("Rows imported or skipped."))
+    created_count = models.PositiveIntegerField(
+        default=0, help_text=_("Members or purchases added.")
+    )
     unchanged_count = models.PositiveIntegerField(
-        default=0, help_text="Rows already imported before: left as they are."
+        default=0, help_text=_("Rows already imported before: left as they are.")
     )
     error_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(
-        default=list, blank=True, help_text="The first rows in error: line, field, message."
+        default=list, blank=True, help_text=_("The first rows in error: line, field, message.")
     )
     failure = models.TextField(blank=True)
 
     class Meta:
-        verbose_name = "CSV import"
+        verbose_name = _("CSV import")
         indexes = [models.Index(fields=["-created_at"], name="csv_import_newest")]
 
     def __str__(self) -> str:

@@ -10,18 +10,18 @@ class JobRun(models.Model):
     runs and its totals once every chunk is done. Written only by rewards.services.nightly."""
 
     class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
         # Its worker or process died: no chunk finished for JOB_RUN_STALE_AFTER_SECONDS.
         INTERRUPTED = "interrupted", _("Interrupted")
 
     class Via(models.TextChoices):
-        CELERY = "celery", "Celery workers"
-        COMMAND = "command", "manage.py run_nightly"
+        CELERY = "celery", _("Celery workers")
+        COMMAND = "command", _("manage.py run_nightly")
 
     job = models.CharField(max_length=32)
-    as_of = models.DateTimeField(help_text="The moment the job brought the members up to.")
+    as_of = models.DateTimeField(help_text=_("The moment the job brought the members up to."))
     via = models.CharField(max_length=8, choices=Via)
     status = models.CharField(max_length=16, choices=Status, default=Status.RUNNING)
     started_at = models.DateTimeField()
@@ -29,15 +29,15 @@ class JobRun(models.Model):
     progressed_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="When the run last showed progress: its start, then each chunk finished.",
+        help_text=_("When the run last showed progress: its start, then each chunk finished."),
     )
     chunk_size = models.PositiveIntegerField()
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_done = models.PositiveIntegerField(default=0)
     items_processed = models.BigIntegerField(
-        default=0, help_text="Members (or other items) the job changed."
+        default=0, help_text=_("Members (or other items) the job changed.")
     )
-    totals = models.JSONField(default=dict, blank=True, help_text="The job's own counts.")
+    totals = models.JSONField(default=dict, blank=True, help_text=_("The job's own counts."))
     error = models.TextField(blank=True)
 
     class Meta:

@@ -130,7 +130,7 @@ class Redemption(IdempotentRecord):
         decimal_places=4,
         null=True,
         blank=True,
-        help_text="The order this redemption pays part of, when the shop said (points + cash).",
+        help_text=_("The order this redemption pays part of, when the shop said (points + cash)."),
     )
     reward = models.ForeignKey(
         "Reward", null=True, blank=True, on_delete=models.PROTECT, related_name="redemptions"
@@ -215,11 +215,11 @@ class LedgerEntry(models.Model):
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
     )
-    effective_at = models.DateTimeField(help_text="When it happened in business terms.")
-    created_at = models.DateTimeField(help_text="When it was written.")
+    effective_at = models.DateTimeField(help_text=_("When it happened in business terms."))
+    created_at = models.DateTimeField(help_text=_("When it was written."))
 
     class Meta:
-        verbose_name_plural = "ledger entries"
+        verbose_name_plural = _("ledger entries")
         constraints = [
             models.CheckConstraint(
                 condition=~Q(points=0, held_change=0, owed_change=0), name="entry_moves_points"

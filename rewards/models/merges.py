@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from members.models import Member
 
@@ -21,11 +22,13 @@ class MemberMerge(models.Model):
     merged_at = models.DateTimeField()
     lifetime_moved = models.BigIntegerField(
         default=0,
-        help_text="The source's lifetime earned points, now counted in the target's "
-        "(verify_ledger adds them to what the target's entries earned).",
+        help_text=_(
+            "The source's lifetime earned points, now counted in the target's "
+            "(verify_ledger adds them to what the target's entries earned)."
+        ),
     )
     moved = models.JSONField(
-        default=dict, help_text="What moved: lots, points, pending, holds, owed, vouchers."
+        default=dict, help_text=_("What moved: lots, points, pending, holds, owed, vouchers.")
     )
 
     class Meta:

@@ -1,22 +1,23 @@
 """Messages to members: one row per email built from an event (rewards.services.messages)."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from members.models import Member
 
 
 class MemberMessage(models.Model):
     class Kind(models.TextChoices):
-        WELCOME = "welcome", "Welcome"
-        TIER_CHANGED = "tier_changed", "Tier changed"
-        VOUCHER_ISSUED = "voucher_issued", "Voucher issued"
-        POINTS_EXPIRING = "points_expiring", "Points expiring soon"
+        WELCOME = "welcome", _("Welcome")
+        TIER_CHANGED = "tier_changed", _("Tier changed")
+        VOUCHER_ISSUED = "voucher_issued", _("Voucher issued")
+        POINTS_EXPIRING = "points_expiring", _("Points expiring soon")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENT = "sent", "Sent"
-        SKIPPED = "skipped", "Skipped"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        SKIPPED = "skipped", _("Skipped")
+        FAILED = "failed", _("Failed")
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="messages")
     kind = models.CharField(max_length=20, choices=Kind)

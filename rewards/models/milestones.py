@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from loyalty_engine.history import audit_trail
 from members.models import Member, Segment
@@ -17,14 +18,14 @@ class Milestone(Window):
     """A goal that awards bonus points and/or a catalog reward once, or once per period."""
 
     class Kind(models.TextChoices):
-        PURCHASE_COUNT = "purchases", "Number of purchases"
-        LIFETIME_POINTS = "lifetime_points", "Lifetime points earned"
-        SPEND = "spend", "Money spent"
+        PURCHASE_COUNT = "purchases", _("Number of purchases")
+        LIFETIME_POINTS = "lifetime_points", _("Lifetime points earned")
+        SPEND = "spend", _("Money spent")
 
     class Period(models.TextChoices):
-        EVER = "ever", "Once"
-        YEAR = "year", "Once per calendar year"
-        MONTH = "month", "Once per calendar month"
+        EVER = "ever", _("Once")
+        YEAR = "year", _("Once per calendar year")
+        MONTH = "month", _("Once per calendar month")
 
     name = models.CharField(max_length=100, unique=True)
     description = models.CharField(max_length=300, blank=True)
@@ -33,21 +34,23 @@ class Milestone(Window):
         max_digits=18,
         decimal_places=2,
         validators=[MinValueValidator(Decimal("0.01"))],
-        help_text="Purchases (whole number), lifetime points (whole number) or money spent.",
+        help_text=_("Purchases (whole number), lifetime points (whole number) or money spent."),
     )
     period = models.CharField(
         max_length=8,
         choices=Period,
         default=Period.EVER,
-        help_text="Purchases and spend count within the period; lifetime points only once.",
+        help_text=_("Purchases and spend count within the period; lifetime points only once."),
     )
     bonus_points = models.PositiveIntegerField(null=True, blank=True)
     segments = models.ManyToManyField(
         Segment,
         blank=True,
         related_name="+",
-        help_text="Empty: every member. Otherwise members in at least one of these segments "
-        "when they reach it.",
+        help_text=_(
+            "Empty: every member. Otherwise members in at least one of these segments "
+            "when they reach it."
+        ),
     )
     reward = models.ForeignKey(
         Reward,
@@ -55,7 +58,7 @@ class Milestone(Window):
         blank=True,
         on_delete=models.PROTECT,
         related_name="milestones",
-        help_text="A voucher for this reward is issued, free, when the milestone is reached.",
+        help_text=_("A voucher for this reward is issued, free, when the milestone is reached."),
     )
     is_active = models.BooleanField(default=True)
 
@@ -83,7 +86,7 @@ class MilestoneAward(models.Model):
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="milestone_awards")
     milestone = models.ForeignKey(Milestone, on_delete=models.PROTECT, related_name="awards")
     period_key = models.CharField(
-        max_length=8, help_text="'ever', a year '2026' or a month '2026-03'."
+        max_length=8, help_text=_("'ever', a year '2026' or a month '2026-03'.")
     )
     awarded_at = models.DateTimeField()
     entry = models.ForeignKey(

@@ -14,15 +14,15 @@ from loyalty_engine.history import audit_trail
 
 
 class TierBasis(models.TextChoices):
-    POINTS = "points", "Points earned"
-    SPEND = "spend", "Money spent"
+    POINTS = "points", _("Points earned")
+    SPEND = "spend", _("Money spent")
 
 
 class ExpiryPolicy(models.TextChoices):
-    ROLLING = "rolling", "Rolling: N months after earning"
-    FIXED = "fixed", "Fixed date: points earned in a period expire together"
-    INACTIVITY = "inactivity", "Inactivity: all points expire after N months without activity"
-    NEVER = "never", "Never"
+    ROLLING = "rolling", _("Rolling: N months after earning")
+    FIXED = "fixed", _("Fixed date: points earned in a period expire together")
+    INACTIVITY = "inactivity", _("Inactivity: all points expire after N months without activity")
+    NEVER = "never", _("Never")
 
 
 def codes_parse(text: str) -> list[str]:
@@ -34,95 +34,110 @@ class Program(models.Model):
     """The program's settings. One program per deployment: the row with id 1."""
 
     name = models.CharField(max_length=100, default="Loyalty program")
-    currency = models.CharField(max_length=3, default="EUR", help_text="ISO 4217 code.")
+    currency = models.CharField(max_length=3, default="EUR", help_text=_("ISO 4217 code."))
     default_language = models.CharField(
         max_length=8,
         choices=settings.LANGUAGES,
         default="en",
         db_default="en",
-        help_text="What members read when neither the request nor the member names a "
-        "language; names missing in a language fall back to it.",
+        help_text=_(
+            "What members read when neither the request nor the member names a "
+            "language; names missing in a language fall back to it."
+        ),
     )
     points_per_unit = models.DecimalField(
         max_digits=10,
         decimal_places=4,
         default=Decimal(1),
         validators=[MinValueValidator(Decimal("0.0001"))],
-        help_text="Points per currency unit spent, rounded down to whole points per purchase.",
+        help_text=_("Points per currency unit spent, rounded down to whole points per purchase."),
     )
     excluded_skus = models.CharField(
         max_length=1000,
         blank=True,
         db_default="",
-        help_text="Lines with these SKUs, comma-separated, earn no points and count for no "
-        "minimum spend or tier (for example gift cards, deposits).",
+        help_text=_(
+            "Lines with these SKUs, comma-separated, earn no points and count for no "
+            "minimum spend or tier (for example gift cards, deposits)."
+        ),
     )
     excluded_categories = models.CharField(
         max_length=1000,
         blank=True,
         db_default="",
-        help_text="Lines in these categories, comma-separated, earn no points and count for "
-        "no minimum spend or tier (for example tobacco, shipping).",
+        help_text=_(
+            "Lines in these categories, comma-separated, earn no points and count for "
+            "no minimum spend or tier (for example tobacco, shipping)."
+        ),
     )
     points_paid_earns = models.BooleanField(
         default=False,
         db_default=False,
-        help_text="The part of a purchase paid with points earns points too. Off: it earns "
-        "none and counts for no minimum spend or tier.",
+        help_text=_(
+            "The part of a purchase paid with points earns points too. Off: it earns "
+            "none and counts for no minimum spend or tier."
+        ),
     )
     expiry_policy = models.CharField(
         max_length=10,
         choices=ExpiryPolicy,
         default=ExpiryPolicy.ROLLING,
         db_default=ExpiryPolicy.ROLLING,
-        help_text="How points expire. A change applies to points earned from then on; "
-        "points already earned keep the expiry they were given.",
+        help_text=_(
+            "How points expire. A change applies to points earned from then on; "
+            "points already earned keep the expiry they were given."
+        ),
     )
     expiry_months = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         default=12,
-        help_text="Rolling: points expire this many months after they were earned. Empty: never.",
+        help_text=_(
+            "Rolling: points expire this many months after they were earned. Empty: never."
+        ),
     )
     expiry_at_month_end = models.BooleanField(
-        default=True, help_text="Rolling: extend each expiry to the end of its month."
+        default=True, help_text=_("Rolling: extend each expiry to the end of its month.")
     )
     expiry_period_months = models.PositiveSmallIntegerField(
         default=12,
         db_default=12,
         choices=[(1, "a calendar month"), (3, "a quarter"), (6, "a half-year"), (12, "a year")],
-        help_text="Fixed date: points earned in the same calendar period expire together.",
+        help_text=_("Fixed date: points earned in the same calendar period expire together."),
     )
     expiry_after_period_months = models.PositiveSmallIntegerField(
         default=3,
         db_default=3,
-        help_text="Fixed date: months after the period's end when its points expire "
-        "(12-month periods and 3: points of a year expire at the end of 31 March of the next).",
+        help_text=_(
+            "Fixed date: months after the period's end when its points expire "
+            "(12-month periods and 3: points of a year expire at the end of 31 March of the next)."
+        ),
     )
     expiry_inactivity_months = models.PositiveSmallIntegerField(
         default=12,
         db_default=12,
         validators=[MinValueValidator(1)],
-        help_text="Inactivity: all of a member's points expire after this many months "
-        "without a purchase.",
+        help_text=_(
+            "Inactivity: all of a member's points expire after this many months without a purchase."
+        ),
     )
     expiry_inactivity_counts_redemptions = models.BooleanField(
         default=False,
         db_default=False,
-        help_text="Inactivity: a redemption counts as activity too, not only a purchase.",
+        help_text=_("Inactivity: a redemption counts as activity too, not only a purchase."),
     )
     pending_days = models.PositiveSmallIntegerField(
-        default=0, help_text="Days before purchase points become available (returns window)."
+        default=0, help_text=_("Days before purchase points become available (returns window).")
     )
     point_value = models.DecimalField(
         max_digits=12,
         decimal_places=4,
         default=Decimal("0.01"),
         validators=[MinValueValidator(Decimal(0))],
-        help_text="Discount, in the program currency, that one redeemed point is worth.",
+        help_text=_("Discount, in the program currency, that one redeemed point is worth."),
     )
     hold_ttl_minutes = models.PositiveIntegerField(
-        default=15, help_text="An uncaptured hold releases its points after this many minutes."
+        default=15, help_text=_("An uncaptured hold releases its points after this many minutes.")
     )
     max_points_share = models.DecimalField(
         max_digits=5,
@@ -130,48 +145,56 @@ class Program(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal(100))],
-        help_text="Most of an order, in percent, that points may pay when the redemption "
-        "names its order_total. Empty: up to the whole order.",
+        help_text=_(
+            "Most of an order, in percent, that points may pay when the redemption "
+            "names its order_total. Empty: up to the whole order."
+        ),
     )
     min_points_per_redemption = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Fewest points one redemption may spend. Empty: any number.",
+        help_text=_("Fewest points one redemption may spend. Empty: any number."),
     )
     redemption_step_points = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Points are redeemed in steps of this many (100: 100, 200, …). Empty: any.",
+        help_text=_("Points are redeemed in steps of this many (100: 100, 200, …). Empty: any."),
     )
     timezone = models.CharField(
         max_length=64,
         default=settings.TIME_ZONE,
-        help_text="The program's time zone: month ends, birthdays and nightly jobs follow it.",
+        help_text=_("The program's time zone: month ends, birthdays and nightly jobs follow it."),
     )
     tier_basis = models.CharField(
         max_length=8,
         choices=TierBasis,
         default=TierBasis.POINTS,
-        help_text="What tiers qualify on: points earned on purchases, or money spent, "
-        "net of refunds, within the tier window. Never the balance.",
+        help_text=_(
+            "What tiers qualify on: points earned on purchases, or money spent, "
+            "net of refunds, within the tier window. Never the balance."
+        ),
     )
     tier_window_months = models.PositiveSmallIntegerField(
         default=12,
         validators=[MinValueValidator(1)],
-        help_text="The rolling window, in months, that tier qualification counts.",
+        help_text=_("The rolling window, in months, that tier qualification counts."),
     )
     tier_grace_days = models.PositiveSmallIntegerField(
         default=30,
-        help_text="Days a member keeps a tier after falling below its threshold, before the "
-        "nightly evaluation moves them down one tier.",
+        help_text=_(
+            "Days a member keeps a tier after falling below its threshold, before the "
+            "nightly evaluation moves them down one tier."
+        ),
     )
     activity_window_days = models.PositiveSmallIntegerField(
         default=365,
         validators=[MinValueValidator(1)],
-        help_text="Metrics: a member is active if they made a purchase, not fully refunded, "
-        "within this many days. Retention and churn are counted on it.",
+        help_text=_(
+            "Metrics: a member is active if they made a purchase, not fully refunded, "
+            "within this many days. Retention and churn are counted on it."
+        ),
     )
     referral_share_url = models.CharField(
         max_length=300,
@@ -203,28 +226,32 @@ class Program(models.Model):
     )
     # Messages to members (rewards.services.messages), each type on or off.
     message_welcome = models.BooleanField(
-        default=True, db_default=True, help_text="Email a welcome message when a member enrolls."
+        default=True, db_default=True, help_text=_("Email a welcome message when a member enrolls.")
     )
     message_tier_changed = models.BooleanField(
-        default=True, db_default=True, help_text="Email members when their tier goes up or down."
+        default=True, db_default=True, help_text=_("Email members when their tier goes up or down.")
     )
     message_voucher_issued = models.BooleanField(
-        default=True, db_default=True, help_text="Email members the code of each voucher they get."
+        default=True,
+        db_default=True,
+        help_text=_("Email members the code of each voucher they get."),
     )
     message_points_expiring = models.BooleanField(
-        default=True, db_default=True, help_text="Email members before their points expire."
+        default=True, db_default=True, help_text=_("Email members before their points expire.")
     )
     expiring_notice_days = models.PositiveSmallIntegerField(
         default=30,
         db_default=30,
         validators=[MinValueValidator(1)],
-        help_text="The points.expiring event and email go out this many days before points "
-        "expire, once per member and expiry date.",
+        help_text=_(
+            "The points.expiring event and email go out this many days before points "
+            "expire, once per member and expiry date."
+        ),
     )
     spend_url = models.URLField(
         blank=True,
         db_default="",
-        help_text="Where members spend their points: linked from the emails.",
+        help_text=_("Where members spend their points: linked from the emails."),
     )
 
     history = audit_trail()
@@ -278,9 +305,9 @@ class Program(models.Model):
 class Window(models.Model):
     """An optional [starts_at, ends_at) window: start inclusive, end exclusive."""
 
-    starts_at = models.DateTimeField(null=True, blank=True, help_text="Empty: from the start.")
+    starts_at = models.DateTimeField(null=True, blank=True, help_text=_("Empty: from the start."))
     ends_at = models.DateTimeField(
-        null=True, blank=True, help_text="Empty: open-ended. The end itself is outside."
+        null=True, blank=True, help_text=_("Empty: open-ended. The end itself is outside.")
     )
 
     class Meta:
@@ -313,18 +340,18 @@ class StaffAdjustmentLimit(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Most points one adjustment may add or remove. Empty: no limit.",
+        help_text=_("Most points one adjustment may add or remove. Empty: no limit."),
     )
     max_points_per_day = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Most points this user may add and remove in total in a day. Empty: no limit.",
+        help_text=_("Most points this user may add and remove in total in a day. Empty: no limit."),
     )
     history = audit_trail()
 
     class Meta:
-        verbose_name = "staff adjustment limit"
+        verbose_name = _("staff adjustment limit")
         constraints = [
             models.CheckConstraint(
                 condition=Q(max_points_per_adjustment__isnull=True)

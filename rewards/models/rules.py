@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from loyalty_engine.history import audit_trail
 from members.models import Member, Segment, Shop
@@ -18,27 +19,29 @@ class EarnRule(Window):
     rules combine."""
 
     class Kind(models.TextChoices):
-        CATEGORY_MULTIPLIER = "category", "Category multiplier"
-        SKU_MULTIPLIER = "sku", "SKU multiplier"
-        CAMPAIGN_MULTIPLIER = "campaign", "Campaign multiplier"
-        MIN_SPEND_BONUS = "min_spend", "Bonus above a minimum spend"
-        FIRST_PURCHASE_BONUS = "first_purchase", "First-purchase bonus"
-        SIGNUP_BONUS = "signup", "Sign-up bonus"
-        BIRTHDAY_BONUS = "birthday", "Birthday bonus"
+        CATEGORY_MULTIPLIER = "category", _("Category multiplier")
+        SKU_MULTIPLIER = "sku", _("SKU multiplier")
+        CAMPAIGN_MULTIPLIER = "campaign", _("Campaign multiplier")
+        MIN_SPEND_BONUS = "min_spend", _("Bonus above a minimum spend")
+        FIRST_PURCHASE_BONUS = "first_purchase", _("First-purchase bonus")
+        SIGNUP_BONUS = "signup", _("Sign-up bonus")
+        BIRTHDAY_BONUS = "birthday", _("Birthday bonus")
 
     MULTIPLIER_KINDS = {Kind.CATEGORY_MULTIPLIER, Kind.SKU_MULTIPLIER, Kind.CAMPAIGN_MULTIPLIER}
     PURCHASE_KINDS = MULTIPLIER_KINDS | {Kind.MIN_SPEND_BONUS, Kind.FIRST_PURCHASE_BONUS}
 
     name = models.CharField(max_length=100, unique=True)
     description = models.CharField(
-        max_length=300, blank=True, help_text="Shown to members next to the generated rule text."
+        max_length=300, blank=True, help_text=_("Shown to members next to the generated rule text.")
     )
     kind = models.CharField(max_length=16, choices=Kind)
     is_active = models.BooleanField(default=True)
     priority = models.IntegerField(
         default=0,
-        help_text="When several rules of the same kind match, the highest priority applies "
-        "(then the larger reward).",
+        help_text=_(
+            "When several rules of the same kind match, the highest priority applies "
+            "(then the larger reward)."
+        ),
     )
     multiplier = models.DecimalField(
         max_digits=6,
@@ -46,10 +49,10 @@ class EarnRule(Window):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal(1))],
-        help_text="Multiplier kinds: 2 doubles the base points of what matches.",
+        help_text=_("Multiplier kinds: 2 doubles the base points of what matches."),
     )
     bonus_points = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Bonus kinds: points awarded."
+        null=True, blank=True, help_text=_("Bonus kinds: points awarded.")
     )
     min_amount = models.DecimalField(
         max_digits=18,
@@ -57,59 +60,65 @@ class EarnRule(Window):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal(0))],
-        help_text="Minimum-spend bonus: purchases of at least this amount qualify.",
+        help_text=_("Minimum-spend bonus: purchases of at least this amount qualify."),
     )
     targets = models.CharField(
         max_length=500,
         blank=True,
-        help_text="Category or SKU multiplier: the categories or SKUs, comma-separated.",
+        help_text=_("Category or SKU multiplier: the categories or SKUs, comma-separated."),
     )
     shops = models.ManyToManyField(
-        Shop, blank=True, related_name="+", help_text="Empty: purchases at every shop."
+        Shop, blank=True, related_name="+", help_text=_("Empty: purchases at every shop.")
     )
     tiers = models.ManyToManyField(
-        Tier, blank=True, related_name="+", help_text="Empty: members of every tier."
+        Tier, blank=True, related_name="+", help_text=_("Empty: members of every tier.")
     )
     segments = models.ManyToManyField(
         Segment,
         blank=True,
         related_name="+",
-        help_text="Empty: every member. Otherwise members in at least one of these segments "
-        "when they earn.",
+        help_text=_(
+            "Empty: every member. Otherwise members in at least one of these segments "
+            "when they earn."
+        ),
     )
     cap_per_day = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Most points this rule gives a member in a day."
+        null=True, blank=True, help_text=_("Most points this rule gives a member in a day.")
     )
     cap_per_month = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Most points this rule gives a member in a month."
+        null=True, blank=True, help_text=_("Most points this rule gives a member in a month.")
     )
     cap_total = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Most points this rule gives a member, ever."
+        null=True, blank=True, help_text=_("Most points this rule gives a member, ever.")
     )
     excluded_skus = models.CharField(
         max_length=1000,
         blank=True,
         db_default="",
-        help_text="This rule leaves out lines with these SKUs, comma-separated (they still "
-        "earn base points unless the program excludes them).",
+        help_text=_(
+            "This rule leaves out lines with these SKUs, comma-separated (they still "
+            "earn base points unless the program excludes them)."
+        ),
     )
     excluded_categories = models.CharField(
         max_length=1000,
         blank=True,
         db_default="",
-        help_text="This rule leaves out lines in these categories, comma-separated.",
+        help_text=_("This rule leaves out lines in these categories, comma-separated."),
     )
     budget_points = models.PositiveBigIntegerField(
         null=True,
         blank=True,
-        help_text="Most points this rule gives across all members; once spent, it gives "
-        "none. Empty: no budget.",
+        help_text=_(
+            "Most points this rule gives across all members; once spent, it gives "
+            "none. Empty: no budget."
+        ),
     )
     budget_used = models.BigIntegerField(
         default=0,
         db_default=0,
         editable=False,
-        help_text="Points this rule has given against its budget.",
+        help_text=_("Points this rule has given against its budget."),
     )
 
     history = audit_trail(m2m_fields=[shops, tiers, segments])
@@ -159,12 +168,12 @@ class EarnAward(models.Model):
     birthday bonus are counted from these rows."""
 
     class Source(models.TextChoices):
-        BASE = "base", "Base rate"
-        TIER = "tier", "Tier multiplier"
-        RULE = "rule", "Earn rule"
-        MILESTONE = "milestone", "Milestone"
-        ACTIVITY = "activity", "Activity"
-        REFERRAL = "referral", "Referral"
+        BASE = "base", _("Base rate")
+        TIER = "tier", _("Tier multiplier")
+        RULE = "rule", _("Earn rule")
+        MILESTONE = "milestone", _("Milestone")
+        ACTIVITY = "activity", _("Activity")
+        REFERRAL = "referral", _("Referral")
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="earn_awards")
     entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="awards")
@@ -184,7 +193,7 @@ class EarnAward(models.Model):
     description = models.CharField(max_length=300)
     points = models.BigIntegerField()
     awarded_at = models.DateTimeField()
-    local_date = models.DateField(help_text="The day of the award in the program's time zone.")
+    local_date = models.DateField(help_text=_("The day of the award in the program's time zone."))
 
     class Meta:
         indexes = [

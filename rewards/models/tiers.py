@@ -21,24 +21,27 @@ class Tier(models.Model):
 
     name = models.CharField(max_length=50, unique=True)
     rank = models.PositiveSmallIntegerField(
-        unique=True, help_text="Order of the tiers: 1 is the entry tier, higher ranks are better."
+        unique=True,
+        help_text=_("Order of the tiers: 1 is the entry tier, higher ranks are better."),
     )
     threshold = models.DecimalField(
         max_digits=18,
         decimal_places=2,
         default=Decimal(0),
         validators=[MinValueValidator(Decimal(0))],
-        help_text="Points earned (whole points) or money spent within the tier window to "
-        "qualify. 0 makes this the tier every member starts in.",
+        help_text=_(
+            "Points earned (whole points) or money spent within the tier window to "
+            "qualify. 0 makes this the tier every member starts in."
+        ),
     )
     earn_multiplier = models.DecimalField(
         max_digits=6,
         decimal_places=3,
         default=Decimal(1),
         validators=[MinValueValidator(Decimal(1))],
-        help_text="Purchase base points are multiplied by this: 1.5 adds half the base points.",
+        help_text=_("Purchase base points are multiplied by this: 1.5 adds half the base points."),
     )
-    benefits = models.TextField(blank=True, help_text="One benefit per line, shown to members.")
+    benefits = models.TextField(blank=True, help_text=_("One benefit per line, shown to members."))
 
     history = audit_trail()
 
@@ -82,7 +85,7 @@ class MemberTier(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        help_text="Staff-pinned minimum tier.",
+        help_text=_("Staff-pinned minimum tier."),
     )
     below_since = models.DateTimeField(null=True, blank=True)
     evaluated_at = models.DateTimeField(null=True, blank=True)
