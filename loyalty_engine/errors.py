@@ -25,6 +25,9 @@ class DomainError(Exception):
     code = "domain_error"
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     message = _("The operation was refused.")
+    # In the OpenAPI Error component, after the code: when it is given, if its name does
+    # not say it all.
+    schema_note = ""
 
     def __init__(self, message: str | None = None, *, extra: dict[str, Any] | None = None):
         self.message = message or self.message

@@ -133,24 +133,37 @@ ERROR_DESCRIPTIONS = {
 }
 
 
-def stable_error_codes() -> dict[str, int]:
-    """Every stable error code with its HTTP status: the framework's and every
-    DomainError subclass's, found through the class tree (the apps' errors modules are
-    imported by the URLconf before a schema is generated)."""
+def _domain_error_classes() -> list[type]:
+    """DomainError and every subclass, found through the class tree (the apps' errors
+    modules are imported by the URLconf before a schema is generated)."""
     from loyalty_engine.errors import DomainError
 
-    codes = dict(FRAMEWORK_CODES)
-    pending = [DomainError]
+    found, pending = [], [DomainError]
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
+        found.append(cls)
+    return found
+
+
+def stable_error_codes() -> dict[str, int]:
+    """Every stable error code with its HTTP status: the framework's and every
+    DomainError subclass's."""
+    codes = dict(FRAMEWORK_CODES)
+    for cls in _domain_error_classes():
         if cls.code != "domain_error":
             codes.setdefault(cls.code, cls.status_code)
     return dict(sorted(codes.items()))
 
 
+def _code_line(code: str, status: int, notes: dict[str, str]) -> str:
+    line = f"- `{code}` ({status})"
+    return f"{line}: {notes[code]}" if code in notes else line
+
+
 def error_component() -> dict:
     codes = stable_error_codes()
+    notes = {cls.code: cls.schema_note for cls in _domain_error_classes() if cls.schema_note}
     return {
         "type": "object",
         "description": "Every error. Clients branch on `error.code`, which is stable.",
@@ -164,7 +177,7 @@ def error_component() -> dict:
                         "type": "string",
                         "enum": list(codes),
                         "description": "\n".join(
-                            f"- `{code}` ({status})" for code, status in codes.items()
+                            _code_line(code, status, notes) for code, status in codes.items()
                         ),
                     },
                     "message": {"type": "string", "description": "For people, not programs."},

@@ -32,7 +32,8 @@ from metrics.models import Feedback, KpiSnapshot
 from metrics.periods import Granularity, period_count
 from metrics.predictions.selectors import member_prediction_get
 from metrics.selectors import (
-    cohort_matrix_get,
+    cohort_list,
+    cohort_rows_get,
     kpi_snapshot_list,
     member_lifetime_value_get,
     referral_kpis_get,
@@ -311,7 +312,11 @@ class KpiCsvApi(StaffApi, APIView):
         return response
 
 
-class CohortListApi(StaffApi, APIView):
+class CohortPagination(CursorPage):
+    ordering = "cohort"
+
+
+class CohortListApi(StaffApi, ListAPIView):
     class OutputSerializer(serializers.Serializer):
         class MonthSerializer(serializers.Serializer):
             month = serializers.DateField()
@@ -327,16 +332,11 @@ class CohortListApi(StaffApi, APIView):
         members = serializers.IntegerField(help_text="Members who enrolled in that month.")
         months = MonthSerializer(many=True)
 
-    @extend_schema(
-        parameters=[DayRangeSerializer],
-        responses=OutputSerializer(many=True),
-        summary="Cohort retention: for each monthly enrollment cohort, the share active in "
-        "each following month",
-        description=DEFINITIONS["cohort_retention"].text,
-        tags=["metrics"],
-    )
-    def get(self, request):
-        query = DayRangeSerializer(data=request.query_params)
+    serializer_class = OutputSerializer
+    pagination_class = CohortPagination
+
+    def get_queryset(self):
+        query = DayRangeSerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
         if period_count(Granularity.MONTH, data["first"], data["last"]) > MAX_PERIODS:
@@ -344,8 +344,20 @@ class CohortListApi(StaffApi, APIView):
                 {"from": [f"The range holds more than {MAX_PERIODS} months."]},
                 code="range_too_long",
             )
-        matrix = cohort_matrix_get(first=data["first"], last=data["last"])
-        return Response(self.OutputSerializer(matrix, many=True).data)
+        return cohort_list(first=data["first"], last=data["last"])
+
+    @extend_schema(
+        parameters=[DayRangeSerializer],
+        summary="Cohort retention: for each monthly enrollment cohort, the share active in "
+        "each following month",
+        description=DEFINITIONS["cohort_retention"].text
+        + "\n\nCursor pages, oldest cohort first, like every list of the API.",
+        tags=["metrics"],
+    )
+    def get(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        rows = cohort_rows_get(cohorts=[row["cohort"] for row in page])
+        return self.get_paginated_response(self.get_serializer(rows, many=True).data)
 
 
 class MemberValueApi(StaffApi, APIView):

@@ -411,11 +411,29 @@ def kpi_segment_snapshot_list(*, granularity: str, first: date, last: date):
 def cohort_matrix_get(*, first: date, last: date) -> list[dict]:
     """The cohorts enrolled in the months first..last, each with its size and its share
     active in each month since, oldest cohort first."""
-    cells = CohortCell.objects.filter(cohort__gte=first.replace(day=1), cohort__lte=last).order_by(
-        "cohort", "month"
+    return _cohort_rows(
+        CohortCell.objects.filter(cohort__gte=first.replace(day=1), cohort__lte=last)
     )
+
+
+def cohort_list(*, first: date, last: date) -> QuerySet:
+    """One row `{"cohort": …}` per cohort enrolled in the months first..last: what the API
+    pages through; `cohort_rows_get` fills a page in."""
+    return (
+        CohortCell.objects.filter(cohort__gte=first.replace(day=1), cohort__lte=last)
+        .values("cohort")
+        .distinct()
+    )
+
+
+def cohort_rows_get(*, cohorts: list[date]) -> list[dict]:
+    """The rows of `cohort_matrix_get` for these cohorts, oldest first."""
+    return _cohort_rows(CohortCell.objects.filter(cohort__in=cohorts))
+
+
+def _cohort_rows(cells: QuerySet) -> list[dict]:
     matrix: dict[date, dict] = {}
-    for cell in cells:
+    for cell in cells.order_by("cohort", "month"):
         row = matrix.setdefault(cell.cohort, {"cohort": cell.cohort, "members": 0, "months": []})
         row["members"] = cell.members
         row["months"].append(

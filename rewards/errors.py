@@ -51,6 +51,11 @@ class IdempotencyKeyRequired(DomainError):
     code = "idempotency_key_required"
     status_code = status.HTTP_400_BAD_REQUEST
     message = _("Send an Idempotency-Key header (1 to 128 printable characters) with a redemption.")
+    schema_note = (
+        "the Idempotency-Key header is missing, or malformed: empty, over 128 characters, "
+        "or with `/` or an invisible character. For a malformed key the message says what "
+        "is wrong with it; `fields` names the header either way."
+    )
 
 
 # The reward catalog and vouchers.

@@ -13,7 +13,7 @@ past) does not apply.
 
 from collections import defaultdict
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from members.models import Member, SegmentMembership
 
@@ -22,6 +22,22 @@ def segments_flag(queryset: QuerySet) -> QuerySet:
     through = queryset.model.segments.through
     owner = f"{queryset.model._meta.model_name}_id"
     return queryset.annotate(has_segments=Exists(through.objects.filter(**{owner: OuterRef("pk")})))
+
+
+def segments_allowing(queryset: QuerySet, *, member: Member | None) -> QuerySet:
+    """The items of a `segments_flag`ged queryset whose limit lets the member through, decided
+    in the query (as `member_segments_attach` and `segment_limit_allows` decide after it), so
+    the result can be paged: the unlimited ones, and the limited ones while the member is in
+    one of their segments."""
+    if member is None:
+        return queryset.filter(has_segments=False)
+    through = queryset.model.segments.through
+    owner = f"{queryset.model._meta.model_name}_id"
+    current = SegmentMembership.objects.filter(member=member, left_on__isnull=True).values(
+        "segment_id"
+    )
+    in_segment = Exists(through.objects.filter(**{owner: OuterRef("pk")}, segment_id__in=current))
+    return queryset.filter(Q(has_segments=False) | in_segment)
 
 
 def member_segments_attach(items: list, *, member: Member | None) -> None:

@@ -23,7 +23,7 @@ from rewards.models import (
     TierChange,
     Voucher,
 )
-from rewards.segments import member_segments_attach, segments_flag
+from rewards.segments import member_segments_attach, segments_allowing, segments_flag
 from rewards.services.catalog import reward_unavailable_reason
 from rewards.vouchers import voucher_code_normalize
 
@@ -123,6 +123,20 @@ def reward_list_open(*, as_of: datetime) -> QuerySet[Reward]:
         .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=as_of))
         .prefetch_related("tiers")
         .order_by("points_cost", "name")
+    )
+
+
+def milestone_open_list(*, member: Member | None, moment: datetime) -> QuerySet[Milestone]:
+    """Active milestones open at `moment` that the member may reach: those limited to
+    segments only while the member is in one of them (rewards.segments)."""
+    return segments_allowing(
+        segments_flag(
+            Milestone.objects.filter(is_active=True)
+            .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=moment))
+            .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=moment))
+            .select_related("reward")
+        ),
+        member=member,
     )
 
 

@@ -214,6 +214,18 @@ def test_redemption_documents_the_idempotency_key_header(schema):
     header = next(p for p in parameters if p["name"] == "Idempotency-Key")
     assert header["in"] == "header"
     assert header["required"] is True
+    assert (header["schema"]["minLength"], header["schema"]["maxLength"]) == (1, 128)
+    assert header["schema"]["pattern"] == r"^[^/\x00-\x1f\x7f]+$"
+    assert "idempotency_key_required" in header["description"]
+
+
+def test_the_error_component_says_a_malformed_idempotency_key_has_the_required_code(schema):
+    code = schema["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
+    (line,) = [
+        line for line in code["description"].splitlines() if "`idempotency_key_required`" in line
+    ]
+    assert line.startswith("- `idempotency_key_required` (400): ")
+    assert "malformed" in line and "`fields` names the header" in line
 
 
 def is_member_path(path: str) -> bool:

@@ -2,10 +2,10 @@ from django.db import IntegrityError, transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty_engine.pagination import CursorPage
 from members.segments import (
     FIELDS,
     LANGUAGE_CODES,
@@ -52,7 +52,11 @@ class ConditionSerializer(serializers.Serializer):
     value = serializers.JSONField()
 
 
-class SegmentListApi(StaffApi, APIView):
+class SegmentPagination(CursorPage):
+    ordering = "name"
+
+
+class SegmentListApi(StaffApi, ListAPIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         description = serializers.CharField(max_length=2000, required=False, default="")
@@ -69,11 +73,15 @@ class SegmentListApi(StaffApi, APIView):
             except ConditionError as error:
                 raise serializers.ValidationError(str(error), code="invalid_condition") from None
 
-    @extend_schema(
-        responses=SegmentOutputSerializer(many=True), summary="The segments", tags=["segments"]
-    )
-    def get(self, request):
-        return Response(SegmentOutputSerializer(segment_list(), many=True).data)
+    serializer_class = SegmentOutputSerializer
+    pagination_class = SegmentPagination
+
+    def get_queryset(self):
+        return segment_list()
+
+    @extend_schema(summary="The segments (cursor pages)", tags=["segments"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         request=InputSerializer,
@@ -158,11 +166,10 @@ class SegmentCopyApi(StaffApi, APIView):
         )
 
 
-class SegmentMemberPagination(CursorPagination):
+class SegmentMemberPagination(CursorPage):
     ordering = "id"
     page_size = 100
     max_page_size = 1000
-    page_size_query_param = "page_size"
 
 
 class SegmentMembersApi(StaffApi, ListAPIView):

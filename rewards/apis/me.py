@@ -26,6 +26,7 @@ from rewards.selectors import (
     ledger_entry_list,
     member_balance_get,
     member_catalog_get,
+    milestone_open_list,
     program_get,
 )
 from rewards.services.milestones import milestones_progress
@@ -150,7 +151,13 @@ class MeTierApi(MemberApi, APIView):
         return Response(self.OutputSerializer(progress).data)
 
 
-class MeMilestonesApi(MemberApi, APIView):
+class MilestonePagination(CursorPage):
+    # A cursor's position is its first ordering field, which must be unique: with ties
+    # (kind, target) DRF's `previous` link returns the page it came from.
+    ordering = "id"
+
+
+class MeMilestonesApi(MemberApi, ListAPIView):
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField(source="milestone.pk")
         name = serializers.CharField(source="milestone.name")
@@ -167,16 +174,21 @@ class MeMilestonesApi(MemberApi, APIView):
         bonus_points = serializers.IntegerField(allow_null=True, source="milestone.bonus_points")
         reward = serializers.CharField(allow_null=True, source="milestone.reward.name")
 
+    serializer_class = OutputSerializer
+    pagination_class = MilestonePagination
+
     @extend_schema(
-        responses=OutputSerializer(many=True),
         summary="My progress toward each milestone",
+        description="The milestones open now that I may reach, in cursor pages.",
         tags=["me"],
     )
-    def get(self, request):
+    def get(self, request, *args, **kwargs):
+        member, moment = request.user.member, timezone.now()
+        milestones = self.paginate_queryset(milestone_open_list(member=member, moment=moment))
         progress = milestones_progress(
-            member=request.user.member, program=program_get(), moment=timezone.now()
+            member=member, program=program_get(), moment=moment, milestones=milestones
         )
-        return Response(self.OutputSerializer(progress, many=True).data)
+        return self.get_paginated_response(self.get_serializer(progress, many=True).data)
 
 
 class MeRewardsApi(MemberApi, APIView):

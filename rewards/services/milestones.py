@@ -20,7 +20,7 @@ from loyalty_engine.events.outbox import event_emit
 from members.models import Member
 from rewards.errors import RewardOutOfStock
 from rewards.models import EarnAward, Milestone, MilestoneAward, Program, Purchase
-from rewards.segments import member_segments_attach, segment_limit_allows, segments_flag
+from rewards.selectors import milestone_open_list
 from rewards.services.bonuses import bonus_award, milestone_bonus_words
 from rewards.services.catalog import voucher_issue
 from rewards.services.ledger import Actor
@@ -109,13 +109,7 @@ def milestones_progress(
 def milestones_open(moment: datetime, *, member: Member | None = None) -> list[Milestone]:
     """Active milestones open at `moment`; those limited to segments only if the member is
     in one of them (rewards.segments)."""
-    milestones = [
-        m
-        for m in segments_flag(Milestone.objects.filter(is_active=True).select_related("reward"))
-        if m.is_open_at(moment)
-    ]
-    member_segments_attach(milestones, member=member)
-    return [m for m in milestones if segment_limit_allows(m)]
+    return list(milestone_open_list(member=member, moment=moment))
 
 
 def milestones_award(

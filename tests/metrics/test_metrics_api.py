@@ -204,7 +204,7 @@ def test_cohort_matrix(staff_client, history):
     response = staff_client.get("/api/v1/metrics/cohorts?from=2025-01-01&to=2025-03-31")
 
     assert response.status_code == 200
-    (january,) = response.json()
+    (january,) = response.json()["results"]
     assert january["cohort"] == "2025-01-01"
     assert january["members"] == 4
     assert [(m["offset"], m["active"], m["retention_rate"]) for m in january["months"]] == [

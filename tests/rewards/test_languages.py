@@ -483,7 +483,7 @@ def test_my_milestones_are_named_in_the_language(language, program_in, member):
     )
     response = member_client_for(member).get(f"/api/v1/me/milestones?lang={language}")
     assert response.status_code == 200 and response["Content-Language"] == language
-    (milestone,) = response.json()
+    (milestone,) = response.json()["results"]
     assert (milestone["name"], milestone["description"]) == {
         "sv": ("Tionde köpet", "Tio besök"),
         "da": ("Tiende køb", "Ti besøg"),

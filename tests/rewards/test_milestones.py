@@ -88,7 +88,7 @@ def test_me_milestones_shows_progress(shop, program):
     now = datetime.now(UTC)
     for _ in range(3):
         buy(shop, member, "40", at=now)
-    body = member_client_for(member).get("/api/v1/me/milestones").json()
+    body = member_client_for(member).get("/api/v1/me/milestones").json()["results"]
     by_name = {m["name"]: m for m in body}
     assert by_name["10th"]["progress"] == "3.00"
     assert by_name["10th"]["remaining"] == "7.00"
