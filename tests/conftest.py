@@ -54,6 +54,15 @@ def pytest_sessionstart(session):
         with partial.open("wb") as target:
             write_mo(target, catalog)
         os.replace(partial, po.with_suffix(".mo"))
+    # Catalogs read before this (Django's setup) would hide the edit: Python's gettext keeps
+    # each .mo it parsed by path, Django each language's merged catalog.
+    import gettext
+
+    from django.utils.translation import trans_real
+
+    gettext._translations.clear()
+    trans_real._translations = {}
+    trans_real._default = None
 
 
 @pytest.fixture(autouse=True, scope="session")
