@@ -1,7 +1,13 @@
 """Who is calling: a shop with an API key, or a member with a token minted by a shop."""
 
+import hashlib
+import threading
+import time
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils.translation import gettext
 from rest_framework import authentication, exceptions, permissions
 
@@ -23,6 +29,52 @@ class MemberPrincipal:
     is_authenticated: bool = True
 
 
+class VerifiedKeys:
+    """The API keys this process verified in the last `API_KEY_CACHE_SECONDS` (1 s by
+    default), with their shop: a shop's requests skip the key's lookup and hash check
+    in between. A key revoked, a shop deactivated, in this process or any other, is
+    refused within that time; in this process at once (the receivers below).
+
+    Held by the SHA-256 of the key, never the key itself, so the lookup compares digests
+    and a memory dump holds no usable key."""
+
+    def __init__(self):
+        self._keys: dict[bytes, tuple[float, ShopAPIKey]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _digest(key: str) -> bytes:
+        return hashlib.sha256(key.encode()).digest()
+
+    def get(self, key: str) -> ShopAPIKey | None:
+        found = self._keys.get(self._digest(key))
+        if found is None or found[0] <= time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, key: str, api_key: ShopAPIKey) -> None:
+        seconds = settings.API_KEY_CACHE_SECONDS
+        if seconds <= 0:
+            return
+        with self._lock:
+            if len(self._keys) >= 10_000:  # bounded: old entries go all at once
+                self._keys.clear()
+            self._keys[self._digest(key)] = (time.monotonic() + seconds, api_key)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+
+verified_keys = VerifiedKeys()
+
+
+@receiver([post_save, post_delete], sender=ShopAPIKey, dispatch_uid="verified_keys_key")
+@receiver([post_save, post_delete], sender=Shop, dispatch_uid="verified_keys_shop")
+def verified_keys_forget(**kwargs) -> None:
+    verified_keys.clear()
+
+
 @failed_authentication_throttled
 class ShopKeyAuthentication(authentication.BaseAuthentication):
     """`Authorization: Api-Key <key>`, checked against the hashed keys of active shops."""
@@ -37,10 +89,17 @@ class ShopKeyAuthentication(authentication.BaseAuthentication):
         key = key.strip()
         if not key or len(key) > 200 or not key.isprintable():
             raise exceptions.AuthenticationFailed(gettext("The API key is malformed."))
-        try:
-            api_key = ShopAPIKey.objects.get_from_key(key)
-        except ShopAPIKey.DoesNotExist:
-            raise exceptions.AuthenticationFailed(gettext("The API key is not valid.")) from None
+        api_key = verified_keys.get(key)
+        if api_key is None:
+            try:
+                api_key = ShopAPIKey.objects.get_from_key(key)
+            except ShopAPIKey.DoesNotExist:
+                raise exceptions.AuthenticationFailed(
+                    gettext("The API key is not valid.")
+                ) from None
+            if not api_key.has_expired and api_key.shop.is_active:
+                verified_keys.put(key, api_key)
+        # Checked on every request, cached or not: a key's expiry date can pass meanwhile.
         if api_key.has_expired or not api_key.shop.is_active:
             raise exceptions.AuthenticationFailed(gettext("The API key is revoked or expired."))
         return ShopPrincipal(shop=api_key.shop), api_key

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import F, Sum
 
 from loyalty_engine import i18n
@@ -19,6 +20,7 @@ from members.services import member_follow_merges
 from rewards import ledger_words
 from rewards.errors import MemberNotFound
 from rewards.models import LedgerEntry, LotMovement, PointLot, Program, Redemption
+from rewards.program_flags import program_flags_sql
 from rewards.services.expiry import lot_expiry_for, policy_expires_at
 
 Kind = LedgerEntry.Kind
@@ -71,6 +73,115 @@ def member_lock_by_external_id(external_id: str) -> Member:
         member = member_follow_merges(member, lock=True)
     i18n.speak_to(member)
     return member
+
+
+def member_lock_with_program(external_id: str) -> tuple[Member | None, Program | None]:
+    """Lock the member by external id and read the program (as `program_for_purchase_get`,
+    with `has_tiers`, `has_purchase_rules`, `has_milestones`) in one round trip: the two
+    reads every purchase starts with. (None, None) when there is no such member or no
+    program row yet: the caller falls back to the two separate reads, which create the
+    program and raise what they raise. A merged member's external id is followed, locked,
+    to the member it was merged into."""
+    query = _member_and_program_query()
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, [*query.params, external_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    member = query.member_from(row)
+    program = query.program_from(row)
+    if member.merged_into_id:
+        member = member_follow_merges(member, lock=True)
+    i18n.speak_to(member)
+    return member, program
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """A model's concrete columns in a hand-written SELECT, with the converters the ORM
+    applies to each (SQLite's decimals and booleans, JSON, ...), so instances come out as
+    the ORM would make them."""
+
+    model: type
+    attnames: list[str]
+    converters: list[tuple]
+    start: int
+
+    @classmethod
+    def of(cls, model, alias: str, start: int) -> "_Columns":
+        converters = []
+        for field in model._meta.concrete_fields:
+            column = field.get_col(alias)
+            converters.append(
+                (
+                    column,
+                    connection.ops.get_db_converters(column)
+                    + column.get_db_converters(connection),
+                )
+            )
+        return cls(
+            model=model,
+            attnames=[field.attname for field in model._meta.concrete_fields],
+            converters=converters,
+            start=start,
+        )
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.attnames)
+
+    def sql(self, alias: str) -> str:
+        quote = connection.ops.quote_name
+        return ", ".join(
+            f"{alias}.{quote(field.column)}" for field in self.model._meta.concrete_fields
+        )
+
+    def instance(self, row):
+        values = list(row[self.start : self.end])
+        for index, (column, functions) in enumerate(self.converters):
+            for function in functions:
+                values[index] = function(values[index], column, connection)
+        return self.model.from_db(connection.alias, self.attnames, values)
+
+
+@dataclass(frozen=True)
+class _MemberAndProgramQuery:
+    sql: str
+    params: list
+    member: _Columns
+    program: _Columns
+
+    def member_from(self, row) -> Member:
+        return self.member.instance(row)
+
+    def program_from(self, row) -> Program:
+        program = self.program.instance(row)
+        flags = row[self.program.end : self.program.end + 3]
+        program.has_tiers, program.has_purchase_rules, program.has_milestones = map(bool, flags)
+        return program
+
+
+_member_and_program_queries: dict[str, _MemberAndProgramQuery] = {}
+
+
+def _member_and_program_query() -> _MemberAndProgramQuery:
+    """Built once per database vendor: the columns come from the models' metadata, the
+    values are parameters."""
+    query = _member_and_program_queries.get(connection.vendor)
+    if query is None:
+        member = _Columns.of(Member, "member", 0)
+        program = _Columns.of(Program, "program", member.end)
+        flags_sql, flags_params = program_flags_sql()
+        lock = " FOR UPDATE OF member" if connection.features.has_select_for_update_of else ""
+        sql = (
+            f"SELECT {member.sql('member')}, {program.sql('program')}, {flags_sql} "
+            f"FROM {Member._meta.db_table} AS member "
+            f"CROSS JOIN {Program._meta.db_table} AS program "
+            f"WHERE program.id = 1 AND member.external_id = %s{lock}"
+        )
+        query = _MemberAndProgramQuery(sql=sql, params=flags_params, member=member, program=program)
+        _member_and_program_queries[connection.vendor] = query
+    return query
 
 
 def balance_save(member: Member) -> None:

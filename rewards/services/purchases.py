@@ -47,6 +47,7 @@ from rewards.services.ledger import (
     member_catch_up,
     member_lock,
     member_lock_by_external_id,
+    member_lock_with_program,
     owed_settle,
     spendable,
 )
@@ -230,9 +231,14 @@ def purchase_write(
     import (rewards.services.bulk_import) runs it for many rows in one transaction."""
     as_of = as_of or timezone.now()
     occurred_at = occurred_at or as_of
-    program = program_for_purchase_get()
+    # One round trip for the member's lock and the program; the two reads when the member
+    # is unknown or the program row not made yet (they raise or create as they do).
+    member, program = member_lock_with_program(member_external_id)
+    if member is None:
+        program = program_for_purchase_get()
+        _currency_check(program, currency)
+        member = member_lock_by_external_id(member_external_id)
     _currency_check(program, currency)
-    member = member_lock_by_external_id(member_external_id)
     if member.status != Member.Status.ACTIVE:
         replay = replay_or_none(
             Purchase.objects.filter(shop=shop, order_id=order_id).first(), request_hash
