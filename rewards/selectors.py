@@ -12,7 +12,6 @@ from rewards.models import (
     JobRun,
     LedgerEntry,
     MemberTier,
-    Milestone,
     MilestoneAward,
     PointLot,
     Program,

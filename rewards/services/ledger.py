@@ -15,6 +15,7 @@ from django.db.models import F, Sum
 from loyalty_engine import i18n
 from loyalty_engine.events.outbox import event_emit
 from loyalty_engine.events.services import rfc3339
+from loyalty_engine.rows import Columns, VendorCache
 from members.models import Member, Shop
 from members.services import member_follow_merges
 from rewards import ledger_words
@@ -82,7 +83,7 @@ def member_lock_with_program(external_id: str) -> tuple[Member | None, Program |
     program row yet: the caller falls back to the two separate reads, which create the
     program and raise what they raise. A merged member's external id is followed, locked,
     to the member it was merged into."""
-    query = _member_and_program_query()
+    query = _member_and_program_query.get()
     with connection.cursor() as cursor:
         cursor.execute(query.sql, [*query.params, external_id])
         row = cursor.fetchone()
@@ -97,59 +98,11 @@ def member_lock_with_program(external_id: str) -> tuple[Member | None, Program |
 
 
 @dataclass(frozen=True)
-class _Columns:
-    """A model's concrete columns in a hand-written SELECT, with the converters the ORM
-    applies to each (SQLite's decimals and booleans, JSON, ...), so instances come out as
-    the ORM would make them."""
-
-    model: type
-    attnames: list[str]
-    converters: list[tuple]
-    start: int
-
-    @classmethod
-    def of(cls, model, alias: str, start: int) -> "_Columns":
-        converters = []
-        for field in model._meta.concrete_fields:
-            column = field.get_col(alias)
-            converters.append(
-                (
-                    column,
-                    connection.ops.get_db_converters(column)
-                    + column.get_db_converters(connection),
-                )
-            )
-        return cls(
-            model=model,
-            attnames=[field.attname for field in model._meta.concrete_fields],
-            converters=converters,
-            start=start,
-        )
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.attnames)
-
-    def sql(self, alias: str) -> str:
-        quote = connection.ops.quote_name
-        return ", ".join(
-            f"{alias}.{quote(field.column)}" for field in self.model._meta.concrete_fields
-        )
-
-    def instance(self, row):
-        values = list(row[self.start : self.end])
-        for index, (column, functions) in enumerate(self.converters):
-            for function in functions:
-                values[index] = function(values[index], column, connection)
-        return self.model.from_db(connection.alias, self.attnames, values)
-
-
-@dataclass(frozen=True)
 class _MemberAndProgramQuery:
     sql: str
     params: list
-    member: _Columns
-    program: _Columns
+    member: Columns
+    program: Columns
 
     def member_from(self, row) -> Member:
         return self.member.instance(row)
@@ -161,27 +114,22 @@ class _MemberAndProgramQuery:
         return program
 
 
-_member_and_program_queries: dict[str, _MemberAndProgramQuery] = {}
+def _member_and_program_query_build() -> _MemberAndProgramQuery:
+    """The columns come from the models' metadata, the values are parameters."""
+    member = Columns.of(Member, "member")
+    program = Columns.of(Program, "program", member.end)
+    flags_sql, flags_params = program_flags_sql()
+    lock = " FOR UPDATE OF member" if connection.features.has_select_for_update_of else ""
+    sql = (
+        f"SELECT {member.sql}, {program.sql}, {flags_sql} "
+        f"FROM {Member._meta.db_table} AS member "
+        f"CROSS JOIN {Program._meta.db_table} AS program "
+        f"WHERE program.id = 1 AND member.external_id = %s{lock}"
+    )
+    return _MemberAndProgramQuery(sql=sql, params=flags_params, member=member, program=program)
 
 
-def _member_and_program_query() -> _MemberAndProgramQuery:
-    """Built once per database vendor: the columns come from the models' metadata, the
-    values are parameters."""
-    query = _member_and_program_queries.get(connection.vendor)
-    if query is None:
-        member = _Columns.of(Member, "member", 0)
-        program = _Columns.of(Program, "program", member.end)
-        flags_sql, flags_params = program_flags_sql()
-        lock = " FOR UPDATE OF member" if connection.features.has_select_for_update_of else ""
-        sql = (
-            f"SELECT {member.sql('member')}, {program.sql('program')}, {flags_sql} "
-            f"FROM {Member._meta.db_table} AS member "
-            f"CROSS JOIN {Program._meta.db_table} AS program "
-            f"WHERE program.id = 1 AND member.external_id = %s{lock}"
-        )
-        query = _MemberAndProgramQuery(sql=sql, params=flags_params, member=member, program=program)
-        _member_and_program_queries[connection.vendor] = query
-    return query
+_member_and_program_query = VendorCache(_member_and_program_query_build)
 
 
 def balance_save(member: Member) -> None:
