@@ -71,3 +71,28 @@ class VendorCache:
         if value is None:
             value = self._values[connection.vendor] = self._build()
         return value
+
+
+class RowUpdate:
+    """`UPDATE <table> SET <columns> WHERE <pk> = %s` for one model and a fixed set of
+    fields, its text built once per vendor and its values adapted by each field's
+    `get_db_prep_save`, as QuerySet.update() does (and, like it, with no save signals)."""
+
+    def __init__(self, model, attnames):
+        self.model = model
+        self.fields = [model._meta.get_field(attname) for attname in attnames]
+        self._sql = VendorCache(self._build)
+
+    def _build(self) -> str:
+        quote = connection.ops.quote_name
+        sets = ", ".join(f"{quote(field.column)} = %s" for field in self.fields)
+        table = quote(self.model._meta.db_table)
+        return f"UPDATE {table} SET {sets} WHERE {quote(self.model._meta.pk.column)} = %s"
+
+    def run(self, pk, values) -> None:
+        params = [
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(self.fields, values, strict=True)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(self._sql.get(), [*params, pk])

@@ -10,6 +10,7 @@ from django.utils.translation import gettext
 from loyalty_engine import i18n
 from loyalty_engine.db import durable_write
 from loyalty_engine.locale_format import money_format
+from loyalty_engine.rows import RowUpdate
 from members.models import Member, Shop
 from rewards import ledger_words
 from rewards.currency import minor_units, money_str
@@ -354,8 +355,12 @@ def purchase_write(
         "milestones_reached": [award.milestone.name for award in milestones],
         **excluded_response(calculation, currency=currency),
     }
-    Purchase.objects.filter(pk=purchase.pk).update(response=purchase.response)
+    _response_update.run(purchase.pk, [purchase.response])
     return WriteResult(record=purchase, replayed=False)
+
+
+# The stored response, written after everything it reports (issue 18: built once).
+_response_update = RowUpdate(Purchase, ["response"])
 
 
 def purchase_preview(
