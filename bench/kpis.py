@@ -8,10 +8,11 @@
 For each size (members:purchases) it uses a dedicated PostgreSQL database
 (loyalty_bench_kpis_<members>_<purchases>). A database that holds a complete fill of that
 size is reused (the 10M-purchase fill takes about 20 minutes; --refill forces a new one);
-otherwise it is recreated, migrated and filled with SQL (generate_series; the program row alone by the ORM): members
-enrolling over three years, purchases at 20 shops over 2024-2025, 5% of them refunded
-(half in full), one earn entry per purchase, redemptions and expiries in the ledger,
-tier changes for a tenth of the members and survey answers. Then it times, each in its own process:
+otherwise it is recreated, migrated and filled with SQL (generate_series; only the program
+row by the ORM): members enrolling over three years, purchases at 20 shops over 2024-2025,
+5% of them refunded (half in full), one earn entry per purchase, redemptions and expiries in
+the ledger, tier changes for a tenth of the members and survey answers. Then it times, each
+in its own process:
 
 - `manage.py recompute_kpis --from 2025-01-01 --to 2025-12-31 --granularity month`
   (a year of months: 12 periods, with their cohort cells);

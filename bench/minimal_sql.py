@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the pgbench scripts are the issue's, one statement per line)
 """The least SQL an earn and a redeem need (issue 18), as pgbench scripts on tables of
 their own: the reference the API is measured against beside its own recorded statements
 (bench/api.py `throughput`).

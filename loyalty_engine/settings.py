@@ -168,6 +168,14 @@ WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
 WHITENOISE_AUTOREFRESH = DEBUG
 WHITENOISE_MANIFEST_STRICT = False
 
+# How long a web process trusts an API key it has verified (members/auth.py): a key revoked
+# or a shop deactivated is refused by every process within this many seconds; 0 checks the
+# key on every request.
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=1.0)
+# How long a web process trusts that a client address had no failed authentication, before
+# it reads the failure count again (loyalty_engine/throttling.py); 0 reads it every time.
+FAILED_AUTH_CLEAN_SECONDS = env.float("FAILED_AUTH_CLEAN_SECONDS", default=1.0)
+
 # Throttle counts and other shared state: Redis in production (every web process sees the
 # same counts), this process's memory in development and tests.
 # https://docs.djangoproject.com/en/5.2/topics/cache/#redis

@@ -13,7 +13,9 @@ https://www.django-rest-framework.org/api-guide/throttling/
 
 import functools
 import logging
+import time
 
+from django.conf import settings
 from rest_framework import exceptions
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -125,6 +127,34 @@ class CountsFailures:
         return super().finalize_response(request, response, *args, **kwargs)
 
 
+class CleanAddresses:
+    """Client addresses whose failure count this process read as empty within the last
+    `FAILED_AUTH_CLEAN_SECONDS` (1 s by default): their requests skip reading the count
+    in the shared cache meanwhile, a round trip on every authenticated request. A failure
+    in this process forgets the address at once; failures counted by other processes
+    reach this one within that time."""
+
+    def __init__(self):
+        self._until: dict[str, float] = {}
+
+    def is_clean(self, address: str) -> bool:
+        return self._until.get(address, 0.0) > time.monotonic()
+
+    def mark(self, address: str) -> None:
+        seconds = settings.FAILED_AUTH_CLEAN_SECONDS
+        if seconds <= 0:
+            return
+        if len(self._until) >= 10_000:  # bounded: old entries go all at once
+            self._until.clear()
+        self._until[address] = time.monotonic() + seconds
+
+    def forget(self, address: str) -> None:
+        self._until.pop(address, None)
+
+
+clean_addresses = CleanAddresses()
+
+
 def failed_authentication_throttled(cls):
     """Class decorator for a DRF authentication class: a client address with too many
     recent failed authentications is refused (429) before its credentials are looked at,
@@ -136,11 +166,16 @@ def failed_authentication_throttled(cls):
         if not request.META.get("HTTP_AUTHORIZATION"):
             return authenticate(self, request)
         throttle = FailedAuthenticationThrottle()
-        if not throttle.allow_request(request, None):
-            raise exceptions.Throttled(wait=throttle.wait())
+        address = client_ip(request)
+        if not clean_addresses.is_clean(address):
+            if not throttle.allow_request(request, None):
+                raise exceptions.Throttled(wait=throttle.wait())
+            if getattr(throttle, "history", None) == []:
+                clean_addresses.mark(address)
         try:
             return authenticate(self, request)
         except exceptions.AuthenticationFailed:
+            clean_addresses.forget(address)
             throttle.failure_record(request, None)
             raise
 

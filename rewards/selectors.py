@@ -23,6 +23,7 @@ from rewards.models import (
     TierChange,
     Voucher,
 )
+from rewards.program_flags import program_flags_sql
 from rewards.segments import member_segments_attach, segments_allowing, segments_flag
 from rewards.services.catalog import reward_unavailable_reason
 from rewards.vouchers import voucher_code_normalize
@@ -38,25 +39,18 @@ def program_for_purchase_get() -> Program:
     """The program's settings, each with whether any tier, active purchase rule and active
     milestone exists (`has_tiers`, `has_purchase_rules`, `has_milestones`), in one query:
     a purchase skips the reads of what is not configured."""
-    program = next(iter(Program.objects.raw(_PROGRAM_FOR_PURCHASE_SQL, _PURCHASE_KINDS)), None)
+    program = next(iter(Program.objects.raw(_PROGRAM_FOR_PURCHASE_SQL, _FLAGS_PARAMS)), None)
     if program is None:
         program_get()
-        program = next(iter(Program.objects.raw(_PROGRAM_FOR_PURCHASE_SQL, _PURCHASE_KINDS)))
+        program = next(iter(Program.objects.raw(_PROGRAM_FOR_PURCHASE_SQL, _FLAGS_PARAMS)))
     return program
 
 
 # Written out rather than composed with Exists(): on every purchase, Django compiling the
 # three subqueries cost more CPU than the three reads they save (pyinstrument, 2,000 earns).
-# The table names come from the models' metadata; the values are parameters.
-_PURCHASE_KINDS = sorted(EarnRule.PURCHASE_KINDS)
+_FLAGS_SQL, _FLAGS_PARAMS = program_flags_sql()
 _PROGRAM_FOR_PURCHASE_SQL = f"""
-    SELECT program.*,
-        EXISTS (SELECT 1 FROM {Tier._meta.db_table}) AS has_tiers,
-        EXISTS (
-            SELECT 1 FROM {EarnRule._meta.db_table}
-            WHERE is_active AND kind IN ({", ".join(["%s"] * len(_PURCHASE_KINDS))})
-        ) AS has_purchase_rules,
-        EXISTS (SELECT 1 FROM {Milestone._meta.db_table} WHERE is_active) AS has_milestones
+    SELECT program.*, {_FLAGS_SQL}
     FROM {Program._meta.db_table} AS program
     WHERE program.id = 1
 """

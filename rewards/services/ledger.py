@@ -9,16 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import F, Sum
 
 from loyalty_engine import i18n
 from loyalty_engine.events.outbox import event_emit
 from loyalty_engine.events.services import rfc3339
+from loyalty_engine.rows import Columns, RowUpdate, VendorCache
 from members.models import Member, Shop
 from members.services import member_follow_merges
 from rewards import ledger_words
 from rewards.errors import MemberNotFound
 from rewards.models import LedgerEntry, LotMovement, PointLot, Program, Redemption
+from rewards.program_flags import program_flags_sql
 from rewards.services.expiry import lot_expiry_for, policy_expires_at
 
 Kind = LedgerEntry.Kind
@@ -73,13 +76,72 @@ def member_lock_by_external_id(external_id: str) -> Member:
     return member
 
 
+def member_lock_with_program(external_id: str) -> tuple[Member | None, Program | None]:
+    """Lock the member by external id and read the program (as `program_for_purchase_get`,
+    with `has_tiers`, `has_purchase_rules`, `has_milestones`) in one round trip: the two
+    reads every purchase starts with. (None, None) when there is no such member or no
+    program row yet: the caller falls back to the two separate reads, which create the
+    program and raise what they raise. A merged member's external id is followed, locked,
+    to the member it was merged into."""
+    query = _member_and_program_query.get()
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, [*query.params, external_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    member = query.member_from(row)
+    program = query.program_from(row)
+    if member.merged_into_id:
+        member = member_follow_merges(member, lock=True)
+    i18n.speak_to(member)
+    return member, program
+
+
+@dataclass(frozen=True)
+class _MemberAndProgramQuery:
+    sql: str
+    params: list
+    member: Columns
+    program: Columns
+
+    def member_from(self, row) -> Member:
+        return self.member.instance(row)
+
+    def program_from(self, row) -> Program:
+        program = self.program.instance(row)
+        flags = row[self.program.end : self.program.end + 3]
+        program.has_tiers, program.has_purchase_rules, program.has_milestones = map(bool, flags)
+        return program
+
+
+def _member_and_program_query_build() -> _MemberAndProgramQuery:
+    """The columns come from the models' metadata, the values are parameters."""
+    member = Columns.of(Member, "member")
+    program = Columns.of(Program, "program", member.end)
+    flags_sql, flags_params = program_flags_sql()
+    lock = " FOR UPDATE OF member" if connection.features.has_select_for_update_of else ""
+    sql = (
+        f"SELECT {member.sql}, {program.sql}, {flags_sql} "
+        f"FROM {Member._meta.db_table} AS member "
+        f"CROSS JOIN {Program._meta.db_table} AS program "
+        f"WHERE program.id = 1 AND member.external_id = %s{lock}"
+    )
+    return _MemberAndProgramQuery(sql=sql, params=flags_params, member=member, program=program)
+
+
+_member_and_program_query = VendorCache(_member_and_program_query_build)
+
+
 def balance_save(member: Member) -> None:
     # A plain UPDATE, not Model.save(): no save signals, so the member's audit trail (staff
     # changes, django-simple-history) gets no row; the ledger is the record of every
     # balance change, and the trail would only repeat it, one row per movement.
-    Member.objects.filter(pk=member.pk).update(
-        **{field: getattr(member, field) for field in BALANCE_FIELDS}
-    )
+    _balance_update.run(member.pk, [getattr(member, field) for field in BALANCE_FIELDS])
+
+
+# Built once (issue 18): on every earn and redemption, compiling the update cost more CPU
+# than sending it.
+_balance_update = RowUpdate(Member, BALANCE_FIELDS)
 
 
 def lot_expires_at(*, program: Program, earned_at: datetime) -> datetime | None:

@@ -10,6 +10,7 @@ from django.utils.translation import gettext
 from loyalty_engine import i18n
 from loyalty_engine.db import durable_write
 from loyalty_engine.locale_format import money_format
+from loyalty_engine.rows import RowUpdate
 from members.models import Member, Shop
 from rewards import ledger_words
 from rewards.currency import minor_units, money_str
@@ -47,6 +48,7 @@ from rewards.services.ledger import (
     member_catch_up,
     member_lock,
     member_lock_by_external_id,
+    member_lock_with_program,
     owed_settle,
     spendable,
 )
@@ -230,9 +232,14 @@ def purchase_write(
     import (rewards.services.bulk_import) runs it for many rows in one transaction."""
     as_of = as_of or timezone.now()
     occurred_at = occurred_at or as_of
-    program = program_for_purchase_get()
+    # One round trip for the member's lock and the program; the two reads when the member
+    # is unknown or the program row not made yet (they raise or create as they do).
+    member, program = member_lock_with_program(member_external_id)
+    if member is None:
+        program = program_for_purchase_get()
+        _currency_check(program, currency)
+        member = member_lock_by_external_id(member_external_id)
     _currency_check(program, currency)
-    member = member_lock_by_external_id(member_external_id)
     if member.status != Member.Status.ACTIVE:
         replay = replay_or_none(
             Purchase.objects.filter(shop=shop, order_id=order_id).first(), request_hash
@@ -348,8 +355,12 @@ def purchase_write(
         "milestones_reached": [award.milestone.name for award in milestones],
         **excluded_response(calculation, currency=currency),
     }
-    Purchase.objects.filter(pk=purchase.pk).update(response=purchase.response)
+    _response_update.run(purchase.pk, [purchase.response])
     return WriteResult(record=purchase, replayed=False)
+
+
+# The stored response, written after everything it reports (issue 18: built once).
+_response_update = RowUpdate(Purchase, ["response"])
 
 
 def purchase_preview(

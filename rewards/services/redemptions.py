@@ -50,6 +50,7 @@ from rewards.services.ledger import (
     member_catch_up,
     member_lock,
     member_lock_by_external_id,
+    member_lock_with_program,
     spendable,
 )
 
@@ -163,8 +164,11 @@ def _redemption_create(
     order_total=None,
 ) -> WriteResult:
     as_of = as_of or timezone.now()
-    program = program_get()
-    member = member_lock_by_external_id(member_external_id)
+    # One round trip for the member's lock and the program, as a purchase does.
+    member, program = member_lock_with_program(member_external_id)
+    if member is None:
+        program = program_get()
+        member = member_lock_by_external_id(member_external_id)
     # No look for an earlier redemption under this key: a repeat fails on the key's unique
     # constraint at the insert, or is refused before it, and `redemption_create` replays it.
     if member.status != Member.Status.ACTIVE:

@@ -1,0 +1,98 @@
+"""Model instances from hand-written SELECTs on the hot paths (issue 18).
+
+The ORM compiles a query on every call: for a purchase's first read, or the member lookup
+of every member request, compiling cost more CPU than the database took to answer. Here a
+query's text is built once per database vendor from the models' metadata, and its rows
+become instances through the same converters and `Model.from_db` the ORM uses, so they
+come out as a queryset would make them (SQLite's decimals and booleans, JSON, ...)."""
+
+from dataclasses import dataclass
+
+from django.db import connection
+
+
+@dataclass(frozen=True)
+class Columns:
+    """A model's concrete columns at `start` in a row, as `alias.column, ...`."""
+
+    model: type
+    alias: str
+    attnames: list[str]
+    converters: list[tuple]
+    start: int
+
+    @classmethod
+    def of(cls, model, alias: str, start: int = 0) -> "Columns":
+        fields = model._meta.concrete_fields
+        converters = []
+        for field in fields:
+            column = field.get_col(alias)
+            functions = connection.ops.get_db_converters(column) + column.get_db_converters(
+                connection
+            )
+            converters.append((column, functions))
+        return cls(
+            model=model,
+            alias=alias,
+            attnames=[field.attname for field in fields],
+            converters=converters,
+            start=start,
+        )
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.attnames)
+
+    @property
+    def sql(self) -> str:
+        quote = connection.ops.quote_name
+        return ", ".join(
+            f"{self.alias}.{quote(field.column)}" for field in self.model._meta.concrete_fields
+        )
+
+    def instance(self, row):
+        values = list(row[self.start : self.end])
+        for index, (column, functions) in enumerate(self.converters):
+            for function in functions:
+                values[index] = function(values[index], column, connection)
+        return self.model.from_db(connection.alias, self.attnames, values)
+
+
+class VendorCache:
+    """One value per database vendor, built on first use (the SQL text and the converters
+    depend on the backend)."""
+
+    def __init__(self, build):
+        self._build = build
+        self._values: dict[str, object] = {}
+
+    def get(self):
+        value = self._values.get(connection.vendor)
+        if value is None:
+            value = self._values[connection.vendor] = self._build()
+        return value
+
+
+class RowUpdate:
+    """`UPDATE <table> SET <columns> WHERE <pk> = %s` for one model and a fixed set of
+    fields, its text built once per vendor and its values adapted by each field's
+    `get_db_prep_save`, as QuerySet.update() does (and, like it, with no save signals)."""
+
+    def __init__(self, model, attnames):
+        self.model = model
+        self.fields = [model._meta.get_field(attname) for attname in attnames]
+        self._sql = VendorCache(self._build)
+
+    def _build(self) -> str:
+        quote = connection.ops.quote_name
+        sets = ", ".join(f"{quote(field.column)} = %s" for field in self.fields)
+        table = quote(self.model._meta.db_table)
+        return f"UPDATE {table} SET {sets} WHERE {quote(self.model._meta.pk.column)} = %s"
+
+    def run(self, pk, values) -> None:
+        params = [
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(self.fields, values, strict=True)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(self._sql.get(), [*params, pk])
