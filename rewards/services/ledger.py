@@ -15,7 +15,7 @@ from django.db.models import F, Sum
 from loyalty_engine import i18n
 from loyalty_engine.events.outbox import event_emit
 from loyalty_engine.events.services import rfc3339
-from loyalty_engine.rows import Columns, RowUpdate, VendorCache
+from loyalty_engine.rows import Columns, RowInsert, RowUpdate, VendorCache
 from members.models import Member, Shop
 from members.services import member_follow_merges
 from rewards import ledger_words
@@ -142,6 +142,9 @@ def balance_save(member: Member) -> None:
 # Built once (issue 18): on every earn and redemption, compiling the update cost more CPU
 # than sending it.
 _balance_update = RowUpdate(Member, BALANCE_FIELDS)
+# Entries and lots have no save signals (no audit trail: the ledger is the record).
+_entry_insert = RowInsert(LedgerEntry)
+_lot_insert = RowInsert(PointLot)
 
 
 def lot_expires_at(*, program: Program, earned_at: datetime) -> datetime | None:
@@ -169,7 +172,7 @@ def entry_write(
     Its `points` reach the cache through the lots it creates or moves. What it says is
     `words` (a message key and parameters, rendered when read); `reason` is only for words
     a person typed."""
-    entry = LedgerEntry.objects.create(
+    entry = _entry_insert.create(
         member=member,
         kind=kind,
         points=points,
@@ -265,7 +268,7 @@ def lot_create(
             as_of=as_of,
             activity=purchase is not None,
         )
-    lot = PointLot.objects.create(
+    lot = _lot_insert.create(
         member=member,
         entry=entry,
         purchase=purchase,
