@@ -125,7 +125,10 @@ class RowInsert:
         )
 
     def create(self, **values):
-        instance = self.model(**values)
+        return self.insert(self.model(**values))
+
+    def insert(self, instance):
+        """Insert an unsaved instance; it gets its primary key."""
         raw = [field.pre_save(instance, True) for field in self.fields]
         if any(hasattr(value, "resolve_expression") for value in raw):
             instance.save(force_insert=True)
