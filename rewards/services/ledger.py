@@ -145,6 +145,8 @@ _balance_update = RowUpdate(Member, BALANCE_FIELDS)
 # Entries and lots have no save signals (no audit trail: the ledger is the record).
 _entry_insert = RowInsert(LedgerEntry)
 _lot_insert = RowInsert(PointLot)
+_lot_remaining_update = RowUpdate(PointLot, ["remaining"])
+_movement_insert = RowInsert(LotMovement)
 
 
 def lot_expires_at(*, program: Program, earned_at: datetime) -> datetime | None:
@@ -322,12 +324,13 @@ def lots_move(member: Member, *, entry: LedgerEntry, plan: list[tuple[PointLot, 
         lot.remaining += sign * points
         _cache_lot_change(member, lot, sign * points)
     if len(plan) == 1:
-        # The usual redemption takes from one lot: a plain UPDATE costs half the CPU of
-        # bulk_update's CASE expression (0.5 ms against 1 ms), for the same one statement.
-        lot = plan[0][0]
-        PointLot.objects.filter(pk=lot.pk).update(remaining=lot.remaining)
-    else:
-        PointLot.objects.bulk_update([lot for lot, _ in plan], ["remaining"])
+        # The usual redemption takes from one lot: a plain UPDATE, built once (issue 18),
+        # instead of bulk_update's CASE expression, and one prepared insert.
+        lot, points = plan[0]
+        _lot_remaining_update.run(lot.pk, [lot.remaining])
+        _movement_insert.create(entry=entry, lot=lot, points=sign * points)
+        return
+    PointLot.objects.bulk_update([lot for lot, _ in plan], ["remaining"])
     LotMovement.objects.bulk_create(
         LotMovement(entry=entry, lot=lot, points=sign * points) for lot, points in plan
     )
