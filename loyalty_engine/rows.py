@@ -96,3 +96,50 @@ class RowUpdate:
         ]
         with connection.cursor() as cursor:
             cursor.execute(self._sql.get(), [*params, pk])
+
+
+class RowInsert:
+    """`Model.objects.create(**values)` for a model no save signal listens to, with an
+    `INSERT ... RETURNING <pk>` built once per vendor: each field's value is prepared as
+    the ORM prepares it (`pre_save`, then `get_db_prep_save`). A value the database has to
+    compute (a `db_default`, an expression) goes through the ORM instead."""
+
+    def __init__(self, model):
+        meta = model._meta
+        self.model = model
+        self.fields = [
+            field
+            for field in meta.local_concrete_fields
+            if field is not meta.auto_field and not getattr(field, "generated", False)
+        ]
+        self._sql = VendorCache(self._build)
+
+    def _build(self) -> str:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(field.column) for field in self.fields)
+        values = ", ".join(["%s"] * len(self.fields))
+        pk = quote(self.model._meta.pk.column)
+        return (
+            f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) VALUES ({values}) "
+            f"RETURNING {pk}"
+        )
+
+    def create(self, **values):
+        return self.insert(self.model(**values))
+
+    def insert(self, instance):
+        """Insert an unsaved instance; it gets its primary key."""
+        raw = [field.pre_save(instance, True) for field in self.fields]
+        if any(hasattr(value, "resolve_expression") for value in raw):
+            instance.save(force_insert=True)
+            return instance
+        params = [
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(self.fields, raw, strict=True)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(self._sql.get(), params)
+            instance.pk = cursor.fetchone()[0]
+        instance._state.adding = False
+        instance._state.db = connection.alias
+        return instance

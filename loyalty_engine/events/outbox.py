@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty_engine.events.types import EVENT_TYPES
+from loyalty_engine.rows import RowInsert
 
 BALANCE_FIELDS = ("points_available", "points_pending", "points_held", "points_owed")
 # A bulk import collects many events in one transaction: write them every so many.
@@ -142,8 +143,22 @@ def _write(pending: list[_Pending]) -> None:
                 dedupe_key=p.dedupe_key,
             )
         )
-    event_model.objects.bulk_create(rows)
+    if len(rows) == 1:
+        # One change, one event (an earn, a redemption): the prepared insert (issue 18).
+        _single_insert(event_model).insert(rows[0])
+    else:
+        event_model.objects.bulk_create(rows)
     dispatch_soon()
+
+
+_single_inserts: dict = {}
+
+
+def _single_insert(event_model) -> RowInsert:
+    insert = _single_inserts.get(event_model)
+    if insert is None:
+        insert = _single_inserts[event_model] = RowInsert(event_model)
+    return insert
 
 
 EMIT_BATCH = 5000

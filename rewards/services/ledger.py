@@ -15,7 +15,7 @@ from django.db.models import F, Sum
 from loyalty_engine import i18n
 from loyalty_engine.events.outbox import event_emit
 from loyalty_engine.events.services import rfc3339
-from loyalty_engine.rows import Columns, RowUpdate, VendorCache
+from loyalty_engine.rows import Columns, RowInsert, RowUpdate, VendorCache
 from members.models import Member, Shop
 from members.services import member_follow_merges
 from rewards import ledger_words
@@ -142,6 +142,11 @@ def balance_save(member: Member) -> None:
 # Built once (issue 18): on every earn and redemption, compiling the update cost more CPU
 # than sending it.
 _balance_update = RowUpdate(Member, BALANCE_FIELDS)
+# Entries and lots have no save signals (no audit trail: the ledger is the record).
+_entry_insert = RowInsert(LedgerEntry)
+_lot_insert = RowInsert(PointLot)
+_lot_remaining_update = RowUpdate(PointLot, ["remaining"])
+_movement_insert = RowInsert(LotMovement)
 
 
 def lot_expires_at(*, program: Program, earned_at: datetime) -> datetime | None:
@@ -169,7 +174,7 @@ def entry_write(
     Its `points` reach the cache through the lots it creates or moves. What it says is
     `words` (a message key and parameters, rendered when read); `reason` is only for words
     a person typed."""
-    entry = LedgerEntry.objects.create(
+    entry = _entry_insert.create(
         member=member,
         kind=kind,
         points=points,
@@ -265,7 +270,7 @@ def lot_create(
             as_of=as_of,
             activity=purchase is not None,
         )
-    lot = PointLot.objects.create(
+    lot = _lot_insert.create(
         member=member,
         entry=entry,
         purchase=purchase,
@@ -319,12 +324,13 @@ def lots_move(member: Member, *, entry: LedgerEntry, plan: list[tuple[PointLot, 
         lot.remaining += sign * points
         _cache_lot_change(member, lot, sign * points)
     if len(plan) == 1:
-        # The usual redemption takes from one lot: a plain UPDATE costs half the CPU of
-        # bulk_update's CASE expression (0.5 ms against 1 ms), for the same one statement.
-        lot = plan[0][0]
-        PointLot.objects.filter(pk=lot.pk).update(remaining=lot.remaining)
-    else:
-        PointLot.objects.bulk_update([lot for lot, _ in plan], ["remaining"])
+        # The usual redemption takes from one lot: a plain UPDATE, built once (issue 18),
+        # instead of bulk_update's CASE expression, and one prepared insert.
+        lot, points = plan[0]
+        _lot_remaining_update.run(lot.pk, [lot.remaining])
+        _movement_insert.create(entry=entry, lot=lot, points=sign * points)
+        return
+    PointLot.objects.bulk_update([lot for lot, _ in plan], ["remaining"])
     LotMovement.objects.bulk_create(
         LotMovement(entry=entry, lot=lot, points=sign * points) for lot, points in plan
     )

@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 from loyalty_engine import i18n
 from loyalty_engine.db import durable_write
 from loyalty_engine.locale_format import money_format
-from loyalty_engine.rows import RowUpdate
+from loyalty_engine.rows import RowInsert, RowUpdate
 from members.models import Member, Shop
 from rewards import ledger_words
 from rewards.currency import minor_units, money_str
@@ -268,7 +268,7 @@ def purchase_write(
     available_at = plan.available_at
     already_expired, is_pending = plan.already_expired, plan.is_pending
     points = calculation.points
-    purchase = Purchase.objects.create(
+    purchase = _purchase_insert.create(
         shop=shop,
         member=member,
         order_id=order_id,
@@ -361,6 +361,7 @@ def purchase_write(
 
 # The stored response, written after everything it reports (issue 18: built once).
 _response_update = RowUpdate(Purchase, ["response"])
+_purchase_insert = RowInsert(Purchase)
 
 
 def purchase_preview(

@@ -10,6 +10,7 @@ from django.utils.translation import ngettext
 
 from loyalty_engine.db import durable_write
 from loyalty_engine.fields import rfc3339
+from loyalty_engine.rows import RowInsert
 from members.errors import MemberMerged
 from members.models import Member, Shop
 from rewards import ledger_words
@@ -206,7 +207,7 @@ def _redemption_create(
     member.points_available -= points  # the response shows the balance after this write
     redemption.response = redemption_response(redemption, member)
     member.points_available += points
-    redemption.save(force_insert=True)
+    _redemption_insert.insert(redemption)
 
     reference = f"redemption:{redemption.pk}"
     if hold:
@@ -477,3 +478,7 @@ def redemption_cancel(
     redemption.save(update_fields=["status", "resolved_at"])
     balance_save(member)
     return redemption_response(redemption, member, voucher=voucher), False
+
+
+# Redemptions have no save signals: inserted by a statement built once (issue 18).
+_redemption_insert = RowInsert(Redemption)
