@@ -269,27 +269,47 @@ class MemberPrediction(models.Model):
     row: the others get null, not a guess. Rewritten whole by each converged fit."""
 
     member = models.OneToOneField(
-        Member, primary_key=True, on_delete=models.CASCADE, related_name="prediction"
+        Member,
+        verbose_name=_("member"),
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="prediction",
     )
-    fit = models.ForeignKey(PredictionFit, on_delete=models.CASCADE, related_name="+")
-    repeat_purchases = models.IntegerField(help_text=_("x: purchase days after the first."))
-    recency = models.FloatField(help_text=_("t_x in the fit's time unit."))
-    age = models.FloatField(help_text=_("T in the fit's time unit."))
-    p_alive = models.FloatField()
-    expected_purchases_90d = models.FloatField()
-    expected_purchases_365d = models.FloatField()
-    expected_spend = models.DecimalField(max_digits=18, decimal_places=4)
-    predicted_clv_12m = models.DecimalField(max_digits=18, decimal_places=4)
+    fit = models.ForeignKey(
+        PredictionFit, verbose_name=_("fit"), on_delete=models.CASCADE, related_name="+"
+    )
+    repeat_purchases = models.IntegerField(
+        verbose_name=_("repeat purchases"), help_text=_("x: purchase days after the first.")
+    )
+    recency = models.FloatField(
+        verbose_name=_("recency"), help_text=_("t_x in the fit's time unit.")
+    )
+    age = models.FloatField(verbose_name=_("age"), help_text=_("T in the fit's time unit."))
+    p_alive = models.FloatField(verbose_name=_("p alive"))
+    expected_purchases_90d = models.FloatField(verbose_name=_("expected purchases 90d"))
+    expected_purchases_365d = models.FloatField(verbose_name=_("expected purchases 365d"))
+    expected_spend = models.DecimalField(
+        verbose_name=_("expected spend"), max_digits=18, decimal_places=4
+    )
+    predicted_clv_12m = models.DecimalField(
+        verbose_name=_("predicted clv 12m"), max_digits=18, decimal_places=4
+    )
     historical_value = models.DecimalField(
-        max_digits=18, decimal_places=4, help_text=_("Net spend up to the fit's day.")
+        verbose_name=_("historical value"),
+        max_digits=18,
+        decimal_places=4,
+        help_text=_("Net spend up to the fit's day."),
     )
     value_at_risk = models.DecimalField(
+        verbose_name=_("value at risk"),
         max_digits=18,
         decimal_places=4,
         help_text=_("Historical value × (1 − P(alive)): what the program loses if they left."),
     )
 
     class Meta:
+        verbose_name = _("member prediction")
+        verbose_name_plural = _("member predictions")
         indexes = [models.Index(fields=["-value_at_risk"], name="prediction_value_at_risk")]
         constraints = [
             models.CheckConstraint(
