@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from members.models import Member
 
@@ -14,10 +15,16 @@ class MemberMerge(models.Model):
     stays merged."""
 
     source = models.OneToOneField(
-        Member, verbose_name=_("source"), on_delete=models.PROTECT, related_name="merge"
+        Member,
+        verbose_name=pgettext_lazy("member merge", "source"),
+        on_delete=models.PROTECT,
+        related_name="merge",
     )
     target = models.ForeignKey(
-        Member, verbose_name=_("target"), on_delete=models.PROTECT, related_name="merges_in"
+        Member,
+        verbose_name=pgettext_lazy("member merge", "target"),
+        on_delete=models.PROTECT,
+        related_name="merges_in",
     )
     reason = models.CharField(verbose_name=_("reason"), max_length=500)
     staff_user = models.ForeignKey(
