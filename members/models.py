@@ -10,10 +10,14 @@ from loyalty_engine.history import audit_trail
 class Shop(models.Model):
     """A point of sale or web store that calls the API with its own keys."""
 
-    name = models.CharField(max_length=200, unique=True)
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(verbose_name=_("name"), max_length=200, unique=True)
+    is_active = models.BooleanField(verbose_name=_("is active"), default=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
     history = audit_trail()
+
+    class Meta:
+        verbose_name = _("shop")
+        verbose_name_plural = _("shops")
 
     def __str__(self) -> str:
         return self.name
@@ -29,7 +33,9 @@ class ShopAPIKey(AbstractAPIKey):
     """An API key of a shop. Only a hash is stored; the key is shown once when created."""
 
     objects = ShopAPIKeyManager()
-    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="api_keys")
+    shop = models.ForeignKey(
+        Shop, verbose_name=_("shop"), on_delete=models.CASCADE, related_name="api_keys"
+    )
     # Who created or revoked which key, and when. The hash stays out of the trail.
     history = audit_trail(excluded_fields=["hashed_key"])
 
@@ -61,12 +67,16 @@ class Member(models.Model):
         MERGED = "merged", _("Merged into another member")
 
     external_id = models.CharField(
-        max_length=64, unique=True, help_text=_("The shop's customer id for this member.")
+        verbose_name=_("external id"),
+        max_length=64,
+        unique=True,
+        help_text=_("The shop's customer id for this member."),
     )
-    email = models.EmailField(max_length=254, blank=True)
-    name = models.CharField(max_length=200, blank=True)
-    birth_date = models.DateField(null=True, blank=True)
+    email = models.EmailField(verbose_name=_("email"), max_length=254, blank=True)
+    name = models.CharField(verbose_name=_("name"), max_length=200, blank=True)
+    birth_date = models.DateField(verbose_name=_("birth date"), null=True, blank=True)
     language = models.CharField(
+        verbose_name=_("language"),
         max_length=8,
         choices=settings.LANGUAGES,
         blank=True,
@@ -75,10 +85,13 @@ class Member(models.Model):
         db_default="",
         help_text=_("The language the member reads. Empty: the program's default language."),
     )
-    status = models.CharField(max_length=16, choices=Status, default=Status.ACTIVE)
-    enrolled_at = models.DateTimeField()
+    status = models.CharField(
+        verbose_name=_("status"), max_length=16, choices=Status, default=Status.ACTIVE
+    )
+    enrolled_at = models.DateTimeField(verbose_name=_("enrolled at"))
     merged_into = models.ForeignKey(
         "self",
+        verbose_name=_("merged into"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -91,14 +104,18 @@ class Member(models.Model):
     # Consent to email (rewards.services.messages): transactional messages (welcome,
     # vouchers, points about to expire) and marketing ones (tier changes). Database
     # defaults too, so bulk SQL inserts (bench/) that name no consent still work.
-    consent_transactional = models.BooleanField(default=True, db_default=True)
-    consent_marketing = models.BooleanField(default=False, db_default=False)
+    consent_transactional = models.BooleanField(
+        verbose_name=_("consent transactional"), default=True, db_default=True
+    )
+    consent_marketing = models.BooleanField(
+        verbose_name=_("consent marketing"), default=False, db_default=False
+    )
 
-    points_available = models.BigIntegerField(default=0)
-    points_pending = models.BigIntegerField(default=0)
-    points_held = models.BigIntegerField(default=0)
-    points_owed = models.BigIntegerField(default=0)
-    lifetime_earned = models.BigIntegerField(default=0)
+    points_available = models.BigIntegerField(verbose_name=_("points available"), default=0)
+    points_pending = models.BigIntegerField(verbose_name=_("points pending"), default=0)
+    points_held = models.BigIntegerField(verbose_name=_("points held"), default=0)
+    points_owed = models.BigIntegerField(verbose_name=_("points owed"), default=0)
+    lifetime_earned = models.BigIntegerField(verbose_name=_("lifetime earned"), default=0)
 
     # Staff changes to a member (contact details, status, erasure), with who and why. The
     # balances are a cache of the ledger, which is its own record: their saves skip the
@@ -106,6 +123,8 @@ class Member(models.Model):
     history = audit_trail(excluded_fields=[*BALANCE_FIELDS])
 
     class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
         permissions = [
             ("adjust_points", "Can adjust a member's points"),
             ("suspend_member", "Can suspend and reactivate members"),
@@ -146,15 +165,21 @@ class Segment(models.Model):
     says which conditions exist). metrics computes the memberships, nightly and on demand;
     earn rules and rewards may be limited to segments."""
 
-    name = models.CharField(max_length=200, unique=True)
-    description = models.TextField(blank=True)
-    conditions = models.JSONField(default=list, blank=True)
+    name = models.CharField(verbose_name=_("name"), max_length=200, unique=True)
+    description = models.TextField(verbose_name=_("description"), blank=True)
+    conditions = models.JSONField(verbose_name=_("conditions"), default=list, blank=True)
     is_builtin = models.BooleanField(
-        default=False, help_text=_("A template that ships with the engine: copy it to use it.")
+        verbose_name=_("is builtin"),
+        default=False,
+        help_text=_("A template that ships with the engine: copy it to use it."),
     )
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    computed_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(verbose_name=_("is active"), default=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    computed_at = models.DateTimeField(verbose_name=_("computed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
 
     def __str__(self) -> str:
         return self.name

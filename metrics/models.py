@@ -40,65 +40,92 @@ class KpiSnapshot(models.Model):
         SHOP = "shop", _("Shop")
         SEGMENT = "segment", _("Segment at the start of the period")
 
-    granularity = models.CharField(max_length=8, choices=Granularity.CHOICES)
-    period_start = models.DateField(help_text=_("First day, in the program's time zone."))
-    period_end = models.DateField(help_text=_("First day of the next period (not included)."))
-    breakdown = models.CharField(max_length=8, choices=Breakdown)
+    granularity = models.CharField(
+        verbose_name=_("granularity"), max_length=8, choices=Granularity.CHOICES
+    )
+    period_start = models.DateField(
+        verbose_name=_("period start"), help_text=_("First day, in the program's time zone.")
+    )
+    period_end = models.DateField(
+        verbose_name=_("period end"), help_text=_("First day of the next period (not included).")
+    )
+    breakdown = models.CharField(verbose_name=_("breakdown"), max_length=8, choices=Breakdown)
     # "all", "tier:<id>", "tier:none", "shop:<id>" or "segment:<id>": one key per row of a
     # period, so the unique constraint holds without comparing nulls.
-    group_key = models.CharField(max_length=32)
+    group_key = models.CharField(verbose_name=_("group key"), max_length=32)
     tier = models.ForeignKey(
-        Tier, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Tier,
+        verbose_name=_("tier"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
     )
     shop = models.ForeignKey(
-        Shop, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Shop,
+        verbose_name=_("shop"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
     )
     segment = models.ForeignKey(
-        Segment, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Segment,
+        verbose_name=_("segment"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
     )
 
-    active_start = count_field()
-    active_end = count_field()
-    new_active = count_field()
-    retained = count_field()
-    retention_rate = rate_field()
-    churn_rate = rate_field()
+    active_start = count_field(verbose_name=_("active start"))
+    active_end = count_field(verbose_name=_("active end"))
+    new_active = count_field(verbose_name=_("new active"))
+    retained = count_field(verbose_name=_("retained"))
+    retention_rate = rate_field(verbose_name=_("retention rate"))
+    churn_rate = rate_field(verbose_name=_("churn rate"))
 
-    purchases = count_field()
-    purchasing_members = count_field()
-    repeat_members = count_field()
-    repeat_purchase_rate = rate_field()
-    purchase_frequency = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    purchase_amount = money_field()
-    refund_amount = money_field()
-    average_order_value = money_field()
-    net_revenue = money_field()
-    customer_lifetime_value = money_field()
+    purchases = count_field(verbose_name=_("purchases"))
+    purchasing_members = count_field(verbose_name=_("purchasing members"))
+    repeat_members = count_field(verbose_name=_("repeat members"))
+    repeat_purchase_rate = rate_field(verbose_name=_("repeat purchase rate"))
+    purchase_frequency = models.DecimalField(
+        verbose_name=_("purchase frequency"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    purchase_amount = money_field(verbose_name=_("purchase amount"))
+    refund_amount = money_field(verbose_name=_("refund amount"))
+    average_order_value = money_field(verbose_name=_("average order value"))
+    net_revenue = money_field(verbose_name=_("net revenue"))
+    customer_lifetime_value = money_field(verbose_name=_("customer lifetime value"))
 
-    members_total = count_field()
-    members_enrolled = count_field()
-    tier_distribution = models.JSONField(null=True, blank=True)
+    members_total = count_field(verbose_name=_("members total"))
+    members_enrolled = count_field(verbose_name=_("members enrolled"))
+    tier_distribution = models.JSONField(verbose_name=_("tier distribution"), null=True, blank=True)
 
-    points_issued = count_field()
-    points_redeemed = count_field()
-    points_expired = count_field()
-    points_issued_to_date = count_field()
-    points_redeemed_to_date = count_field()
-    points_expired_to_date = count_field()
-    points_outstanding = count_field()
-    points_liability = money_field()
-    redemption_rate = rate_field()
-    breakage_rate = rate_field()
-    burn_earn_ratio = rate_field()
+    points_issued = count_field(verbose_name=_("points issued"))
+    points_redeemed = count_field(verbose_name=_("points redeemed"))
+    points_expired = count_field(verbose_name=_("points expired"))
+    points_issued_to_date = count_field(verbose_name=_("points issued to date"))
+    points_redeemed_to_date = count_field(verbose_name=_("points redeemed to date"))
+    points_expired_to_date = count_field(verbose_name=_("points expired to date"))
+    points_outstanding = count_field(verbose_name=_("points outstanding"))
+    points_liability = money_field(verbose_name=_("points liability"))
+    redemption_rate = rate_field(verbose_name=_("redemption rate"))
+    breakage_rate = rate_field(verbose_name=_("breakage rate"))
+    burn_earn_ratio = rate_field(verbose_name=_("burn earn ratio"))
 
-    nps = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
-    nps_responses = count_field()
-    csat = rate_field()
-    csat_responses = count_field()
+    nps = models.DecimalField(
+        verbose_name=_("nps"), max_digits=7, decimal_places=2, null=True, blank=True
+    )
+    nps_responses = count_field(verbose_name=_("nps responses"))
+    csat = rate_field(verbose_name=_("csat"))
+    csat_responses = count_field(verbose_name=_("csat responses"))
 
-    computed_at = models.DateTimeField()
+    computed_at = models.DateTimeField(verbose_name=_("computed at"))
 
     class Meta:
+        verbose_name = _("kpi snapshot")
+        verbose_name_plural = _("kpi snapshots")
         constraints = [
             models.UniqueConstraint(
                 fields=["granularity", "period_start", "group_key"], name="kpi_snapshot_unique"
@@ -159,18 +186,25 @@ class Feedback(IdempotentRecord):
 
     SCALES = {Kind.NPS: (0, 10), Kind.CSAT: (1, 5)}
 
-    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="feedback")
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="feedback")
-    feedback_id = models.CharField(max_length=64, blank=True, default="")
-    kind = models.CharField(max_length=8, choices=Kind)
-    score = models.PositiveSmallIntegerField(
-        validators=[MinValueValidator(0), MaxValueValidator(10)]
+    shop = models.ForeignKey(
+        Shop, verbose_name=_("shop"), on_delete=models.PROTECT, related_name="feedback"
     )
-    comment = models.TextField(blank=True)
-    answered_at = models.DateTimeField()
-    created_at = models.DateTimeField()
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="feedback"
+    )
+    feedback_id = models.CharField(
+        verbose_name=_("feedback id"), max_length=64, blank=True, default=""
+    )
+    kind = models.CharField(verbose_name=_("kind"), max_length=8, choices=Kind)
+    score = models.PositiveSmallIntegerField(
+        verbose_name=_("score"), validators=[MinValueValidator(0), MaxValueValidator(10)]
+    )
+    comment = models.TextField(verbose_name=_("comment"), blank=True)
+    answered_at = models.DateTimeField(verbose_name=_("answered at"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("feedback")
         verbose_name_plural = _("feedback")
         constraints = [
             models.UniqueConstraint(
@@ -235,27 +269,47 @@ class MemberPrediction(models.Model):
     row: the others get null, not a guess. Rewritten whole by each converged fit."""
 
     member = models.OneToOneField(
-        Member, primary_key=True, on_delete=models.CASCADE, related_name="prediction"
+        Member,
+        verbose_name=_("member"),
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="prediction",
     )
-    fit = models.ForeignKey(PredictionFit, on_delete=models.CASCADE, related_name="+")
-    repeat_purchases = models.IntegerField(help_text=_("x: purchase days after the first."))
-    recency = models.FloatField(help_text=_("t_x in the fit's time unit."))
-    age = models.FloatField(help_text=_("T in the fit's time unit."))
-    p_alive = models.FloatField()
-    expected_purchases_90d = models.FloatField()
-    expected_purchases_365d = models.FloatField()
-    expected_spend = models.DecimalField(max_digits=18, decimal_places=4)
-    predicted_clv_12m = models.DecimalField(max_digits=18, decimal_places=4)
+    fit = models.ForeignKey(
+        PredictionFit, verbose_name=_("fit"), on_delete=models.CASCADE, related_name="+"
+    )
+    repeat_purchases = models.IntegerField(
+        verbose_name=_("repeat purchases"), help_text=_("x: purchase days after the first.")
+    )
+    recency = models.FloatField(
+        verbose_name=_("recency"), help_text=_("t_x in the fit's time unit.")
+    )
+    age = models.FloatField(verbose_name=_("age"), help_text=_("T in the fit's time unit."))
+    p_alive = models.FloatField(verbose_name=_("p alive"))
+    expected_purchases_90d = models.FloatField(verbose_name=_("expected purchases 90d"))
+    expected_purchases_365d = models.FloatField(verbose_name=_("expected purchases 365d"))
+    expected_spend = models.DecimalField(
+        verbose_name=_("expected spend"), max_digits=18, decimal_places=4
+    )
+    predicted_clv_12m = models.DecimalField(
+        verbose_name=_("predicted clv 12m"), max_digits=18, decimal_places=4
+    )
     historical_value = models.DecimalField(
-        max_digits=18, decimal_places=4, help_text=_("Net spend up to the fit's day.")
+        verbose_name=_("historical value"),
+        max_digits=18,
+        decimal_places=4,
+        help_text=_("Net spend up to the fit's day."),
     )
     value_at_risk = models.DecimalField(
+        verbose_name=_("value at risk"),
         max_digits=18,
         decimal_places=4,
         help_text=_("Historical value × (1 − P(alive)): what the program loses if they left."),
     )
 
     class Meta:
+        verbose_name = _("member prediction")
+        verbose_name_plural = _("member predictions")
         indexes = [models.Index(fields=["-value_at_risk"], name="prediction_value_at_risk")]
         constraints = [
             models.CheckConstraint(

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django import forms
 from django.conf import settings
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from rewards.currency import decimal_places, is_known_currency, minor_units
 from rewards.models import EarnRule, Milestone, Program, Reward, Tier, TierBasis
@@ -22,9 +22,10 @@ from rewards.selectors import program_get
 Kind = EarnRule.Kind
 
 WINDOW_HELP = {
-    "starts_at": "Empty: from the start. The start itself is inside the window.",
-    "ends_at": "Empty: open-ended. The end itself is outside the window; it must be after "
-    "the start.",
+    "starts_at": gettext_lazy("Empty: from the start. The start itself is inside the window."),
+    "ends_at": gettext_lazy(
+        "Empty: open-ended. The end itself is outside the window; it must be after the start."
+    ),
 }
 
 
@@ -37,32 +38,32 @@ def window_check(form: forms.ModelForm) -> None:
     starts_at = form.cleaned_data.get("starts_at")
     ends_at = form.cleaned_data.get("ends_at")
     if starts_at and ends_at and ends_at <= starts_at:
-        form.add_error("ends_at", "The end must be after the start.")
+        form.add_error("ends_at", gettext("The end must be after the start."))
 
 
 def threshold_problem(threshold: Decimal, *, basis: str, currency: str) -> str | None:
     """Why a tier threshold doesn't fit how tiers qualify, or None."""
     if basis == TierBasis.POINTS and threshold != threshold.to_integral_value():
-        return (
-            f"Threshold {plain(threshold)} must be a whole number of points: tiers qualify "
-            "on points earned (see the program settings)."
-        )
-    if basis == TierBasis.SPEND:
-        return amount_problem(threshold, what="Threshold", currency=currency)
+        return gettext(
+            "Threshold %(threshold)s must be a whole number of points: tiers qualify on "
+            "points earned (see the program settings)."
+        ) % {"threshold": plain(threshold)}
+    places = places_exceeded(threshold, currency=currency) if basis == TierBasis.SPEND else None
+    if places is not None:
+        return gettext(
+            "Threshold %(threshold)s has more decimal places than the program currency "
+            "%(currency)s has (%(places)s)."
+        ) % {"threshold": plain(threshold), "currency": currency, "places": places}
     return None
 
 
-def amount_problem(amount: Decimal, *, what: str, currency: str) -> str | None:
-    """Why an amount of money can't be spent in the program currency (JPY has no cents)."""
+def places_exceeded(amount: Decimal, *, currency: str) -> int | None:
+    """The decimal places the program currency has, when an amount of money has more and so
+    can't be spent in it (JPY has no cents); otherwise None."""
     if not is_known_currency(currency):
         return None
     places = minor_units(currency)
-    if decimal_places(amount) > places:
-        return (
-            f"{what} {plain(amount)} has more decimal places than the program currency "
-            f"{currency} has ({places})."
-        )
-    return None
+    return places if decimal_places(amount) > places else None
 
 
 def translated(field: str) -> tuple[str, ...]:
@@ -153,21 +154,24 @@ class ProgramForm(TranslationsOptional, forms.ModelForm):
             "spend_url",
         )
         help_texts = {
-            "name": "Shown to members as the program's name.",
-            "currency": "ISO 4217 code, for example EUR. Purchases in another currency are "
-            "refused.",
-            "timezone": "An IANA time zone, for example Europe/Berlin. Month ends, birthdays "
-            "and nightly jobs follow it.",
+            "name": gettext_lazy("Shown to members as the program's name."),
+            "currency": gettext_lazy(
+                "ISO 4217 code, for example EUR. Purchases in another currency are refused."
+            ),
+            "timezone": gettext_lazy(
+                "An IANA time zone, for example Europe/Berlin. Month ends, birthdays "
+                "and nightly jobs follow it."
+            ),
         }
         error_messages = {
             "tier_window_months": {
-                "min_value": "The tier window must be at least 1 month.",
+                "min_value": gettext_lazy("The tier window must be at least 1 month."),
             },
             "activity_window_days": {
-                "min_value": "The activity window must be at least 1 day.",
+                "min_value": gettext_lazy("The activity window must be at least 1 day."),
             },
             "points_per_unit": {
-                "min_value": "Points per currency unit must be more than 0.",
+                "min_value": gettext_lazy("Points per currency unit must be more than 0."),
             },
         }
 
@@ -218,7 +222,8 @@ class ProgramForm(TranslationsOptional, forms.ModelForm):
         currency = self.cleaned_data["currency"].strip().upper()
         if not is_known_currency(currency):
             raise forms.ValidationError(
-                f"Currency {currency!r} is not an ISO 4217 code such as EUR, USD or JPY."
+                gettext("Currency %(currency)s is not an ISO 4217 code such as EUR, USD or JPY.")
+                % {"currency": repr(currency)}
             )
         return currency
 
@@ -226,7 +231,8 @@ class ProgramForm(TranslationsOptional, forms.ModelForm):
         name = self.cleaned_data["timezone"].strip()
         if name not in zoneinfo.available_timezones():
             raise forms.ValidationError(
-                f"Time zone {name!r} is not an IANA time zone such as Europe/Berlin or UTC."
+                gettext("Time zone %(name)s is not an IANA time zone such as Europe/Berlin or UTC.")
+                % {"name": repr(name)}
             )
         return name
 
@@ -242,7 +248,8 @@ class ProgramForm(TranslationsOptional, forms.ModelForm):
                 if problem:
                     self.add_error(
                         "tier_basis" if "tier_basis" in self.changed_data else "currency",
-                        f"Tier {tier.name}: {problem} Change the tier first.",
+                        gettext("Tier %(tier)s: %(problem)s Change the tier first.")
+                        % {"tier": tier.name, "problem": problem},
                     )
                     break
         return cleaned
@@ -261,12 +268,14 @@ class TierForm(TranslationsOptional, forms.ModelForm):
             "earn_multiplier",
             *translated("benefits"),
         )
-        help_texts = {"name": "Shown to members, for example Gold."}
+        help_texts = {"name": gettext_lazy("Shown to members, for example Gold.")}
         error_messages = {
             "earn_multiplier": {
-                "min_value": "The earn multiplier must be at least 1 (1 adds no points).",
+                "min_value": gettext_lazy(
+                    "The earn multiplier must be at least 1 (1 adds no points)."
+                ),
             },
-            "threshold": {"min_value": "The threshold cannot be negative."},
+            "threshold": {"min_value": gettext_lazy("The threshold cannot be negative.")},
         }
 
     def clean(self):
@@ -286,8 +295,11 @@ class TierForm(TranslationsOptional, forms.ModelForm):
             if entry_tier:
                 self.add_error(
                     "threshold",
-                    f"Only one tier can have threshold 0 (the tier every member starts in), "
-                    f"and {entry_tier.name} already has it.",
+                    gettext(
+                        "Only one tier can have threshold 0 (the tier every member starts in), "
+                        "and %(tier)s already has it."
+                    )
+                    % {"tier": entry_tier.name},
                 )
                 return cleaned
         if rank is None:
@@ -298,14 +310,20 @@ class TierForm(TranslationsOptional, forms.ModelForm):
         if below and below.threshold >= threshold:
             self.add_error(
                 "threshold",
-                f"Threshold must be above {plain(below.threshold)}, the threshold of "
-                f"{below.name}, which has a lower rank ({below.rank}).",
+                gettext(
+                    "Threshold must be above %(threshold)s, the threshold of %(tier)s, which "
+                    "has a lower rank (%(rank)s)."
+                )
+                % {"threshold": plain(below.threshold), "tier": below.name, "rank": below.rank},
             )
         elif above and above.threshold <= threshold:
             self.add_error(
                 "threshold",
-                f"Threshold must be below {plain(above.threshold)}, the threshold of "
-                f"{above.name}, which has a higher rank ({above.rank}).",
+                gettext(
+                    "Threshold must be below %(threshold)s, the threshold of %(tier)s, which "
+                    "has a higher rank (%(rank)s)."
+                )
+                % {"threshold": plain(above.threshold), "tier": above.name, "rank": above.rank},
             )
         return cleaned
 
@@ -323,29 +341,138 @@ TARGET_KINDS = {Kind.CATEGORY_MULTIPLIER, Kind.SKU_MULTIPLIER}
 # points already are its limit, and the engine checks caps only on purchase rules.
 CAPPED_KINDS = MULTIPLIER_KINDS | {Kind.MIN_SPEND_BONUS}
 CAP_FIELDS = ("cap_per_day", "cap_per_month", "cap_total")
-# Caps from the shortest period to the longest.
-CAP_NAMES = {"cap_per_day": "daily", "cap_per_month": "monthly", "cap_total": "total"}
-KIND_PHRASES = {
-    Kind.CATEGORY_MULTIPLIER: "a category multiplier",
-    Kind.SKU_MULTIPLIER: "an SKU multiplier",
-    Kind.CAMPAIGN_MULTIPLIER: "a campaign multiplier",
-    Kind.MIN_SPEND_BONUS: "a minimum-spend bonus",
-    Kind.FIRST_PURCHASE_BONUS: "a first-purchase bonus",
-    Kind.SIGNUP_BONUS: "a sign-up bonus",
-    Kind.BIRTHDAY_BONUS: "a birthday bonus",
+# What each kind lacks or ignores, in whole sentences, so a translator sees each one whole.
+NEEDS_MULTIPLIER = {
+    Kind.CATEGORY_MULTIPLIER: gettext_lazy(
+        "A category multiplier needs a multiplier (at least 1)."
+    ),
+    Kind.SKU_MULTIPLIER: gettext_lazy("An SKU multiplier needs a multiplier (at least 1)."),
+    Kind.CAMPAIGN_MULTIPLIER: gettext_lazy(
+        "A campaign multiplier needs a multiplier (at least 1)."
+    ),
 }
-FIELD_PHRASES = {
-    "multiplier": "a multiplier",
-    "bonus_points": "bonus points",
-    "min_amount": "a minimum amount",
-    "targets": "targets",
+NEEDS_TARGETS = {
+    Kind.CATEGORY_MULTIPLIER: gettext_lazy(
+        "A category multiplier needs targets: the categories it applies to."
+    ),
+    Kind.SKU_MULTIPLIER: gettext_lazy("An SKU multiplier needs targets: the SKUs it applies to."),
 }
-
-
-def kind_phrase(kind: str) -> str:
-    """ "A sign-up bonus", to start a sentence."""
-    phrase = KIND_PHRASES[Kind(kind)]
-    return phrase[0].upper() + phrase[1:]
+NEEDS_BONUS_POINTS = {
+    Kind.MIN_SPEND_BONUS: gettext_lazy("A minimum-spend bonus needs bonus points above 0."),
+    Kind.FIRST_PURCHASE_BONUS: gettext_lazy("A first-purchase bonus needs bonus points above 0."),
+    Kind.SIGNUP_BONUS: gettext_lazy("A sign-up bonus needs bonus points above 0."),
+    Kind.BIRTHDAY_BONUS: gettext_lazy("A birthday bonus needs bonus points above 0."),
+}
+CAMPAIGN_NEEDS = {
+    "starts_at": gettext_lazy(
+        "A campaign runs over a date window, so it needs a start. For a permanent change, "
+        "change the program's points per currency unit."
+    ),
+    "ends_at": gettext_lazy(
+        "A campaign runs over a date window, so it needs an end. For a permanent change, "
+        "change the program's points per currency unit."
+    ),
+}
+IGNORES = {
+    "multiplier": {
+        Kind.MIN_SPEND_BONUS: gettext_lazy(
+            "A minimum-spend bonus ignores a multiplier, so it would have no effect. "
+            "Leave it empty."
+        ),
+        Kind.FIRST_PURCHASE_BONUS: gettext_lazy(
+            "A first-purchase bonus ignores a multiplier, so it would have no effect. "
+            "Leave it empty."
+        ),
+        Kind.SIGNUP_BONUS: gettext_lazy(
+            "A sign-up bonus ignores a multiplier, so it would have no effect. Leave it empty."
+        ),
+        Kind.BIRTHDAY_BONUS: gettext_lazy(
+            "A birthday bonus ignores a multiplier, so it would have no effect. Leave it empty."
+        ),
+    },
+    "bonus_points": {
+        Kind.CATEGORY_MULTIPLIER: gettext_lazy(
+            "A category multiplier ignores bonus points, so it would have no effect. "
+            "Leave it empty."
+        ),
+        Kind.SKU_MULTIPLIER: gettext_lazy(
+            "An SKU multiplier ignores bonus points, so it would have no effect. Leave it empty."
+        ),
+        Kind.CAMPAIGN_MULTIPLIER: gettext_lazy(
+            "A campaign multiplier ignores bonus points, so it would have no effect. "
+            "Leave it empty."
+        ),
+    },
+    "min_amount": {
+        Kind.CATEGORY_MULTIPLIER: gettext_lazy(
+            "A category multiplier ignores a minimum amount, so it would have no effect. "
+            "Leave it empty."
+        ),
+        Kind.SKU_MULTIPLIER: gettext_lazy(
+            "An SKU multiplier ignores a minimum amount, so it would have no effect. "
+            "Leave it empty."
+        ),
+        Kind.CAMPAIGN_MULTIPLIER: gettext_lazy(
+            "A campaign multiplier ignores a minimum amount, so it would have no effect. "
+            "Leave it empty."
+        ),
+        Kind.FIRST_PURCHASE_BONUS: gettext_lazy(
+            "A first-purchase bonus ignores a minimum amount, so it would have no effect. "
+            "Leave it empty."
+        ),
+        Kind.SIGNUP_BONUS: gettext_lazy(
+            "A sign-up bonus ignores a minimum amount, so it would have no effect. Leave it empty."
+        ),
+        Kind.BIRTHDAY_BONUS: gettext_lazy(
+            "A birthday bonus ignores a minimum amount, so it would have no effect. Leave it empty."
+        ),
+    },
+    "targets": {
+        Kind.CAMPAIGN_MULTIPLIER: gettext_lazy(
+            "A campaign multiplier ignores targets, so it would have no effect. Leave it empty."
+        ),
+        Kind.MIN_SPEND_BONUS: gettext_lazy(
+            "A minimum-spend bonus ignores targets, so it would have no effect. Leave it empty."
+        ),
+        Kind.FIRST_PURCHASE_BONUS: gettext_lazy(
+            "A first-purchase bonus ignores targets, so it would have no effect. Leave it empty."
+        ),
+        Kind.SIGNUP_BONUS: gettext_lazy(
+            "A sign-up bonus ignores targets, so it would have no effect. Leave it empty."
+        ),
+        Kind.BIRTHDAY_BONUS: gettext_lazy(
+            "A birthday bonus ignores targets, so it would have no effect. Leave it empty."
+        ),
+    },
+}
+TAKES_NO_CAPS = {
+    Kind.FIRST_PURCHASE_BONUS: gettext_lazy(
+        "A first-purchase bonus is given once: its bonus points already are its limit, so it "
+        "takes no caps. Leave the caps empty."
+    ),
+    Kind.SIGNUP_BONUS: gettext_lazy(
+        "A sign-up bonus is given once: its bonus points already are its limit, so it takes "
+        "no caps. Leave the caps empty."
+    ),
+    Kind.BIRTHDAY_BONUS: gettext_lazy(
+        "A birthday bonus is given once a year: its bonus points already are its limit, so it "
+        "takes no caps. Leave the caps empty."
+    ),
+}
+# A cap above the cap of a longer period, by (cap, longer cap).
+CAP_UNREACHABLE = {
+    ("cap_per_day", "cap_per_month"): gettext_lazy(
+        "The daily cap (%(cap)s) is above the monthly cap (%(longer)s), so it could never be "
+        "reached."
+    ),
+    ("cap_per_day", "cap_total"): gettext_lazy(
+        "The daily cap (%(cap)s) is above the total cap (%(longer)s), so it could never be reached."
+    ),
+    ("cap_per_month", "cap_total"): gettext_lazy(
+        "The monthly cap (%(cap)s) is above the total cap (%(longer)s), so it could never be "
+        "reached."
+    ),
+}
 
 
 class EarnRuleForm(TranslationsOptional, forms.ModelForm):
@@ -375,30 +502,45 @@ class EarnRuleForm(TranslationsOptional, forms.ModelForm):
         )
         help_texts = {
             **WINDOW_HELP,
-            "name": "For staff, and shown to members as the rule's title.",
-            "kind": "What the rule does. Multipliers need a multiplier; category and SKU "
-            "multipliers also targets; bonuses need bonus points; a minimum-spend bonus also "
-            "a minimum amount. A campaign needs a start and an end. Fields a kind ignores "
-            "must be left empty.",
-            "is_active": "Untick to stop the rule without deleting it.",
-            "multiplier": "Multiplier kinds only: 2 doubles the base points of what matches. "
-            "At least 1.",
-            "bonus_points": "Bonus kinds only: the points awarded.",
-            "min_amount": "Minimum-spend bonus only: purchases of at least this amount qualify.",
-            "targets": "Category or SKU multiplier only: the categories or SKUs, "
-            "comma-separated, matched without regard to case.",
-            "shops": "Empty: every shop. A birthday bonus is given by the nightly job, not "
-            "at a shop, so it takes no shops.",
-            "cap_per_day": "Multiplier and minimum-spend rules only: most points this rule "
-            "gives a member in a day (program time zone). Empty: no cap.",
-            "cap_per_month": "Multiplier and minimum-spend rules only: most points this rule "
-            "gives a member in a calendar month. Empty: no cap.",
-            "cap_total": "Multiplier and minimum-spend rules only: most points this rule "
-            "gives a member, ever. Empty: no cap.",
+            "name": gettext_lazy("For staff, and shown to members as the rule's title."),
+            "kind": gettext_lazy(
+                "What the rule does. Multipliers need a multiplier; category and SKU "
+                "multipliers also targets; bonuses need bonus points; a minimum-spend bonus also "
+                "a minimum amount. A campaign needs a start and an end. Fields a kind ignores "
+                "must be left empty."
+            ),
+            "is_active": gettext_lazy("Untick to stop the rule without deleting it."),
+            "multiplier": gettext_lazy(
+                "Multiplier kinds only: 2 doubles the base points of what matches. At least 1."
+            ),
+            "bonus_points": gettext_lazy("Bonus kinds only: the points awarded."),
+            "min_amount": gettext_lazy(
+                "Minimum-spend bonus only: purchases of at least this amount qualify."
+            ),
+            "targets": gettext_lazy(
+                "Category or SKU multiplier only: the categories or SKUs, "
+                "comma-separated, matched without regard to case."
+            ),
+            "shops": gettext_lazy(
+                "Empty: every shop. A birthday bonus is given by the nightly job, not "
+                "at a shop, so it takes no shops."
+            ),
+            "cap_per_day": gettext_lazy(
+                "Multiplier and minimum-spend rules only: most points this rule "
+                "gives a member in a day (program time zone). Empty: no cap."
+            ),
+            "cap_per_month": gettext_lazy(
+                "Multiplier and minimum-spend rules only: most points this rule "
+                "gives a member in a calendar month. Empty: no cap."
+            ),
+            "cap_total": gettext_lazy(
+                "Multiplier and minimum-spend rules only: most points this rule "
+                "gives a member, ever. Empty: no cap."
+            ),
         }
         error_messages = {
-            "multiplier": {"min_value": "The multiplier must be at least 1."},
-            "min_amount": {"min_value": "The minimum amount cannot be negative."},
+            "multiplier": {"min_value": gettext_lazy("The multiplier must be at least 1.")},
+            "min_amount": {"min_value": gettext_lazy("The minimum amount cannot be negative.")},
         }
 
     def clean(self):
@@ -433,7 +575,11 @@ class EarnRuleForm(TranslationsOptional, forms.ModelForm):
         if budget is not None and budget < used:
             self.add_error(
                 "budget_points",
-                gettext("The rule has already given %(used)s points: the budget cannot be less.")
+                ngettext(
+                    "The rule has already given %(used)s point: the budget cannot be less.",
+                    "The rule has already given %(used)s points: the budget cannot be less.",
+                    used,
+                )
                 % {"used": used},
             )
 
@@ -443,28 +589,22 @@ class EarnRuleForm(TranslationsOptional, forms.ModelForm):
 
     def _check_required(self, kind: str) -> None:
         cleaned = self.cleaned_data
-        rule = kind_phrase(kind)
         if kind in MULTIPLIER_KINDS and self._missing("multiplier"):
-            self.add_error("multiplier", f"{rule} needs a multiplier (at least 1).")
+            self.add_error("multiplier", str(NEEDS_MULTIPLIER[kind]))
         if kind in TARGET_KINDS and not self._targets():
-            what = "categories" if kind == Kind.CATEGORY_MULTIPLIER else "SKUs"
-            self.add_error("targets", f"{rule} needs targets: the {what} it applies to.")
+            self.add_error("targets", str(NEEDS_TARGETS[kind]))
         if (
             kind in BONUS_KINDS
             and not cleaned.get("bonus_points")
             and ("bonus_points" not in self.errors)
         ):
-            self.add_error("bonus_points", f"{rule} needs bonus points above 0.")
+            self.add_error("bonus_points", str(NEEDS_BONUS_POINTS[kind]))
         if kind == Kind.MIN_SPEND_BONUS and self._missing("min_amount"):
-            self.add_error("min_amount", f"{rule} needs a minimum amount.")
+            self.add_error("min_amount", gettext("A minimum-spend bonus needs a minimum amount."))
         if kind == Kind.CAMPAIGN_MULTIPLIER:
-            for field, what in (("starts_at", "a start"), ("ends_at", "an end")):
+            for field, message in CAMPAIGN_NEEDS.items():
                 if self._missing(field):
-                    self.add_error(
-                        field,
-                        f"A campaign runs over a date window, so it needs {what}. For a "
-                        "permanent change, change the program's points per currency unit.",
-                    )
+                    self.add_error(field, str(message))
 
     def _targets(self) -> list[str]:
         return [t.strip() for t in (self.cleaned_data.get("targets") or "").split(",") if t.strip()]
@@ -479,36 +619,31 @@ class EarnRuleForm(TranslationsOptional, forms.ModelForm):
         }
         for field, ignored in is_set.items():
             if ignored:
-                self.add_error(
-                    field,
-                    f"{kind_phrase(kind)} ignores {FIELD_PHRASES[field]}, so it would have no "
-                    "effect. Leave it empty.",
-                )
+                self.add_error(field, str(IGNORES[field][kind]))
         if kind == Kind.BIRTHDAY_BONUS and cleaned.get("shops"):
             self.add_error(
                 "shops",
-                "A birthday bonus is given by the nightly job, not at a shop, so with shops "
-                "it would never be given. Leave shops empty.",
+                gettext(
+                    "A birthday bonus is given by the nightly job, not at a shop, so with shops "
+                    "it would never be given. Leave shops empty."
+                ),
             )
 
     def _check_caps(self, kind: str) -> None:
         caps = {field: self.cleaned_data.get(field) for field in CAP_FIELDS}
         if kind not in CAPPED_KINDS:
-            how_often = "once a year" if kind == Kind.BIRTHDAY_BONUS else "once"
             for field, cap in caps.items():
                 if cap is not None:
-                    self.add_error(
-                        field,
-                        f"{kind_phrase(kind)} is given {how_often}: its bonus points already "
-                        "are its limit, so it takes no caps. Leave the caps empty.",
-                    )
+                    self.add_error(field, str(TAKES_NO_CAPS[kind]))
             return
         for field, cap in caps.items():
             if cap == 0:
                 self.add_error(
                     field,
-                    "A cap of 0 would stop the rule from giving any points. Leave it empty "
-                    "for no cap, or untick active to stop the rule.",
+                    gettext(
+                        "A cap of 0 would stop the rule from giving any points. Leave it empty "
+                        "for no cap, or untick active to stop the rule."
+                    ),
                 )
         # A cap above the cap of a longer period could never be reached.
         for index, field in enumerate(CAP_FIELDS):
@@ -516,9 +651,8 @@ class EarnRuleForm(TranslationsOptional, forms.ModelForm):
                 if caps[field] and caps[longer] and caps[field] > caps[longer]:
                     self.add_error(
                         field,
-                        f"The {CAP_NAMES[field]} cap ({caps[field]}) is above the "
-                        f"{CAP_NAMES[longer]} cap ({caps[longer]}), so it could never be "
-                        "reached.",
+                        CAP_UNREACHABLE[field, longer]
+                        % {"cap": caps[field], "longer": caps[longer]},
                     )
                     break
 
@@ -541,19 +675,26 @@ class MilestoneForm(TranslationsOptional, forms.ModelForm):
         )
         help_texts = {
             **WINDOW_HELP,
-            "name": "Shown to members, for example 10th purchase.",
-            "description": "Shown to members under the name.",
-            "kind": "What counts toward the target: purchases, lifetime points earned, or "
-            "money spent (net of refunds).",
-            "target": "Purchases and lifetime points: a whole number. Spend: an amount in the "
-            "program currency.",
-            "period": "Purchases and spend count within the period, and the milestone can be "
-            "reached again in the next one. Lifetime points: once only.",
-            "bonus_points": "Points awarded when the milestone is reached. Set bonus points, "
-            "a reward, or both.",
-            "is_active": "Untick to stop awarding the milestone without deleting it.",
+            "name": gettext_lazy("Shown to members, for example 10th purchase."),
+            "description": gettext_lazy("Shown to members under the name."),
+            "kind": gettext_lazy(
+                "What counts toward the target: purchases, lifetime points earned, or "
+                "money spent (net of refunds)."
+            ),
+            "target": gettext_lazy(
+                "Purchases and lifetime points: a whole number. Spend: an amount in the "
+                "program currency."
+            ),
+            "period": gettext_lazy(
+                "Purchases and spend count within the period, and the milestone can be "
+                "reached again in the next one. Lifetime points: once only."
+            ),
+            "bonus_points": gettext_lazy(
+                "Points awarded when the milestone is reached. Set bonus points, a reward, or both."
+            ),
+            "is_active": gettext_lazy("Untick to stop awarding the milestone without deleting it."),
         }
-        error_messages = {"target": {"min_value": "The target must be more than 0."}}
+        error_messages = {"target": {"min_value": gettext_lazy("The target must be more than 0.")}}
 
     def clean(self):
         cleaned = super().clean()
@@ -563,26 +704,40 @@ class MilestoneForm(TranslationsOptional, forms.ModelForm):
         if kind in (Milestone.Kind.PURCHASE_COUNT, Milestone.Kind.LIFETIME_POINTS) and (
             target is not None and target != target.to_integral_value()
         ):
-            what = "purchases" if kind == Milestone.Kind.PURCHASE_COUNT else "points"
-            self.add_error("target", f"The target must be a whole number of {what}.")
+            if kind == Milestone.Kind.PURCHASE_COUNT:
+                message = gettext("The target must be a whole number of purchases.")
+            else:
+                message = gettext("The target must be a whole number of points.")
+            self.add_error("target", message)
         if kind == Milestone.Kind.SPEND and target is not None:
             currency = program_get().currency
-            problem = amount_problem(target, what="The target", currency=currency)
-            if problem:
-                self.add_error("target", problem)
+            places = places_exceeded(target, currency=currency)
+            if places is not None:
+                self.add_error(
+                    "target",
+                    gettext(
+                        "The target %(target)s has more decimal places than the program "
+                        "currency %(currency)s has (%(places)s)."
+                    )
+                    % {"target": plain(target), "currency": currency, "places": places},
+                )
         period = cleaned.get("period")
         if kind == Milestone.Kind.LIFETIME_POINTS and period and period != Milestone.Period.EVER:
             self.add_error(
                 "period",
-                "Lifetime points only grow, so a lifetime-points milestone is reached once: "
-                'its period must be "Once".',
+                gettext(
+                    "Lifetime points only grow, so a lifetime-points milestone is reached "
+                    'once: its period must be "Once".'
+                ),
             )
         if not cleaned.get("bonus_points") and not cleaned.get("reward"):
             if "bonus_points" not in self.errors and "reward" not in self.errors:
                 self.add_error(
                     "bonus_points",
-                    "Set bonus points (above 0), a reward, or both: otherwise the milestone "
-                    "gives nothing.",
+                    gettext(
+                        "Set bonus points (above 0), a reward, or both: otherwise the milestone "
+                        "gives nothing."
+                    ),
                 )
         return cleaned
 
@@ -617,16 +772,20 @@ class RewardForm(TranslationsOptional, forms.ModelForm):
         )
         help_texts = {
             **WINDOW_HELP,
-            "name": "Shown to members in the catalog.",
-            "description": "Shown to members in the catalog.",
-            "points_cost": "Points a member pays for one voucher. At least 1.",
-            "is_active": "Untick to take the reward out of the catalog.",
+            "name": gettext_lazy("Shown to members in the catalog."),
+            "description": gettext_lazy("Shown to members in the catalog."),
+            "points_cost": gettext_lazy("Points a member pays for one voucher. At least 1."),
+            "is_active": gettext_lazy("Untick to take the reward out of the catalog."),
         }
         error_messages = {
-            "points_cost": {"min_value": "The points cost must be at least 1."},
-            "stock": {"min_value": "Stock cannot be negative."},
-            "per_member_limit": {"min_value": "The per-member limit must be at least 1."},
-            "voucher_valid_days": {"min_value": "Voucher validity must be at least 1 day."},
+            "points_cost": {"min_value": gettext_lazy("The points cost must be at least 1.")},
+            "stock": {"min_value": gettext_lazy("Stock cannot be negative.")},
+            "per_member_limit": {
+                "min_value": gettext_lazy("The per-member limit must be at least 1.")
+            },
+            "voucher_valid_days": {
+                "min_value": gettext_lazy("Voucher validity must be at least 1 day.")
+            },
         }
 
     def clean(self):

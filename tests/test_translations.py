@@ -36,16 +36,17 @@ def catalog(language: str):
         return read_po(po, locale=language)
 
 
-def project_messages() -> set[str]:
-    """The singular msgid of every gettext call in the apps' Python code."""
+def project_messages() -> set[tuple[str, str | None]]:
+    """The singular msgid of every gettext call in the apps' Python code, with its context
+    (pgettext), which a catalog keys it by too."""
     found = set()
     for app in APPS:
-        for _, _, message, _, _ in extract_from_dir(
+        for _, _, message, _, context in extract_from_dir(
             ROOT / app,
             method_map=[("**/migrations/**", "ignore"), ("**.py", "python")],
             keywords=KEYWORDS,
         ):
-            found.add(message[0] if isinstance(message, tuple) else message)
+            found.add((message[0] if isinstance(message, tuple) else message, context))
     return found
 
 
@@ -109,7 +110,7 @@ def test_every_message_makemessages_finds_is_translated(makemessages_catalogs, l
 
 
 def test_the_extraction_finds_the_project_messages():
-    messages = project_messages()
+    messages = {message for message, _ in project_messages()}
     assert "The member does not have enough available points." in messages
     assert "Earned %(points)s point on order %(order)s (%(amount)s)." in messages
 
@@ -117,7 +118,11 @@ def test_the_extraction_finds_the_project_messages():
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_every_project_message_has_a_translation(language):
     translations = catalog(language)
-    missing = sorted(message for message in project_messages() if message not in translations)
+    missing = sorted(
+        message
+        for message, context in project_messages()
+        if translations.get(message, context=context) is None
+    )
     assert not missing, (
         f"No {language} translation (run `manage.py makemessages -l {language} "
         f"--ignore='.venv/*' --no-location` and translate): {missing}"

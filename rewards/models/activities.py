@@ -23,29 +23,36 @@ class ActivityType(models.Model):
         ANY = "any", _("Any survey answer")
 
     key = models.SlugField(
+        verbose_name=_("key"),
         max_length=50,
         unique=True,
         help_text=_("What shops send as `type`, such as product_review or newsletter_signup."),
     )
-    name = models.CharField(max_length=100)
-    points = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    is_active = models.BooleanField(default=True)
+    name = models.CharField(verbose_name=_("name"), max_length=100)
+    points = models.PositiveIntegerField(
+        verbose_name=_("points"), validators=[MinValueValidator(1)]
+    )
+    is_active = models.BooleanField(verbose_name=_("is active"), default=True)
     cap_per_day = models.PositiveIntegerField(
+        verbose_name=_("cap per day"),
         null=True,
         blank=True,
         help_text=_("Most activities of this type that earn, per member and day."),
     )
     cap_per_month = models.PositiveIntegerField(
+        verbose_name=_("cap per month"),
         null=True,
         blank=True,
         help_text=_("Most activities of this type that earn, per member and month."),
     )
     cap_total = models.PositiveIntegerField(
+        verbose_name=_("cap total"),
         null=True,
         blank=True,
         help_text=_("Most activities of this type that earn, per member, ever."),
     )
     earns_on_feedback = models.CharField(
+        verbose_name=_("earns on feedback"),
         max_length=8,
         choices=Feedback,
         default=Feedback.NONE,
@@ -58,6 +65,8 @@ class ActivityType(models.Model):
     history = audit_trail()
 
     class Meta:
+        verbose_name = _("activity type")
+        verbose_name_plural = _("activity types")
         ordering = ["key"]
 
     def __str__(self) -> str:
@@ -75,24 +84,40 @@ class Activity(IdempotentRecord):
         TOTAL = "total", _("Cap in total reached")
         INACTIVE = "inactive", _("Activity type switched off")
 
-    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="activities")
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="activities")
+    shop = models.ForeignKey(
+        Shop, verbose_name=_("shop"), on_delete=models.PROTECT, related_name="activities"
+    )
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="activities"
+    )
     activity_type = models.ForeignKey(
-        ActivityType, on_delete=models.PROTECT, related_name="activities"
+        ActivityType,
+        verbose_name=_("activity type"),
+        on_delete=models.PROTECT,
+        related_name="activities",
     )
-    activity_id = models.CharField(max_length=64)
-    occurred_at = models.DateTimeField()
+    activity_id = models.CharField(verbose_name=_("activity id"), max_length=64)
+    occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
     local_date = models.DateField(
-        help_text=_("The day of the activity in the program's time zone.")
+        verbose_name=_("local date"),
+        help_text=_("The day of the activity in the program's time zone."),
     )
-    created_at = models.DateTimeField()
-    points = models.BigIntegerField(default=0)
-    capped_by = models.CharField(max_length=8, choices=Cap, default=Cap.NONE, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    points = models.BigIntegerField(verbose_name=_("points"), default=0)
+    capped_by = models.CharField(
+        verbose_name=_("capped by"), max_length=8, choices=Cap, default=Cap.NONE, blank=True
+    )
     entry = models.OneToOneField(
-        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="activity"
+        LedgerEntry,
+        verbose_name=_("entry"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="activity",
     )
 
     class Meta:
+        verbose_name = _("activity")
         verbose_name_plural = _("activities")
         constraints = [
             models.UniqueConstraint(fields=["shop", "activity_id"], name="activity_id_unique"),
@@ -119,18 +144,31 @@ class Referral(models.Model):
         CAPPED = "capped", _("Referrer's yearly cap reached: no bonus")
         VOID = "void", _("First purchase refunded: no bonus")
 
-    referrer = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="referrals_made")
-    referred = models.OneToOneField(Member, on_delete=models.PROTECT, related_name="referral")
-    created_at = models.DateTimeField()
-    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
-    purchase = models.ForeignKey(
-        Purchase, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    referrer = models.ForeignKey(
+        Member, verbose_name=_("referrer"), on_delete=models.PROTECT, related_name="referrals_made"
     )
-    resolved_at = models.DateTimeField(null=True, blank=True)
-    referrer_points = models.BigIntegerField(default=0)
-    referred_points = models.BigIntegerField(default=0)
+    referred = models.OneToOneField(
+        Member, verbose_name=_("referred"), on_delete=models.PROTECT, related_name="referral"
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    status = models.CharField(
+        verbose_name=_("status"), max_length=16, choices=Status, default=Status.PENDING
+    )
+    purchase = models.ForeignKey(
+        Purchase,
+        verbose_name=_("purchase"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    resolved_at = models.DateTimeField(verbose_name=_("resolved at"), null=True, blank=True)
+    referrer_points = models.BigIntegerField(verbose_name=_("referrer points"), default=0)
+    referred_points = models.BigIntegerField(verbose_name=_("referred points"), default=0)
 
     class Meta:
+        verbose_name = _("referral")
+        verbose_name_plural = _("referrals")
         constraints = [
             models.CheckConstraint(
                 condition=~Q(referrer=models.F("referred")), name="referral_not_self"

@@ -15,15 +15,21 @@ from rewards.models.tiers import Tier
 class Reward(Window):
     """An item of the catalog that members redeem points for, as a voucher."""
 
-    name = models.CharField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
-    image_url = models.URLField(blank=True)
-    points_cost = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    is_active = models.BooleanField(default=True)
+    name = models.CharField(verbose_name=_("name"), max_length=100, unique=True)
+    description = models.TextField(verbose_name=_("description"), blank=True)
+    image_url = models.URLField(verbose_name=_("image url"), blank=True)
+    points_cost = models.PositiveIntegerField(
+        verbose_name=_("points cost"), validators=[MinValueValidator(1)]
+    )
+    is_active = models.BooleanField(verbose_name=_("is active"), default=True)
     stock = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Vouchers left to issue. Empty: unlimited.")
+        verbose_name=_("stock"),
+        null=True,
+        blank=True,
+        help_text=_("Vouchers left to issue. Empty: unlimited."),
     )
     per_member_limit = models.PositiveIntegerField(
+        verbose_name=_("per member limit"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
@@ -32,15 +38,21 @@ class Reward(Window):
         ),
     )
     tiers = models.ManyToManyField(
-        Tier, blank=True, related_name="+", help_text=_("Empty: members of every tier.")
+        Tier,
+        verbose_name=_("tiers"),
+        blank=True,
+        related_name="+",
+        help_text=_("Empty: members of every tier."),
     )
     segments = models.ManyToManyField(
         Segment,
+        verbose_name=_("segments"),
         blank=True,
         related_name="+",
         help_text=_("Empty: every member. Otherwise members in at least one of these segments."),
     )
     voucher_valid_days = models.PositiveIntegerField(
+        verbose_name=_("voucher valid days"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
@@ -50,6 +62,8 @@ class Reward(Window):
     history = audit_trail(m2m_fields=[tiers, segments])
 
     class Meta:
+        verbose_name = _("reward")
+        verbose_name_plural = _("rewards")
         ordering = ["points_cost", "name"]
         constraints = [
             window_ordered("reward_window_ordered"),
@@ -71,22 +85,40 @@ class Voucher(models.Model):
         USED = "used", _("Used")
         CANCELLED = "cancelled", _("Cancelled")
 
-    code = models.CharField(max_length=32, unique=True)
-    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="vouchers")
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="vouchers")
+    code = models.CharField(verbose_name=_("code"), max_length=32, unique=True)
+    reward = models.ForeignKey(
+        Reward, verbose_name=_("reward"), on_delete=models.PROTECT, related_name="vouchers"
+    )
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="vouchers"
+    )
     redemption = models.OneToOneField(
-        Redemption, null=True, blank=True, on_delete=models.PROTECT, related_name="voucher"
+        Redemption,
+        verbose_name=_("redemption"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="voucher",
     )
-    status = models.CharField(max_length=16, choices=Status, default=Status.ISSUED)
-    issued_at = models.DateTimeField()
-    expires_at = models.DateTimeField(null=True, blank=True)
-    used_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        verbose_name=_("status"), max_length=16, choices=Status, default=Status.ISSUED
+    )
+    issued_at = models.DateTimeField(verbose_name=_("issued at"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"), null=True, blank=True)
+    used_at = models.DateTimeField(verbose_name=_("used at"), null=True, blank=True)
     used_by = models.ForeignKey(
-        Shop, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Shop,
+        verbose_name=_("used by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
-    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(verbose_name=_("cancelled at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("voucher")
+        verbose_name_plural = _("vouchers")
         indexes = [models.Index(fields=["member", "-issued_at"], name="voucher_member_newest")]
         constraints = [
             models.CheckConstraint(

@@ -24,34 +24,50 @@ class IdempotentRecord(models.Model):
     """The request hash and the response of a write, stored with its effect in one
     transaction and under the effect's unique key, so a replay returns the stored response."""
 
-    request_hash = models.CharField(max_length=64)
-    response = models.JSONField()
+    request_hash = models.CharField(verbose_name=_("request hash"), max_length=64)
+    response = models.JSONField(verbose_name=_("response"))
 
     class Meta:
         abstract = True
 
 
 class Purchase(IdempotentRecord):
-    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="purchases")
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases")
-    order_id = models.CharField(max_length=64)
-    amount = models.DecimalField(max_digits=18, decimal_places=4)
-    currency = models.CharField(max_length=3)
-    occurred_at = models.DateTimeField()
-    created_at = models.DateTimeField()
-    points_earned = models.BigIntegerField()
-    refunded_amount = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal(0))
-    points_reversed = models.BigIntegerField(default=0)
+    shop = models.ForeignKey(
+        Shop, verbose_name=_("shop"), on_delete=models.PROTECT, related_name="purchases"
+    )
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="purchases"
+    )
+    order_id = models.CharField(verbose_name=_("order id"), max_length=64)
+    amount = models.DecimalField(verbose_name=_("amount"), max_digits=18, decimal_places=4)
+    currency = models.CharField(verbose_name=_("currency"), max_length=3)
+    occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    points_earned = models.BigIntegerField(verbose_name=_("points earned"))
+    refunded_amount = models.DecimalField(
+        verbose_name=_("refunded amount"), max_digits=18, decimal_places=4, default=Decimal(0)
+    )
+    points_reversed = models.BigIntegerField(verbose_name=_("points reversed"), default=0)
     # What of `amount` earns nothing: excluded lines, and the part paid with points unless
     # the program lets it earn. It counts for no tier either (rewards.services.exclusions).
     not_earning_amount = models.DecimalField(
-        max_digits=18, decimal_places=4, default=Decimal(0), db_default=Decimal(0)
+        verbose_name=_("not earning amount"),
+        max_digits=18,
+        decimal_places=4,
+        default=Decimal(0),
+        db_default=Decimal(0),
     )
     points_paid_amount = models.DecimalField(
-        max_digits=18, decimal_places=4, default=Decimal(0), db_default=Decimal(0)
+        verbose_name=_("points paid amount"),
+        max_digits=18,
+        decimal_places=4,
+        default=Decimal(0),
+        db_default=Decimal(0),
     )
 
     class Meta:
+        verbose_name = _("purchase")
+        verbose_name_plural = _("purchases")
         constraints = [
             models.UniqueConstraint(fields=["shop", "order_id"], name="purchase_order_unique"),
             models.CheckConstraint(
@@ -90,15 +106,21 @@ class PurchaseLine(models.Model):
 
 
 class Refund(IdempotentRecord):
-    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="refunds")
-    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="refunds")
-    refund_id = models.CharField(max_length=64)
-    amount = models.DecimalField(max_digits=18, decimal_places=4)
-    points_reversed = models.BigIntegerField()
-    points_owed = models.BigIntegerField(default=0)
-    created_at = models.DateTimeField()
+    shop = models.ForeignKey(
+        Shop, verbose_name=_("shop"), on_delete=models.PROTECT, related_name="refunds"
+    )
+    purchase = models.ForeignKey(
+        Purchase, verbose_name=_("purchase"), on_delete=models.PROTECT, related_name="refunds"
+    )
+    refund_id = models.CharField(verbose_name=_("refund id"), max_length=64)
+    amount = models.DecimalField(verbose_name=_("amount"), max_digits=18, decimal_places=4)
+    points_reversed = models.BigIntegerField(verbose_name=_("points reversed"))
+    points_owed = models.BigIntegerField(verbose_name=_("points owed"), default=0)
+    created_at = models.DateTimeField(verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
         constraints = [
             models.UniqueConstraint(fields=["shop", "refund_id"], name="refund_id_unique"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
@@ -117,15 +139,24 @@ class Redemption(IdempotentRecord):
         CANCELLED = "cancelled", _("Cancelled")
 
     # Random, so a redemption id in a URL cannot be guessed from another.
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="redemptions")
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="redemptions")
-    idempotency_key = models.CharField(max_length=128)
-    points = models.BigIntegerField()
-    discount_amount = models.DecimalField(max_digits=18, decimal_places=4)
-    currency = models.CharField(max_length=3)
-    order_id = models.CharField(max_length=64, blank=True)
+    id = models.UUIDField(
+        verbose_name=_("id"), primary_key=True, default=uuid.uuid4, editable=False
+    )
+    shop = models.ForeignKey(
+        Shop, verbose_name=_("shop"), on_delete=models.PROTECT, related_name="redemptions"
+    )
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="redemptions"
+    )
+    idempotency_key = models.CharField(verbose_name=_("idempotency key"), max_length=128)
+    points = models.BigIntegerField(verbose_name=_("points"))
+    discount_amount = models.DecimalField(
+        verbose_name=_("discount amount"), max_digits=18, decimal_places=4
+    )
+    currency = models.CharField(verbose_name=_("currency"), max_length=3)
+    order_id = models.CharField(verbose_name=_("order id"), max_length=64, blank=True)
     order_total = models.DecimalField(
+        verbose_name=_("order total"),
         max_digits=18,
         decimal_places=4,
         null=True,
@@ -133,14 +164,21 @@ class Redemption(IdempotentRecord):
         help_text=_("The order this redemption pays part of, when the shop said (points + cash)."),
     )
     reward = models.ForeignKey(
-        "Reward", null=True, blank=True, on_delete=models.PROTECT, related_name="redemptions"
+        "Reward",
+        verbose_name=_("reward"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="redemptions",
     )
-    status = models.CharField(max_length=16, choices=Status)
-    hold_expires_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField()
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(verbose_name=_("status"), max_length=16, choices=Status)
+    hold_expires_at = models.DateTimeField(verbose_name=_("hold expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    resolved_at = models.DateTimeField(verbose_name=_("resolved at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("redemption")
+        verbose_name_plural = _("redemptions")
         constraints = [
             models.UniqueConstraint(
                 fields=["shop", "idempotency_key"], name="redemption_idempotency_key_unique"
@@ -191,34 +229,58 @@ class LedgerEntry(models.Model):
         STAFF = "staff", _("Staff")
         SYSTEM = "system", _("System")
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="ledger_entries")
-    kind = models.CharField(max_length=16, choices=Kind)
-    points = models.BigIntegerField(default=0)
-    held_change = models.BigIntegerField(default=0)
-    owed_change = models.BigIntegerField(default=0)
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    kind = models.CharField(verbose_name=_("kind"), max_length=16, choices=Kind)
+    points = models.BigIntegerField(verbose_name=_("points"), default=0)
+    held_change = models.BigIntegerField(verbose_name=_("held change"), default=0)
+    owed_change = models.BigIntegerField(verbose_name=_("owed change"), default=0)
     # What the member reads is rendered at read time, in the reader's language, from a
     # message key and its parameters (rewards/ledger_words.py). `reason` keeps only words a
     # person typed (a staff adjustment's reason) and, on entries written before keys
     # existed, the English sentence that ledger_words parses back into a key.
-    reason = models.CharField(max_length=500, blank=True)
+    reason = models.CharField(verbose_name=_("reason"), max_length=500, blank=True)
     # Database defaults too: rows inserted by SQL (benchmarks, bulk loads) need no value.
-    message_key = models.CharField(max_length=40, blank=True, default="", db_default="")
+    message_key = models.CharField(
+        verbose_name=_("message key"), max_length=40, blank=True, default="", db_default=""
+    )
     message_params = models.JSONField(
-        default=dict, blank=True, db_default=models.Value({}, output_field=models.JSONField())
+        verbose_name=_("message params"),
+        default=dict,
+        blank=True,
+        db_default=models.Value({}, output_field=models.JSONField()),
     )
-    reference = models.CharField(max_length=200, blank=True)
-    purchase = models.ForeignKey(Purchase, null=True, blank=True, on_delete=models.PROTECT)
-    refund = models.ForeignKey(Refund, null=True, blank=True, on_delete=models.PROTECT)
-    redemption = models.ForeignKey(Redemption, null=True, blank=True, on_delete=models.PROTECT)
-    actor_kind = models.CharField(max_length=8, choices=Actor)
-    actor_shop = models.ForeignKey(Shop, null=True, blank=True, on_delete=models.PROTECT)
+    reference = models.CharField(verbose_name=_("reference"), max_length=200, blank=True)
+    purchase = models.ForeignKey(
+        Purchase, verbose_name=_("purchase"), null=True, blank=True, on_delete=models.PROTECT
+    )
+    refund = models.ForeignKey(
+        Refund, verbose_name=_("refund"), null=True, blank=True, on_delete=models.PROTECT
+    )
+    redemption = models.ForeignKey(
+        Redemption, verbose_name=_("redemption"), null=True, blank=True, on_delete=models.PROTECT
+    )
+    actor_kind = models.CharField(verbose_name=_("actor kind"), max_length=8, choices=Actor)
+    actor_shop = models.ForeignKey(
+        Shop, verbose_name=_("actor shop"), null=True, blank=True, on_delete=models.PROTECT
+    )
     actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor user"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
     )
-    effective_at = models.DateTimeField(help_text=_("When it happened in business terms."))
-    created_at = models.DateTimeField(help_text=_("When it was written."))
+    effective_at = models.DateTimeField(
+        verbose_name=_("effective at"), help_text=_("When it happened in business terms.")
+    )
+    created_at = models.DateTimeField(
+        verbose_name=_("created at"), help_text=_("When it was written.")
+    )
 
     class Meta:
+        verbose_name = _("ledger entry")
         verbose_name_plural = _("ledger entries")
         constraints = [
             models.CheckConstraint(
@@ -234,17 +296,25 @@ class LedgerEntry(models.Model):
 class PointLot(models.Model):
     """Points earned together, with one expiry. Spent in order of (expires_at, earned_at, id)."""
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="lots")
-    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="lot")
-    purchase = models.ForeignKey(Purchase, null=True, blank=True, on_delete=models.PROTECT)
-    points = models.BigIntegerField()
-    remaining = models.BigIntegerField()
-    earned_at = models.DateTimeField()
-    available_at = models.DateTimeField()
-    is_pending = models.BooleanField(default=False)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="lots"
+    )
+    entry = models.OneToOneField(
+        LedgerEntry, verbose_name=_("entry"), on_delete=models.PROTECT, related_name="lot"
+    )
+    purchase = models.ForeignKey(
+        Purchase, verbose_name=_("purchase"), null=True, blank=True, on_delete=models.PROTECT
+    )
+    points = models.BigIntegerField(verbose_name=_("points"))
+    remaining = models.BigIntegerField(verbose_name=_("remaining"))
+    earned_at = models.DateTimeField(verbose_name=_("earned at"))
+    available_at = models.DateTimeField(verbose_name=_("available at"))
+    is_pending = models.BooleanField(verbose_name=_("is pending"), default=False)
+    expires_at = models.DateTimeField(verbose_name=_("expires at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("point lot")
+        verbose_name_plural = _("point lots")
         constraints = [
             models.CheckConstraint(condition=Q(points__gt=0), name="lot_points_positive"),
             models.CheckConstraint(

@@ -27,24 +27,29 @@ class Milestone(Window):
         YEAR = "year", _("Once per calendar year")
         MONTH = "month", _("Once per calendar month")
 
-    name = models.CharField(max_length=100, unique=True)
-    description = models.CharField(max_length=300, blank=True)
-    kind = models.CharField(max_length=16, choices=Kind)
+    name = models.CharField(verbose_name=_("name"), max_length=100, unique=True)
+    description = models.CharField(verbose_name=_("description"), max_length=300, blank=True)
+    kind = models.CharField(verbose_name=_("kind"), max_length=16, choices=Kind)
     target = models.DecimalField(
+        verbose_name=_("target"),
         max_digits=18,
         decimal_places=2,
         validators=[MinValueValidator(Decimal("0.01"))],
         help_text=_("Purchases (whole number), lifetime points (whole number) or money spent."),
     )
     period = models.CharField(
+        verbose_name=_("period"),
         max_length=8,
         choices=Period,
         default=Period.EVER,
         help_text=_("Purchases and spend count within the period; lifetime points only once."),
     )
-    bonus_points = models.PositiveIntegerField(null=True, blank=True)
+    bonus_points = models.PositiveIntegerField(
+        verbose_name=_("bonus points"), null=True, blank=True
+    )
     segments = models.ManyToManyField(
         Segment,
+        verbose_name=_("segments"),
         blank=True,
         related_name="+",
         help_text=_(
@@ -54,17 +59,20 @@ class Milestone(Window):
     )
     reward = models.ForeignKey(
         Reward,
+        verbose_name=_("reward"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="milestones",
         help_text=_("A voucher for this reward is issued, free, when the milestone is reached."),
     )
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(verbose_name=_("is active"), default=True)
 
     history = audit_trail(m2m_fields=[segments])
 
     class Meta:
+        verbose_name = _("milestone")
+        verbose_name_plural = _("milestones")
         ordering = ["kind", "target"]
         constraints = [
             window_ordered("milestone_window_ordered"),

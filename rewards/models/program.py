@@ -33,9 +33,12 @@ def codes_parse(text: str) -> list[str]:
 class Program(models.Model):
     """The program's settings. One program per deployment: the row with id 1."""
 
-    name = models.CharField(max_length=100, default="Loyalty program")
-    currency = models.CharField(max_length=3, default="EUR", help_text=_("ISO 4217 code."))
+    name = models.CharField(verbose_name=_("name"), max_length=100, default="Loyalty program")
+    currency = models.CharField(
+        verbose_name=_("currency"), max_length=3, default="EUR", help_text=_("ISO 4217 code.")
+    )
     default_language = models.CharField(
+        verbose_name=_("default language"),
         max_length=8,
         choices=settings.LANGUAGES,
         default="en",
@@ -46,6 +49,7 @@ class Program(models.Model):
         ),
     )
     points_per_unit = models.DecimalField(
+        verbose_name=_("points per unit"),
         max_digits=10,
         decimal_places=4,
         default=Decimal(1),
@@ -53,6 +57,7 @@ class Program(models.Model):
         help_text=_("Points per currency unit spent, rounded down to whole points per purchase."),
     )
     excluded_skus = models.CharField(
+        verbose_name=_("excluded skus"),
         max_length=1000,
         blank=True,
         db_default="",
@@ -62,6 +67,7 @@ class Program(models.Model):
         ),
     )
     excluded_categories = models.CharField(
+        verbose_name=_("excluded categories"),
         max_length=1000,
         blank=True,
         db_default="",
@@ -71,6 +77,7 @@ class Program(models.Model):
         ),
     )
     points_paid_earns = models.BooleanField(
+        verbose_name=_("points paid earns"),
         default=False,
         db_default=False,
         help_text=_(
@@ -79,6 +86,7 @@ class Program(models.Model):
         ),
     )
     expiry_policy = models.CharField(
+        verbose_name=_("expiry policy"),
         max_length=10,
         choices=ExpiryPolicy,
         default=ExpiryPolicy.ROLLING,
@@ -89,6 +97,7 @@ class Program(models.Model):
         ),
     )
     expiry_months = models.PositiveSmallIntegerField(
+        verbose_name=_("expiry months"),
         null=True,
         blank=True,
         default=12,
@@ -97,15 +106,19 @@ class Program(models.Model):
         ),
     )
     expiry_at_month_end = models.BooleanField(
-        default=True, help_text=_("Rolling: extend each expiry to the end of its month.")
+        verbose_name=_("expiry at month end"),
+        default=True,
+        help_text=_("Rolling: extend each expiry to the end of its month."),
     )
     expiry_period_months = models.PositiveSmallIntegerField(
+        verbose_name=_("expiry period months"),
         default=12,
         db_default=12,
         choices=[(1, "a calendar month"), (3, "a quarter"), (6, "a half-year"), (12, "a year")],
         help_text=_("Fixed date: points earned in the same calendar period expire together."),
     )
     expiry_after_period_months = models.PositiveSmallIntegerField(
+        verbose_name=_("expiry after period months"),
         default=3,
         db_default=3,
         help_text=_(
@@ -114,6 +127,7 @@ class Program(models.Model):
         ),
     )
     expiry_inactivity_months = models.PositiveSmallIntegerField(
+        verbose_name=_("expiry inactivity months"),
         default=12,
         db_default=12,
         validators=[MinValueValidator(1)],
@@ -122,14 +136,18 @@ class Program(models.Model):
         ),
     )
     expiry_inactivity_counts_redemptions = models.BooleanField(
+        verbose_name=_("expiry inactivity counts redemptions"),
         default=False,
         db_default=False,
         help_text=_("Inactivity: a redemption counts as activity too, not only a purchase."),
     )
     pending_days = models.PositiveSmallIntegerField(
-        default=0, help_text=_("Days before purchase points become available (returns window).")
+        verbose_name=_("pending days"),
+        default=0,
+        help_text=_("Days before purchase points become available (returns window)."),
     )
     point_value = models.DecimalField(
+        verbose_name=_("point value"),
         max_digits=12,
         decimal_places=4,
         default=Decimal("0.01"),
@@ -137,9 +155,12 @@ class Program(models.Model):
         help_text=_("Discount, in the program currency, that one redeemed point is worth."),
     )
     hold_ttl_minutes = models.PositiveIntegerField(
-        default=15, help_text=_("An uncaptured hold releases its points after this many minutes.")
+        verbose_name=_("hold ttl minutes"),
+        default=15,
+        help_text=_("An uncaptured hold releases its points after this many minutes."),
     )
     max_points_share = models.DecimalField(
+        verbose_name=_("max points share"),
         max_digits=5,
         decimal_places=2,
         null=True,
@@ -151,23 +172,27 @@ class Program(models.Model):
         ),
     )
     min_points_per_redemption = models.PositiveIntegerField(
+        verbose_name=_("min points per redemption"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
         help_text=_("Fewest points one redemption may spend. Empty: any number."),
     )
     redemption_step_points = models.PositiveIntegerField(
+        verbose_name=_("redemption step points"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
         help_text=_("Points are redeemed in steps of this many (100: 100, 200, …). Empty: any."),
     )
     timezone = models.CharField(
+        verbose_name=_("timezone"),
         max_length=64,
         default=settings.TIME_ZONE,
         help_text=_("The program's time zone: month ends, birthdays and nightly jobs follow it."),
     )
     tier_basis = models.CharField(
+        verbose_name=_("tier basis"),
         max_length=8,
         choices=TierBasis,
         default=TierBasis.POINTS,
@@ -177,11 +202,13 @@ class Program(models.Model):
         ),
     )
     tier_window_months = models.PositiveSmallIntegerField(
+        verbose_name=_("tier window months"),
         default=12,
         validators=[MinValueValidator(1)],
         help_text=_("The rolling window, in months, that tier qualification counts."),
     )
     tier_grace_days = models.PositiveSmallIntegerField(
+        verbose_name=_("tier grace days"),
         default=30,
         help_text=_(
             "Days a member keeps a tier after falling below its threshold, before the "
@@ -189,6 +216,7 @@ class Program(models.Model):
         ),
     )
     activity_window_days = models.PositiveSmallIntegerField(
+        verbose_name=_("activity window days"),
         default=365,
         validators=[MinValueValidator(1)],
         help_text=_(
@@ -197,6 +225,7 @@ class Program(models.Model):
         ),
     )
     referral_share_url = models.CharField(
+        verbose_name=_("referral share url"),
         max_length=300,
         blank=True,
         default="",
@@ -206,6 +235,7 @@ class Program(models.Model):
         ),
     )
     referral_referrer_points = models.PositiveIntegerField(
+        verbose_name=_("referral referrer points"),
         default=0,
         help_text=_(
             "Bonus for the member who referred, once the friend's first purchase is "
@@ -213,10 +243,12 @@ class Program(models.Model):
         ),
     )
     referral_referred_points = models.PositiveIntegerField(
+        verbose_name=_("referral referred points"),
         default=0,
         help_text=_("Bonus for the referred friend, at the same moment. 0: none."),
     )
     referral_cap_per_year = models.PositiveIntegerField(
+        verbose_name=_("referral cap per year"),
         null=True,
         blank=True,
         help_text=_(
@@ -226,20 +258,31 @@ class Program(models.Model):
     )
     # Messages to members (rewards.services.messages), each type on or off.
     message_welcome = models.BooleanField(
-        default=True, db_default=True, help_text=_("Email a welcome message when a member enrolls.")
+        verbose_name=_("message welcome"),
+        default=True,
+        db_default=True,
+        help_text=_("Email a welcome message when a member enrolls."),
     )
     message_tier_changed = models.BooleanField(
-        default=True, db_default=True, help_text=_("Email members when their tier goes up or down.")
+        verbose_name=_("message tier changed"),
+        default=True,
+        db_default=True,
+        help_text=_("Email members when their tier goes up or down."),
     )
     message_voucher_issued = models.BooleanField(
+        verbose_name=_("message voucher issued"),
         default=True,
         db_default=True,
         help_text=_("Email members the code of each voucher they get."),
     )
     message_points_expiring = models.BooleanField(
-        default=True, db_default=True, help_text=_("Email members before their points expire.")
+        verbose_name=_("message points expiring"),
+        default=True,
+        db_default=True,
+        help_text=_("Email members before their points expire."),
     )
     expiring_notice_days = models.PositiveSmallIntegerField(
+        verbose_name=_("expiring notice days"),
         default=30,
         db_default=30,
         validators=[MinValueValidator(1)],
@@ -249,6 +292,7 @@ class Program(models.Model):
         ),
     )
     spend_url = models.URLField(
+        verbose_name=_("spend url"),
         blank=True,
         db_default="",
         help_text=_("Where members spend their points: linked from the emails."),
@@ -257,6 +301,8 @@ class Program(models.Model):
     history = audit_trail()
 
     class Meta:
+        verbose_name = _("program")
+        verbose_name_plural = _("programs")
         constraints = [
             models.CheckConstraint(condition=Q(id=1), name="program_is_singleton"),
             models.CheckConstraint(
@@ -305,9 +351,14 @@ class Program(models.Model):
 class Window(models.Model):
     """An optional [starts_at, ends_at) window: start inclusive, end exclusive."""
 
-    starts_at = models.DateTimeField(null=True, blank=True, help_text=_("Empty: from the start."))
+    starts_at = models.DateTimeField(
+        verbose_name=_("starts at"), null=True, blank=True, help_text=_("Empty: from the start.")
+    )
     ends_at = models.DateTimeField(
-        null=True, blank=True, help_text=_("Empty: open-ended. The end itself is outside.")
+        verbose_name=_("ends at"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: open-ended. The end itself is outside."),
     )
 
     class Meta:
@@ -334,15 +385,20 @@ class StaffAdjustmentLimit(models.Model):
     field left empty, has no such limit (`rewards.services.adjustments.points_adjust`)."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="adjustment_limit"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="adjustment_limit",
     )
     max_points_per_adjustment = models.PositiveIntegerField(
+        verbose_name=_("max points per adjustment"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
         help_text=_("Most points one adjustment may add or remove. Empty: no limit."),
     )
     max_points_per_day = models.PositiveIntegerField(
+        verbose_name=_("max points per day"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
@@ -351,6 +407,7 @@ class StaffAdjustmentLimit(models.Model):
     history = audit_trail()
 
     class Meta:
+        verbose_name_plural = _("staff adjustment limits")
         verbose_name = _("staff adjustment limit")
         constraints = [
             models.CheckConstraint(

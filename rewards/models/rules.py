@@ -30,13 +30,17 @@ class EarnRule(Window):
     MULTIPLIER_KINDS = {Kind.CATEGORY_MULTIPLIER, Kind.SKU_MULTIPLIER, Kind.CAMPAIGN_MULTIPLIER}
     PURCHASE_KINDS = MULTIPLIER_KINDS | {Kind.MIN_SPEND_BONUS, Kind.FIRST_PURCHASE_BONUS}
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(verbose_name=_("name"), max_length=100, unique=True)
     description = models.CharField(
-        max_length=300, blank=True, help_text=_("Shown to members next to the generated rule text.")
+        verbose_name=_("description"),
+        max_length=300,
+        blank=True,
+        help_text=_("Shown to members next to the generated rule text."),
     )
-    kind = models.CharField(max_length=16, choices=Kind)
-    is_active = models.BooleanField(default=True)
+    kind = models.CharField(verbose_name=_("kind"), max_length=16, choices=Kind)
+    is_active = models.BooleanField(verbose_name=_("is active"), default=True)
     priority = models.IntegerField(
+        verbose_name=_("priority"),
         default=0,
         help_text=_(
             "When several rules of the same kind match, the highest priority applies "
@@ -44,6 +48,7 @@ class EarnRule(Window):
         ),
     )
     multiplier = models.DecimalField(
+        verbose_name=_("multiplier"),
         max_digits=6,
         decimal_places=3,
         null=True,
@@ -52,9 +57,13 @@ class EarnRule(Window):
         help_text=_("Multiplier kinds: 2 doubles the base points of what matches."),
     )
     bonus_points = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Bonus kinds: points awarded.")
+        verbose_name=_("bonus points"),
+        null=True,
+        blank=True,
+        help_text=_("Bonus kinds: points awarded."),
     )
     min_amount = models.DecimalField(
+        verbose_name=_("min amount"),
         max_digits=18,
         decimal_places=4,
         null=True,
@@ -63,18 +72,28 @@ class EarnRule(Window):
         help_text=_("Minimum-spend bonus: purchases of at least this amount qualify."),
     )
     targets = models.CharField(
+        verbose_name=_("targets"),
         max_length=500,
         blank=True,
         help_text=_("Category or SKU multiplier: the categories or SKUs, comma-separated."),
     )
     shops = models.ManyToManyField(
-        Shop, blank=True, related_name="+", help_text=_("Empty: purchases at every shop.")
+        Shop,
+        verbose_name=_("shops"),
+        blank=True,
+        related_name="+",
+        help_text=_("Empty: purchases at every shop."),
     )
     tiers = models.ManyToManyField(
-        Tier, blank=True, related_name="+", help_text=_("Empty: members of every tier.")
+        Tier,
+        verbose_name=_("tiers"),
+        blank=True,
+        related_name="+",
+        help_text=_("Empty: members of every tier."),
     )
     segments = models.ManyToManyField(
         Segment,
+        verbose_name=_("segments"),
         blank=True,
         related_name="+",
         help_text=_(
@@ -83,15 +102,25 @@ class EarnRule(Window):
         ),
     )
     cap_per_day = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Most points this rule gives a member in a day.")
+        verbose_name=_("cap per day"),
+        null=True,
+        blank=True,
+        help_text=_("Most points this rule gives a member in a day."),
     )
     cap_per_month = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Most points this rule gives a member in a month.")
+        verbose_name=_("cap per month"),
+        null=True,
+        blank=True,
+        help_text=_("Most points this rule gives a member in a month."),
     )
     cap_total = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Most points this rule gives a member, ever.")
+        verbose_name=_("cap total"),
+        null=True,
+        blank=True,
+        help_text=_("Most points this rule gives a member, ever."),
     )
     excluded_skus = models.CharField(
+        verbose_name=_("excluded skus"),
         max_length=1000,
         blank=True,
         db_default="",
@@ -101,12 +130,14 @@ class EarnRule(Window):
         ),
     )
     excluded_categories = models.CharField(
+        verbose_name=_("excluded categories"),
         max_length=1000,
         blank=True,
         db_default="",
         help_text=_("This rule leaves out lines in these categories, comma-separated."),
     )
     budget_points = models.PositiveBigIntegerField(
+        verbose_name=_("budget points"),
         null=True,
         blank=True,
         help_text=_(
@@ -115,6 +146,7 @@ class EarnRule(Window):
         ),
     )
     budget_used = models.BigIntegerField(
+        verbose_name=_("budget used"),
         default=0,
         db_default=0,
         editable=False,
@@ -124,6 +156,8 @@ class EarnRule(Window):
     history = audit_trail(m2m_fields=[shops, tiers, segments])
 
     class Meta:
+        verbose_name = _("earn rule")
+        verbose_name_plural = _("earn rules")
         ordering = ["kind", "-priority", "id"]
         constraints = [
             window_ordered("earn_rule_window_ordered"),

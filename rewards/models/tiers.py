@@ -19,12 +19,14 @@ class Tier(models.Model):
     spent, by `Program.tier_basis`) within the tier window reaches.
     """
 
-    name = models.CharField(max_length=50, unique=True)
+    name = models.CharField(verbose_name=_("name"), max_length=50, unique=True)
     rank = models.PositiveSmallIntegerField(
+        verbose_name=_("rank"),
         unique=True,
         help_text=_("Order of the tiers: 1 is the entry tier, higher ranks are better."),
     )
     threshold = models.DecimalField(
+        verbose_name=_("threshold"),
         max_digits=18,
         decimal_places=2,
         default=Decimal(0),
@@ -35,17 +37,24 @@ class Tier(models.Model):
         ),
     )
     earn_multiplier = models.DecimalField(
+        verbose_name=_("earn multiplier"),
         max_digits=6,
         decimal_places=3,
         default=Decimal(1),
         validators=[MinValueValidator(Decimal(1))],
         help_text=_("Purchase base points are multiplied by this: 1.5 adds half the base points."),
     )
-    benefits = models.TextField(blank=True, help_text=_("One benefit per line, shown to members."))
+    benefits = models.TextField(
+        verbose_name=_("benefits"),
+        blank=True,
+        help_text=_("One benefit per line, shown to members."),
+    )
 
     history = audit_trail()
 
     class Meta:
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
         ordering = ["rank"]
         constraints = [
             models.CheckConstraint(
@@ -74,22 +83,36 @@ class MemberTier(models.Model):
     """
 
     member = models.OneToOneField(
-        Member, primary_key=True, on_delete=models.PROTECT, related_name="tier_state"
+        Member,
+        verbose_name=_("member"),
+        primary_key=True,
+        on_delete=models.PROTECT,
+        related_name="tier_state",
     )
     tier = models.ForeignKey(
-        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Tier,
+        verbose_name=_("tier"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     floor = models.ForeignKey(
         Tier,
+        verbose_name=_("floor"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
         help_text=_("Staff-pinned minimum tier."),
     )
-    below_since = models.DateTimeField(null=True, blank=True)
-    evaluated_at = models.DateTimeField(null=True, blank=True)
-    changed_at = models.DateTimeField(null=True, blank=True)
+    below_since = models.DateTimeField(verbose_name=_("below since"), null=True, blank=True)
+    evaluated_at = models.DateTimeField(verbose_name=_("evaluated at"), null=True, blank=True)
+    changed_at = models.DateTimeField(verbose_name=_("changed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("member tier")
+        verbose_name_plural = _("member tiers")
 
     def __str__(self) -> str:
         return f"{self.member_id}: {self.tier or 'no tier'}"
@@ -104,22 +127,42 @@ class TierChange(models.Model):
         PINNED = "pinned", _("Pinned by staff")
         UNPINNED = "unpinned", _("Pin removed by staff")
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="tier_changes")
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="tier_changes"
+    )
     from_tier = models.ForeignKey(
-        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Tier,
+        verbose_name=_("from tier"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     to_tier = models.ForeignKey(
-        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Tier,
+        verbose_name=_("to tier"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
-    reason = models.CharField(max_length=16, choices=Reason)
-    detail = models.CharField(max_length=300)
-    qualifying_value = models.DecimalField(max_digits=18, decimal_places=2)
-    changed_at = models.DateTimeField()
+    reason = models.CharField(verbose_name=_("reason"), max_length=16, choices=Reason)
+    detail = models.CharField(verbose_name=_("detail"), max_length=300)
+    qualifying_value = models.DecimalField(
+        verbose_name=_("qualifying value"), max_digits=18, decimal_places=2
+    )
+    changed_at = models.DateTimeField(verbose_name=_("changed at"))
     actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor user"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
     )
 
     class Meta:
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier changes")
         indexes = [models.Index(fields=["member", "-changed_at"], name="tier_change_member_newest")]
 
     def __str__(self) -> str:
