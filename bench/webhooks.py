@@ -163,6 +163,9 @@ def run(*, events: int, database_url: str, redis_url: str) -> dict:
     client = Celery("bench", broker=redis_url, backend=redis_url)
     client.conf.task_default_queue = queue
     samples: list[int] = []
+    # (events delivered so far, RSS): the RSS at each tenth of the run shows whether it
+    # stays flat or grows with the events.
+    progress_samples: list[tuple[int, int]] = []
     try:
         ready_deadline = time.monotonic() + 60
         while " ready." not in log.read_text():
@@ -180,6 +183,7 @@ def run(*, events: int, database_url: str, redis_url: str) -> dict:
                 pending.append(client.send_task("loyalty_engine.events.tasks.events_pump"))
             if time.monotonic() - last_sample >= 1:
                 samples.append(rss_kib(worker.pid))
+                progress_samples.append((len(receiver.ids), samples[-1]))
                 last_sample = time.monotonic()
                 progress(f"{len(receiver.ids):,} delivered")
             time.sleep(0.05)
@@ -209,6 +213,14 @@ def run(*, events: int, database_url: str, redis_url: str) -> dict:
         "rss_first_mib": warm / 1024,
         "rss_last_mib": samples[-1] / 1024,
         "rss_peak_mib": max(samples) / 1024,
+        "rss_by_share": {
+            share: next(
+                (rss for done, rss in progress_samples if done >= events * share / 100),
+                samples[-1],
+            )
+            / 1024
+            for share in (10, 25, 50, 75, 100)
+        },
         "load": os.getloadavg()[0],
     }
 
@@ -225,6 +237,12 @@ def markdown(result: dict) -> str:
             f"{target:.0f} | {result['unique_ids']:,} | {result['delivered_rows']:,} | "
             f"{result['rss_first_mib']:.0f} | {result['rss_last_mib']:.0f} | "
             f"{result['rss_peak_mib']:.0f} | {result['load']:.2f} |",
+            "",
+            "Worker RSS (MiB) by the share of the events delivered:",
+            "",
+            "| " + " | ".join(f"{share}%" for share in result["rss_by_share"]) + " |",
+            "|" + "---:|" * len(result["rss_by_share"]),
+            "| " + " | ".join(f"{mib:.0f}" for mib in result["rss_by_share"].values()) + " |",
         ]
     )
 
