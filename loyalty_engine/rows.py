@@ -118,11 +118,12 @@ class RowInsert:
         quote = connection.ops.quote_name
         columns = ", ".join(quote(field.column) for field in self.fields)
         values = ", ".join(["%s"] * len(self.fields))
-        pk = quote(self.model._meta.pk.column)
-        return (
-            f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) VALUES ({values}) "
-            f"RETURNING {pk}"
-        )
+        table = quote(self.model._meta.db_table)
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({values})"
+        auto = self.model._meta.auto_field
+        # A primary key the database numbers comes back (written as the ORM writes it);
+        # one set beforehand (a UUID) stays as the instance has it.
+        return f"{sql} RETURNING {table}.{quote(auto.column)}" if auto else sql
 
     def create(self, **values):
         return self.insert(self.model(**values))
@@ -139,7 +140,8 @@ class RowInsert:
         ]
         with connection.cursor() as cursor:
             cursor.execute(self._sql.get(), params)
-            instance.pk = cursor.fetchone()[0]
+            if self.model._meta.auto_field:
+                instance.pk = cursor.fetchone()[0]
         instance._state.adding = False
         instance._state.db = connection.alias
         return instance
