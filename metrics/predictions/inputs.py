@@ -46,6 +46,37 @@ def day_end(day: date, tz) -> datetime:
 
 def purchase_days_sql(*, as_of: date, tz, since: date | None = None) -> tuple[str, list]:
     """SQL (and params) of the purchase days: member_id, day, spend."""
+    if connection.vendor == "postgresql":
+        return _purchase_days_sql_joined(as_of=as_of, tz=tz, since=since)
+    return _purchase_days_sql_orm(as_of=as_of, tz=tz, since=since)
+
+
+def _purchase_days_sql_joined(*, as_of: date, tz, since: date | None) -> tuple[str, list]:
+    """PostgreSQL: the refunds summed once per purchase and hash-joined, where the ORM's
+    correlated subquery ran twice per purchase (20M index probes and a purchase scan in
+    member order for 10M purchases: 170 s of a 1M-member fit). Equal to
+    `_purchase_days_sql_orm` row for row (tests/metrics/test_prediction_inputs_sql.py)."""
+    end = day_end(as_of, tz)
+    purchase, refund = Purchase._meta.db_table, Refund._meta.db_table
+    window, params = "", [str(tz), end, end]
+    if since is not None:
+        window = " AND p.occurred_at >= %s"
+        params.append(day_end(since - timedelta(days=1), tz))
+    params.append(Decimal(CENT))
+    sql = f"""
+        SELECT p.member_id, (p.occurred_at AT TIME ZONE %s)::date AS day,
+            SUM(p.amount - COALESCE(r.total, 0)) AS spend
+        FROM {purchase} AS p
+        LEFT JOIN (
+            SELECT purchase_id, SUM(amount) AS total FROM {refund}
+            WHERE created_at < %s GROUP BY purchase_id
+        ) AS r ON r.purchase_id = p.id
+        WHERE p.occurred_at < %s{window} AND p.amount - COALESCE(r.total, 0) > %s
+        GROUP BY 1, 2"""
+    return sql, params
+
+
+def _purchase_days_sql_orm(*, as_of: date, tz, since: date | None) -> tuple[str, list]:
     end = day_end(as_of, tz)
     money = DecimalField(max_digits=18, decimal_places=4)
     refunded = (
