@@ -58,6 +58,13 @@ class Columns:
         return self.model.from_db(connection.alias, self.attnames, values)
 
 
+def row_fetch(sql: str, params: list):
+    """The first row of a hand-written SELECT, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
 class VendorCache:
     """One value per database vendor, built on first use (the SQL text and the converters
     depend on the backend)."""

@@ -6,14 +6,13 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils.translation import gettext
 from rest_framework import authentication, exceptions, permissions
 
 from loyalty_engine import i18n
-from loyalty_engine.rows import Columns, VendorCache
+from loyalty_engine.rows import Columns, VendorCache, row_fetch
 from loyalty_engine.throttling import failed_authentication_throttled
 from members.models import Member, Shop, ShopAPIKey
 from members.services import member_follow_merges, member_token_verify
@@ -123,9 +122,7 @@ def _member_by_pk(pk: int) -> Member | None:
     """As Member.objects.filter(pk=pk).first(), without compiling a query on every member
     request (issue 18: compiling was 40% of a balance read's CPU)."""
     columns, sql = _member_by_pk_sql.get()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [pk])
-        row = cursor.fetchone()
+    row = row_fetch(sql, [pk])
     return None if row is None else columns.instance(row)
 
 

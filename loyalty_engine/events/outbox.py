@@ -10,6 +10,7 @@ transaction that rolls back drops them with everything else. Outside a `durable_
 This module imports no app: members, rewards and metrics import it.
 """
 
+import functools
 import threading
 import time
 from contextlib import contextmanager
@@ -151,14 +152,9 @@ def _write(pending: list[_Pending]) -> None:
     dispatch_soon()
 
 
-_single_inserts: dict = {}
-
-
+@functools.cache
 def _single_insert(event_model) -> RowInsert:
-    insert = _single_inserts.get(event_model)
-    if insert is None:
-        insert = _single_inserts[event_model] = RowInsert(event_model)
-    return insert
+    return RowInsert(event_model)
 
 
 EMIT_BATCH = 5000

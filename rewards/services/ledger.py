@@ -15,7 +15,7 @@ from django.db.models import F, Sum
 from loyalty_engine import i18n
 from loyalty_engine.events.outbox import event_emit
 from loyalty_engine.events.services import rfc3339
-from loyalty_engine.rows import Columns, RowInsert, RowUpdate, VendorCache
+from loyalty_engine.rows import Columns, RowInsert, RowUpdate, VendorCache, row_fetch
 from members.models import Member, Shop
 from members.services import member_follow_merges
 from rewards import ledger_words
@@ -84,9 +84,7 @@ def member_lock_with_program(external_id: str) -> tuple[Member | None, Program |
     program and raise what they raise. A merged member's external id is followed, locked,
     to the member it was merged into."""
     query = _member_and_program_query.get()
-    with connection.cursor() as cursor:
-        cursor.execute(query.sql, [*query.params, external_id])
-        row = cursor.fetchone()
+    row = row_fetch(query.sql, [*query.params, external_id])
     if row is None:
         return None, None
     member = query.member_from(row)

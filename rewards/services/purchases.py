@@ -237,9 +237,10 @@ def purchase_write(
     member, program = member_lock_with_program(member_external_id)
     if member is None:
         program = program_for_purchase_get()
-        _currency_check(program, currency)
+        _currency_check(program, currency)  # before MemberNotFound, as always
         member = member_lock_by_external_id(member_external_id)
-    _currency_check(program, currency)
+    else:
+        _currency_check(program, currency)
     if member.status != Member.Status.ACTIVE:
         replay = replay_or_none(
             Purchase.objects.filter(shop=shop, order_id=order_id).first(), request_hash
