@@ -146,7 +146,7 @@ def _write(pending: list[_Pending]) -> None:
         )
     if len(rows) == 1:
         # One change, one event (an earn, a redemption): the prepared insert (issue 18).
-        _single_insert(event_model).insert(rows[0])
+        _single_insert(event_model).insert(rows[0], pk=False)
     else:
         event_model.objects.bulk_create(rows)
     dispatch_soon()

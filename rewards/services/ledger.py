@@ -15,7 +15,15 @@ from django.db.models import F, Sum
 from loyalty_engine import i18n
 from loyalty_engine.events.outbox import event_emit
 from loyalty_engine.events.services import rfc3339
-from loyalty_engine.rows import Columns, RowInsert, RowUpdate, VendorCache, row_fetch
+from loyalty_engine.rows import (
+    Columns,
+    RowInsert,
+    RowUpdate,
+    VendorCache,
+    reserve_columns,
+    reserved_add,
+    row_fetch,
+)
 from members.models import Member, Shop
 from members.services import member_follow_merges
 from rewards import ledger_words
@@ -76,17 +84,27 @@ def member_lock_by_external_id(external_id: str) -> Member:
     return member
 
 
-def member_lock_with_program(external_id: str) -> tuple[Member | None, Program | None]:
+def member_lock_with_program(
+    external_id: str, *, reserve: tuple = ()
+) -> tuple[Member | None, Program | None]:
     """Lock the member by external id and read the program (as `program_for_purchase_get`,
     with `has_tiers`, `has_purchase_rules`, `has_milestones`) in one round trip: the two
     reads every purchase starts with. (None, None) when there is no such member or no
     program row yet: the caller falls back to the two separate reads, which create the
     program and raise what they raise. A merged member's external id is followed, locked,
-    to the member it was merged into."""
+    to the member it was merged into.
+
+    `reserve`: models of which the write will insert a row; when pipelined, the same
+    round trip numbers one of each (loyalty_engine.rows.reserve_columns)."""
     query = _member_and_program_query.get()
-    row = row_fetch(query.sql, [*query.params, external_id])
+    extra_sql, extra_params = reserve_columns(reserve)
+    row = row_fetch(
+        query.sql.format(reserve=extra_sql), [*query.params, *extra_params, external_id]
+    )
     if row is None:
         return None, None
+    if extra_sql:
+        reserved_add(reserve, row[len(row) - len(reserve) :])
     member = query.member_from(row)
     program = query.program_from(row)
     if member.merged_into_id:
@@ -97,7 +115,7 @@ def member_lock_with_program(external_id: str) -> tuple[Member | None, Program |
 
 @dataclass(frozen=True)
 class _MemberAndProgramQuery:
-    sql: str
+    sql: str  # with {reserve}: where reserve_columns go
     params: list
     member: Columns
     program: Columns
@@ -119,7 +137,7 @@ def _member_and_program_query_build() -> _MemberAndProgramQuery:
     flags_sql, flags_params = program_flags_sql()
     lock = " FOR UPDATE OF member" if connection.features.has_select_for_update_of else ""
     sql = (
-        f"SELECT {member.sql}, {program.sql}, {flags_sql} "
+        f"SELECT {member.sql}, {program.sql}, {flags_sql}{{reserve}} "
         f"FROM {Member._meta.db_table} AS member "
         f"CROSS JOIN {Program._meta.db_table} AS program "
         f"WHERE program.id = 1 AND member.external_id = %s{lock}"
@@ -326,7 +344,7 @@ def lots_move(member: Member, *, entry: LedgerEntry, plan: list[tuple[PointLot, 
         # instead of bulk_update's CASE expression, and one prepared insert.
         lot, points = plan[0]
         _lot_remaining_update.run(lot.pk, [lot.remaining])
-        _movement_insert.create(entry=entry, lot=lot, points=sign * points)
+        _movement_insert.create(entry=entry, lot=lot, points=sign * points, pk=False)
         return
     PointLot.objects.bulk_update([lot for lot, _ in plan], ["remaining"])
     LotMovement.objects.bulk_create(

@@ -24,6 +24,7 @@ from rewards.models import (
     EarnAward,
     LedgerEntry,
     MemberTier,
+    PointLot,
     Program,
     Purchase,
     PurchaseLine,
@@ -209,7 +210,7 @@ def purchase_record(
     )
 
 
-@durable_write
+@durable_write(pipelined=True)
 def _purchase_record(**fields) -> WriteResult:
     return purchase_write(**fields)
 
@@ -232,9 +233,12 @@ def purchase_write(
     import (rewards.services.bulk_import) runs it for many rows in one transaction."""
     as_of = as_of or timezone.now()
     occurred_at = occurred_at or as_of
-    # One round trip for the member's lock and the program; the two reads when the member
-    # is unknown or the program row not made yet (they raise or create as they do).
-    member, program = member_lock_with_program(member_external_id)
+    # One round trip for the member's lock and the program (and, pipelined, the numbers of
+    # the purchase, its entry and its lot); the two reads when the member is unknown or the
+    # program row not made yet (they raise or create as they do).
+    member, program = member_lock_with_program(
+        member_external_id, reserve=(Purchase, LedgerEntry, PointLot)
+    )
     if member is None:
         program = program_for_purchase_get()
         _currency_check(program, currency)  # before MemberNotFound, as always
@@ -323,7 +327,7 @@ def purchase_write(
         )
         member.lifetime_earned += points
         local_date = occurred_at.astimezone(program.tz).date()
-        EarnAward.objects.bulk_create(
+        _award_insert.insert_all(
             earn_awards_build(
                 entry=entry,
                 purchase=purchase,
@@ -363,6 +367,7 @@ def purchase_write(
 # The stored response, written after everything it reports (issue 18: built once).
 _response_update = RowUpdate(Purchase, ["response"])
 _purchase_insert = RowInsert(Purchase)
+_award_insert = RowInsert(EarnAward)
 
 
 def purchase_preview(

@@ -151,7 +151,7 @@ def redemption_create(
     )
 
 
-@durable_write
+@durable_write(pipelined=True)
 def _redemption_create(
     *,
     shop,
@@ -165,8 +165,9 @@ def _redemption_create(
     order_total=None,
 ) -> WriteResult:
     as_of = as_of or timezone.now()
-    # One round trip for the member's lock and the program, as a purchase does.
-    member, program = member_lock_with_program(member_external_id)
+    # One round trip for the member's lock and the program (and, pipelined, the number of
+    # its entry), as a purchase does.
+    member, program = member_lock_with_program(member_external_id, reserve=(LedgerEntry,))
     if member is None:
         program = program_get()
         member = member_lock_by_external_id(member_external_id)
