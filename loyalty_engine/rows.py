@@ -10,6 +10,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import psycopg
 from django.db import DatabaseError, connection
 
 
@@ -60,9 +61,43 @@ class Columns:
         return self.model.from_db(connection.alias, self.attnames, values)
 
 
+def value_converter(model, attname: str, alias: str):
+    """The function that makes a database value of `model.attname` what the ORM makes it
+    (SQLite's datetimes arrive as text)."""
+    column = model._meta.get_field(attname).get_col(alias)
+    functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+
+    def convert(value):
+        for function in functions:
+            value = function(value, column, connection)
+        return value
+
+    return convert
+
+
+def rows_fetch(sql: str, params: list) -> list[tuple]:
+    """Every row of a hand-written SELECT."""
+    with statement_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def statement_cursor():
+    """A cursor for this module's statements. On PostgreSQL it binds the parameters on
+    the server (psycopg's `Cursor`, not Django's client-side `ClientCursor`): no quoting of
+    every value into the text, and a statement run five times on a connection is
+    prepared (psycopg's `prepare_threshold`), so PostgreSQL stops parsing and planning
+    it. It is Django's cursor wrapper all the same: counted, logged, and wrapped by
+    `connection.execute_wrapper`."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.ensure_connection()
+    return connection._prepare_cursor(psycopg.Cursor(connection.connection))
+
+
 def row_fetch(sql: str, params: list):
     """The first row of a hand-written SELECT, or None."""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
 
@@ -103,7 +138,7 @@ class RowUpdate:
             field.get_db_prep_save(value, connection)
             for field, value in zip(self.fields, values, strict=True)
         ]
-        with deferrable(), connection.cursor() as cursor:
+        with deferrable(), statement_cursor() as cursor:
             cursor.execute(self._sql.get(), [*params, pk])
 
 
@@ -162,13 +197,13 @@ class RowInsert:
         if self.auto and instance.pk is None and pk:
             instance.pk = reserved_id(self.model)
         if not self.auto or instance.pk is None and not pk:
-            with deferrable(), connection.cursor() as cursor:
+            with deferrable(), statement_cursor() as cursor:
                 cursor.execute(statements["plain"], params)
         elif instance.pk is not None:
-            with deferrable(), connection.cursor() as cursor:
+            with deferrable(), statement_cursor() as cursor:
                 cursor.execute(statements["with_pk"], [*params, instance.pk])
         else:
-            with connection.cursor() as cursor:
+            with statement_cursor() as cursor:
                 cursor.execute(statements["returning"], params)
                 instance.pk = cursor.fetchone()[0]
         instance._state.adding = False
@@ -192,7 +227,7 @@ class RowInsert:
         plain = self._sql.get()["plain"]
         values = plain[plain.index(" VALUES ") + len(" VALUES ") :]
         sql = plain + ", ".join([""] + [values] * (len(instances) - 1))
-        with deferrable(), connection.cursor() as cursor:
+        with deferrable(), statement_cursor() as cursor:
             cursor.execute(sql, params)
         for instance in instances:
             instance._state.adding = False

@@ -1,9 +1,10 @@
 import calendar
-from collections import defaultdict
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Count, Exists, F, FilteredRelation, Min, OuterRef, Q, QuerySet, Sum
 
+from loyalty_engine.rows import VendorCache, rows_fetch, value_converter
 from members.models import Member
 from rewards.errors import MemberNotFound, RewardNotFound, VoucherNotFound
 from rewards.models import (
@@ -74,13 +75,30 @@ def member_expiring_list(*, member: Member) -> list[dict]:
         # The lots hold exactly the cached available and pending points (verify_ledger
         # proves it): with none, no lot has points left, and there is nothing to read.
         return []
-    by_expiry: dict[datetime, int] = defaultdict(int)
-    lots = PointLot.objects.filter(
-        member=member, remaining__gt=0, expires_at__isnull=False
-    ).values_list("expires_at", "remaining")
-    for expires_at, remaining in lots:
-        by_expiry[expires_at] += remaining
-    return [{"points": points, "expires_at": at} for at, points in sorted(by_expiry.items())]
+    query, convert = _expiring_query.get()
+    return [
+        {"points": points, "expires_at": convert(at)}
+        for at, points in rows_fetch(query, [member.pk])
+    ]
+
+
+def _expiring_query_build():
+    """The member's open lots summed per expiry instant, soonest first: the balance read's
+    one query, built once (issue 18)."""
+    quote = connection.ops.quote_name
+    meta = PointLot._meta
+    expires, remaining, member = (
+        quote(meta.get_field(name).column) for name in ("expires_at", "remaining", "member")
+    )
+    sql = (
+        f"SELECT lot.{expires}, SUM(lot.{remaining}) FROM {quote(meta.db_table)} AS lot "
+        f"WHERE lot.{member} = %s AND lot.{remaining} > 0 AND lot.{expires} IS NOT NULL "
+        f"GROUP BY lot.{expires} ORDER BY lot.{expires}"
+    )
+    return sql, value_converter(PointLot, "expires_at", "lot")
+
+
+_expiring_query = VendorCache(_expiring_query_build)
 
 
 def member_balance_get(*, member: Member) -> dict:
