@@ -144,3 +144,24 @@ def test_a_key_set_beforehand_is_kept_in_a_pipeline(shop, member):
             response={},
         )
     assert Redemption.objects.filter(pk=key).exists()
+
+
+def test_a_purchase_inserted_last_stores_its_response_and_its_ledger_points_to_it(
+    shop_client, member
+):
+    body = {"member": member.external_id, "order_id": "last", "amount": "25.90"}
+    body["currency"] = "EUR"
+    response = shop_client.post("/api/v1/purchases", body, format="json")
+    assert response.status_code == 201
+    stored = Purchase.objects.get(order_id="last")
+    assert stored.response == response.json()
+    entry = LedgerEntry.objects.get(purchase=stored)
+    lot = PointLot.objects.get(purchase=stored)
+    assert (entry.points, lot.entry_id, lot.remaining) == (25, entry.pk, 25)
+    # A repeat is replayed from that row, and a different request under the order id is
+    # refused: the unique key holds although the row was written last.
+    again = shop_client.post("/api/v1/purchases", body, format="json")
+    assert again.status_code == 200 and again.json() == response.json()
+    other = shop_client.post("/api/v1/purchases", {**body, "amount": "30.00"}, format="json")
+    assert other.status_code == 409
+    assert LedgerEntry.objects.filter(member=member).count() == 1

@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 from loyalty_engine import i18n
 from loyalty_engine.db import durable_write
 from loyalty_engine.locale_format import money_format
-from loyalty_engine.rows import RowInsert, RowUpdate
+from loyalty_engine.rows import RowInsert, RowUpdate, reserved_id
 from members.models import Member, Shop
 from rewards import ledger_words
 from rewards.currency import minor_units, money_str
@@ -273,7 +273,7 @@ def purchase_write(
     available_at = plan.available_at
     already_expired, is_pending = plan.already_expired, plan.is_pending
     points = calculation.points
-    purchase = _purchase_insert.create(
+    purchase = Purchase(
         shop=shop,
         member=member,
         order_id=order_id,
@@ -287,6 +287,14 @@ def purchase_write(
         request_hash=request_hash,
         response={},
     )
+    # Pipelined, with its number reserved, and when nothing this write reads counts
+    # purchases (tiers qualify on them, milestones count them): the purchase is inserted
+    # last, with its response, instead of an UPDATE after the fact (issue 18). Its
+    # entry, lot and awards come first, which PostgreSQL's deferred foreign keys allow.
+    purchase.pk = reserved_id(Purchase)
+    insert_last = purchase.pk is not None and not plan.tiers and not program.has_milestones
+    if not insert_last:
+        _purchase_insert.insert(purchase)
     if lines:
         PurchaseLine.objects.bulk_create(
             PurchaseLine(
@@ -360,7 +368,10 @@ def purchase_write(
         "milestones_reached": [award.milestone.name for award in milestones],
         **excluded_response(calculation, currency=currency),
     }
-    _response_update.run(purchase.pk, [purchase.response])
+    if insert_last:
+        _purchase_insert.insert(purchase)
+    else:
+        _response_update.run(purchase.pk, [purchase.response])
     return WriteResult(record=purchase, replayed=False)
 
 
