@@ -77,7 +77,8 @@ def member_expiring_list(*, member: Member) -> list[dict]:
         return []
     query, convert = _expiring_query.get()
     return [
-        {"points": points, "expires_at": convert(at)}
+        # PostgreSQL sums a bigint column as numeric.
+        {"points": int(points), "expires_at": convert(at)}
         for at, points in rows_fetch(query, [member.pk])
     ]
 

@@ -102,3 +102,83 @@ def test_a_prepared_update_writes_as_update_does(member):
     RowUpdate(Member, ["points_available", "lifetime_earned"]).run(member.pk, [120, 400])
     member.refresh_from_db()
     assert (member.points_available, member.lifetime_earned) == (120, 400)
+
+
+NOW = timezone.now()
+
+
+def _lot(member, *, points, expires_in_days, earned_days_ago, pending=False):
+    from datetime import timedelta
+
+    from rewards.models import PointLot
+
+    now = NOW
+    entry = LedgerEntry.objects.create(
+        member=member,
+        kind=LedgerEntry.Kind.ADJUST,
+        points=points,
+        reason="lot",
+        effective_at=now,
+        created_at=now,
+    )
+    return PointLot.objects.create(
+        member=member,
+        entry=entry,
+        points=points,
+        remaining=points,
+        earned_at=now - timedelta(days=earned_days_ago),
+        available_at=now,
+        is_pending=pending,
+        expires_at=None if expires_in_days is None else now + timedelta(days=expires_in_days),
+    )
+
+
+def _lots_fixture(member):
+    # Ties on expiry (broken by earning time, then id), lots that never expire, an empty
+    # lot, and a pending one.
+    _lot(member, points=5, expires_in_days=30, earned_days_ago=3)
+    _lot(member, points=7, expires_in_days=30, earned_days_ago=9)
+    _lot(member, points=2, expires_in_days=None, earned_days_ago=1)
+    _lot(member, points=4, expires_in_days=None, earned_days_ago=8)
+    _lot(member, points=9, expires_in_days=10, earned_days_ago=2, pending=True)
+    empty = _lot(member, points=3, expires_in_days=5, earned_days_ago=2)
+    empty.remaining = 0
+    empty.save()
+    _lot(member, points=6, expires_in_days=30, earned_days_ago=9)
+
+
+def test_the_open_lots_come_as_the_orm_reads_them_in_spending_order(member):
+    from django.db.models import F
+
+    from rewards.models import PointLot
+    from rewards.services.ledger import lots_open
+
+    _lots_fixture(member)
+    made = lots_open(member)
+    orm = list(
+        PointLot.objects.filter(member=member, remaining__gt=0).order_by(
+            F("expires_at").asc(nulls_last=True), "earned_at", "id"
+        )
+    )
+    assert [lot.pk for lot in made] == [lot.pk for lot in orm]
+    assert [_values(lot) for lot in made] == [_values(lot) for lot in orm]
+    assert made[-1].expires_at is None and made[0].is_pending is True
+
+
+def test_the_expiring_points_are_the_open_lots_summed_per_instant(member):
+    from collections import defaultdict
+
+    from rewards.models import PointLot
+    from rewards.selectors import member_expiring_list
+
+    _lots_fixture(member)
+    Member.objects.filter(pk=member.pk).update(points_available=24, points_pending=9)
+    member.refresh_from_db()
+    expected = defaultdict(int)
+    for lot in PointLot.objects.filter(member=member, remaining__gt=0, expires_at__isnull=False):
+        expected[lot.expires_at] += lot.remaining
+    listed = member_expiring_list(member=member)
+    assert listed == [{"points": p, "expires_at": at} for at, p in sorted(expected.items())]
+    assert [row["points"] for row in listed] == [9, 18]
+    assert all(type(row["points"]) is int for row in listed)
+    assert all(row["expires_at"].tzinfo is not None for row in listed)

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
-from django.db.models import F, Sum
+from django.db.models import Sum
 
 from loyalty_engine import i18n
 from loyalty_engine.events.outbox import event_emit
@@ -23,6 +23,7 @@ from loyalty_engine.rows import (
     reserve_columns,
     reserved_add,
     row_fetch,
+    rows_fetch,
 )
 from members.models import Member, Shop
 from members.services import member_follow_merges
@@ -311,11 +312,30 @@ def _cache_lot_change(member: Member, lot: PointLot, delta: int) -> None:
 def lots_open(member: Member) -> list[PointLot]:
     """The member's lots with points left, in spending order (expires_at, earned_at, id);
     lots that never expire come last."""
-    return list(
-        PointLot.objects.filter(member=member, remaining__gt=0).order_by(
-            F("expires_at").asc(nulls_last=True), "earned_at", "id"
-        )
+    sql, columns = _lots_open_query.get()
+    return [columns.instance(row) for row in rows_fetch(sql, [member.pk])]
+
+
+def _lots_open_query_build() -> tuple[str, Columns]:
+    """Built once (issue 18): what `PointLot.objects.filter(member=member,
+    remaining__gt=0).order_by(F("expires_at").asc(nulls_last=True), "earned_at", "id")`
+    reads, as the same instances (tests/test_rows.py)."""
+    quote = connection.ops.quote_name
+    meta = PointLot._meta
+    member, remaining, expires, earned, pk = (
+        quote(meta.get_field(name).column)
+        for name in ("member", "remaining", "expires_at", "earned_at", "id")
     )
+    columns = Columns.of(PointLot, "lot")
+    sql = (
+        f"SELECT {columns.sql} FROM {quote(meta.db_table)} AS lot "
+        f"WHERE lot.{member} = %s AND lot.{remaining} > 0 "
+        f"ORDER BY (lot.{expires} IS NULL), lot.{expires}, lot.{earned}, lot.{pk}"
+    )
+    return sql, columns
+
+
+_lots_open_query = VendorCache(_lots_open_query_build)
 
 
 def lots_plan(lots: list[PointLot], points: int) -> list[tuple[PointLot, int]]:
