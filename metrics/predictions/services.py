@@ -4,7 +4,8 @@
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -35,6 +36,21 @@ WRITE_BATCH = 5000
 # The holdout chart groups members by repeat purchases 0, 1, …, 6 and "7+".
 HOLDOUT_GROUPS = 7
 MONEY = Decimal("0.0001")
+
+
+class PhaseTimes(dict):
+    """Wall seconds per phase of a fit, in the order they ran: where a night's run went."""
+
+    @contextmanager
+    def timing(self, phase: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self[phase] = self.get(phase, 0.0) + time.monotonic() - started
+
+    def __str__(self) -> str:
+        return ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in self.items())
 
 
 def _money(values: np.ndarray) -> list[Decimal]:
@@ -174,6 +190,7 @@ def prediction_fit_run(
     as_of: date,
     holdout_weeks: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    phases: PhaseTimes | None = None,
 ) -> PredictionFit:
     """Fit BG/NBD and Gamma-Gamma on every member's purchases up to the end of `as_of`
     (the program's time zone) and rewrite every member's prediction.
@@ -181,11 +198,14 @@ def prediction_fit_run(
     A fit that does not converge is recorded with `converged` false and its reason, and
     the members' predictions are left as the last converged fit made them: a failed fit
     never writes scores. Safe to run twice: the second run rewrites the same rows.
+    `phases`, when given, receives the wall seconds of each phase (also logged at INFO).
     """
     started = time.monotonic()
+    phases = PhaseTimes() if phases is None else phases
     tz = program_get().tz
     weeks = settings.PREDICTIONS_HOLDOUT_WEEKS if holdout_weeks is None else holdout_weeks
-    summary = purchase_summary_get(as_of=as_of, tz=tz)
+    with phases.timing("read"):
+        summary = purchase_summary_get(as_of=as_of, tz=tz)
     fit = PredictionFit(
         as_of=as_of,
         time_unit="week",
@@ -195,9 +215,10 @@ def prediction_fit_run(
         created_at=timezone.now(),
     )
     try:
-        t_x, T = summary.weeks()
-        bg_nbd = bgnbd_fit(summary.x, t_x, T)
-        gamma_gamma = gamma_gamma_fit(summary.x, summary.repeat_spend)
+        with phases.timing("fit"):
+            t_x, T = summary.weeks()
+            bg_nbd = bgnbd_fit(summary.x, t_x, T)
+            gamma_gamma = gamma_gamma_fit(summary.x, summary.repeat_spend)
     except FitFailed as failure:
         fit.error = str(failure)
         fit.seconds = time.monotonic() - started
@@ -210,13 +231,18 @@ def prediction_fit_run(
     fit.p, fit.q, fit.gamma = gamma_gamma.p, gamma_gamma.q, gamma_gamma.gamma
     fit.gamma_gamma_log_likelihood = gamma_gamma.log_likelihood
     if weeks:
-        fit.holdout = prediction_holdout_check(as_of=as_of, weeks=weeks, tz=tz)
-    scores = predictions_score(bg_nbd=bg_nbd, gamma_gamma=gamma_gamma, summary=summary)
-    with transaction.atomic():
+        with phases.timing("holdout"):
+            fit.holdout = prediction_holdout_check(as_of=as_of, weeks=weeks, tz=tz)
+    with phases.timing("score"):
+        scores = predictions_score(bg_nbd=bg_nbd, gamma_gamma=gamma_gamma, summary=summary)
+    with phases.timing("write"), transaction.atomic():
         fit.save()
         _predictions_write(fit=fit, summary=summary, scores=scores, progress=progress)
     fit.seconds = time.monotonic() - started
     fit.save(update_fields=["seconds"])
+    logger.info(
+        "Predictions as of %s: %s members in %.1f s (%s).", as_of, fit.members, fit.seconds, phases
+    )
     return fit
 
 

@@ -111,6 +111,14 @@ def test_fit_predictions_prints_the_parameters_and_the_api_serves_them(staff_cli
     output = out.getvalue()
     assert output.startswith("predictions: as of 2025-12-31, 62 members")
     assert "BG/NBD: r=" in output and "Gamma-Gamma: p=" in output
+    phases = next(line for line in output.splitlines() if line.startswith("phases: "))
+    assert [part.split()[0] for part in phases.removeprefix("phases: ").split(", ")] == [
+        "read",
+        "fit",
+        "holdout",
+        "score",
+        "write",
+    ]
     body = staff_client.get("/api/v1/metrics/predictions").json()
     fit = PredictionFit.objects.get()
     assert body["as_of"] == "2025-12-31"
