@@ -22,12 +22,7 @@ from metrics.predictions.fitting import (
     bgnbd_fit,
     gamma_gamma_fit,
 )
-from metrics.predictions.inputs import (
-    DAYS_PER_WEEK,
-    PurchaseSummary,
-    purchase_days_sql,
-    purchase_summary_get,
-)
+from metrics.predictions.inputs import DAYS_PER_WEEK, PurchaseSummary, fit_inputs_get
 from rewards.selectors import program_get
 
 logger = logging.getLogger(__name__)
@@ -69,34 +64,23 @@ def predictions_score(*, bg_nbd: BgNbd, gamma_gamma: GammaGamma, summary: Purcha
     return p_alive, in_90, in_365, spend, in_365 * spend
 
 
-def _holdout_actuals(*, calibration_end: date, as_of: date, tz) -> dict[int, int]:
-    """Purchase days per member after `calibration_end`, up to the end of `as_of`."""
-    days_sql, params = purchase_days_sql(
-        as_of=as_of, tz=tz, since=calibration_end + timedelta(days=1)
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT member_id, COUNT(*) FROM ({days_sql}) d GROUP BY member_id", params)
-        return dict(cursor.fetchall())
-
-
-def prediction_holdout_check(*, as_of: date, weeks: int, tz) -> dict | None:
-    """Fit on the purchases up to `weeks` weeks before `as_of`, predict each member's
-    purchases in those weeks and compare with what they did: in total and per number of
-    repeat purchases in the calibration period (the papers' figure). None when the
-    calibration period has no repeat purchaser to fit on."""
-    calibration_end = as_of - timedelta(weeks=weeks)
-    summary = purchase_summary_get(as_of=calibration_end, tz=tz)
-    if not len(summary) or not (summary.x > 0).any():
+def prediction_holdout_check(
+    *, calibration: PurchaseSummary, actual: np.ndarray, calibration_end: date, weeks: int
+) -> dict | None:
+    """Fit on the purchases up to `calibration_end`, `weeks` weeks before the fit's day,
+    predict each member's purchases in those weeks and compare with what they did
+    (`actual`, per calibration member): in total and per number of repeat purchases in
+    the calibration period (the papers' figure). None when the calibration period has no
+    repeat purchaser to fit on."""
+    if not len(calibration) or not (calibration.x > 0).any():
         return None
-    t_x, T = summary.weeks()
+    t_x, T = calibration.weeks()
     try:
-        model = bgnbd_fit(summary.x, t_x, T)
+        model = bgnbd_fit(calibration.x, t_x, T)
     except FitFailed:
         return None
-    predicted = model.expected_purchases(float(weeks), summary.x, t_x, T)
-    actuals = _holdout_actuals(calibration_end=calibration_end, as_of=as_of, tz=tz)
-    actual = np.array([actuals.get(int(m), 0) for m in summary.member_ids], dtype=float)
-    groups = np.minimum(summary.x, HOLDOUT_GROUPS).astype(int)
+    predicted = model.expected_purchases(float(weeks), calibration.x, t_x, T)
+    groups = np.minimum(calibration.x, HOLDOUT_GROUPS).astype(int)
     by_frequency = []
     for group in range(HOLDOUT_GROUPS + 1):
         chosen = groups == group
@@ -113,7 +97,7 @@ def prediction_holdout_check(*, as_of: date, weeks: int, tz) -> dict | None:
     return {
         "weeks": weeks,
         "calibration_end": calibration_end.isoformat(),
-        "members": len(summary),
+        "members": len(calibration),
         "predicted": round(float(predicted.sum()), 2),
         "actual": round(float(actual.sum()), 2),
         "by_frequency": by_frequency,
@@ -204,8 +188,10 @@ def prediction_fit_run(
     phases = PhaseTimes() if phases is None else phases
     tz = program_get().tz
     weeks = settings.PREDICTIONS_HOLDOUT_WEEKS if holdout_weeks is None else holdout_weeks
+    calibration_end = as_of - timedelta(weeks=weeks) if weeks else None
     with phases.timing("read"):
-        summary = purchase_summary_get(as_of=as_of, tz=tz)
+        inputs = fit_inputs_get(as_of=as_of, tz=tz, calibration_end=calibration_end)
+    summary = inputs.summary
     fit = PredictionFit(
         as_of=as_of,
         time_unit="week",
@@ -232,7 +218,12 @@ def prediction_fit_run(
     fit.gamma_gamma_log_likelihood = gamma_gamma.log_likelihood
     if weeks:
         with phases.timing("holdout"):
-            fit.holdout = prediction_holdout_check(as_of=as_of, weeks=weeks, tz=tz)
+            fit.holdout = prediction_holdout_check(
+                calibration=inputs.calibration,
+                actual=inputs.holdout_actual,
+                calibration_end=calibration_end,
+                weeks=weeks,
+            )
     with phases.timing("score"):
         scores = predictions_score(bg_nbd=bg_nbd, gamma_gamma=gamma_gamma, summary=summary)
     with phases.timing("write"), transaction.atomic():
