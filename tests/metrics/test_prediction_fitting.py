@@ -103,6 +103,23 @@ def test_the_fits_likelihoods_give_the_row_by_row_likelihoods_to_the_last_bit():
     assert finite >= 50  # the draws reached real likelihoods, not only overflows
 
 
+def test_compressing_gives_np_uniques_rows_and_counts():
+    data = cdnow_summary()
+    draw = np.random.default_rng(7)
+    cases = [
+        (data["x"], data["t_x"], data["T"]),
+        (data["x"], data["zbar"]),
+        tuple(draw.integers(0, 4, size=(3, 500)).astype(float) / 7),
+        (np.zeros(0), np.zeros(0)),
+    ]
+    for columns in cases:
+        rows, counts = _compress(*columns)
+        unique, unique_counts = np.unique(np.column_stack(columns), axis=0, return_counts=True)
+        assert np.array_equal(rows, unique)
+        assert np.array_equal(counts, unique_counts.astype(float))
+    assert len(_compress(*cases[2])[0]) < 500  # the random rows did repeat
+
+
 def test_a_fit_without_repeat_customers_fails_instead_of_writing_nonsense():
     with pytest.raises(FitFailed):
         gamma_gamma_fit(np.zeros(10), np.zeros(10))
