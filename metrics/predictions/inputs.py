@@ -315,8 +315,8 @@ def _fit_inputs_one_pass(*, as_of: date, tz, calibration_end: date | None) -> Fi
             # A member's purchase days are nearly as many as their purchases, so hashing
             # them saves no rows and spills, and the window needs them sorted by member
             # anyway: one sort by member and day serves both groupings and the window.
-            # Parallel workers only split the same sort on a small machine, and JIT took
-            # seconds to compile what runs in as many.
+            # Parallel workers picked the hashing plan (45 s for 10M purchases against 29 s)
+            # and gained a tenth at best on two cores; JIT took seconds to compile it.
             cursor.execute(
                 "SELECT set_config('enable_hashagg', 'off', true), "
                 "set_config('max_parallel_workers_per_gather', '0', true), "
