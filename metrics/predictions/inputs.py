@@ -195,7 +195,8 @@ def _fit_inputs_by_summaries(*, as_of: date, tz, calibration_end: date | None) -
 # so the sums are exact, as numeric's are, and a fraction of numeric's work. An amount of
 # k units converts exactly (round(amount::float8 · 10⁴) = k) below 2**51 units, and sums
 # stay exact below 2**53; so a member whose purchases add up to 2**50 units (112 billion
-# in the currency) or more sends the whole read to the numeric queries.
+# in the currency) or more sends the whole read to the numeric queries. Refunds stay within
+# their purchase (the purchase_refunds_within_amount constraint), so they are covered too.
 UNITS = 10 ** Purchase._meta.get_field("amount").decimal_places
 EXACT_UNITS = 2.0**50
 
