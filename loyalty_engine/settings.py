@@ -265,6 +265,8 @@ KPIS_NIGHTLY_MAX_DAYS = env.int("KPIS_NIGHTLY_MAX_DAYS", default=92)
 PREDICTIONS_HOLDOUT_WEEKS = env.int("PREDICTIONS_HOLDOUT_WEEKS", default=26)
 # PostgreSQL work_mem of a KPI recompute transaction (metrics/services.py).
 KPIS_WORK_MEM = env.str("KPIS_WORK_MEM", default="256MB")
+# PostgreSQL work_mem of the predictions' read (metrics/predictions/inputs.py).
+PREDICTIONS_WORK_MEM = env.str("PREDICTIONS_WORK_MEM", default="256MB")
 
 # Member tokens are signed with SECRET_KEY and expire after this many seconds.
 MEMBER_TOKEN_TTL_SECONDS = env.int("MEMBER_TOKEN_TTL_SECONDS", default=15 * 60)

@@ -4,7 +4,8 @@
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -21,12 +22,7 @@ from metrics.predictions.fitting import (
     bgnbd_fit,
     gamma_gamma_fit,
 )
-from metrics.predictions.inputs import (
-    DAYS_PER_WEEK,
-    PurchaseSummary,
-    purchase_days_sql,
-    purchase_summary_get,
-)
+from metrics.predictions.inputs import DAYS_PER_WEEK, PurchaseSummary, fit_inputs_get
 from rewards.selectors import program_get
 
 logger = logging.getLogger(__name__)
@@ -35,6 +31,21 @@ WRITE_BATCH = 5000
 # The holdout chart groups members by repeat purchases 0, 1, …, 6 and "7+".
 HOLDOUT_GROUPS = 7
 MONEY = Decimal("0.0001")
+
+
+class PhaseTimes(dict):
+    """Wall seconds per phase of a fit, in the order they ran: where a night's run went."""
+
+    @contextmanager
+    def timing(self, phase: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self[phase] = self.get(phase, 0.0) + time.monotonic() - started
+
+    def __str__(self) -> str:
+        return ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in self.items())
 
 
 def _money(values: np.ndarray) -> list[Decimal]:
@@ -53,34 +64,23 @@ def predictions_score(*, bg_nbd: BgNbd, gamma_gamma: GammaGamma, summary: Purcha
     return p_alive, in_90, in_365, spend, in_365 * spend
 
 
-def _holdout_actuals(*, calibration_end: date, as_of: date, tz) -> dict[int, int]:
-    """Purchase days per member after `calibration_end`, up to the end of `as_of`."""
-    days_sql, params = purchase_days_sql(
-        as_of=as_of, tz=tz, since=calibration_end + timedelta(days=1)
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT member_id, COUNT(*) FROM ({days_sql}) d GROUP BY member_id", params)
-        return dict(cursor.fetchall())
-
-
-def prediction_holdout_check(*, as_of: date, weeks: int, tz) -> dict | None:
-    """Fit on the purchases up to `weeks` weeks before `as_of`, predict each member's
-    purchases in those weeks and compare with what they did: in total and per number of
-    repeat purchases in the calibration period (the papers' figure). None when the
-    calibration period has no repeat purchaser to fit on."""
-    calibration_end = as_of - timedelta(weeks=weeks)
-    summary = purchase_summary_get(as_of=calibration_end, tz=tz)
-    if not len(summary) or not (summary.x > 0).any():
+def prediction_holdout_check(
+    *, calibration: PurchaseSummary, actual: np.ndarray, calibration_end: date, weeks: int
+) -> dict | None:
+    """Fit on the purchases up to `calibration_end`, `weeks` weeks before the fit's day,
+    predict each member's purchases in those weeks and compare with what they did
+    (`actual`, per calibration member): in total and per number of repeat purchases in
+    the calibration period (the papers' figure). None when the calibration period has no
+    repeat purchaser to fit on."""
+    if not len(calibration) or not (calibration.x > 0).any():
         return None
-    t_x, T = summary.weeks()
+    t_x, T = calibration.weeks()
     try:
-        model = bgnbd_fit(summary.x, t_x, T)
+        model = bgnbd_fit(calibration.x, t_x, T)
     except FitFailed:
         return None
-    predicted = model.expected_purchases(float(weeks), summary.x, t_x, T)
-    actuals = _holdout_actuals(calibration_end=calibration_end, as_of=as_of, tz=tz)
-    actual = np.array([actuals.get(int(m), 0) for m in summary.member_ids], dtype=float)
-    groups = np.minimum(summary.x, HOLDOUT_GROUPS).astype(int)
+    predicted = model.expected_purchases(float(weeks), calibration.x, t_x, T)
+    groups = np.minimum(calibration.x, HOLDOUT_GROUPS).astype(int)
     by_frequency = []
     for group in range(HOLDOUT_GROUPS + 1):
         chosen = groups == group
@@ -97,7 +97,7 @@ def prediction_holdout_check(*, as_of: date, weeks: int, tz) -> dict | None:
     return {
         "weeks": weeks,
         "calibration_end": calibration_end.isoformat(),
-        "members": len(summary),
+        "members": len(calibration),
         "predicted": round(float(predicted.sum()), 2),
         "actual": round(float(actual.sum()), 2),
         "by_frequency": by_frequency,
@@ -120,13 +120,13 @@ COLUMNS = (
 )
 
 
-def _rows_copy(rows: list[tuple]) -> None:
-    """PostgreSQL's COPY: a million rows in seconds, where INSERTs take minutes."""
-    table = connection.ops.quote_name(MemberPrediction._meta.db_table)
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+def _text(values: np.ndarray, kind: str) -> list[str]:
+    """One column as COPY text: what psycopg sends for the Python value (str of the int
+    or float, the shortest text that reads back as the same float8) and, for money, the
+    four-decimal text of the Decimals `_money` makes."""
+    if kind == "money":
+        return list(map("{:.4f}".format, values.tolist()))
+    return list(map(str, values.tolist()))
 
 
 def _predictions_write(
@@ -135,37 +135,59 @@ def _predictions_write(
     p_alive, in_90, in_365, spend, clv = scores
     history = np.round(summary.total_spend, 4)
     at_risk = history * (1.0 - p_alive)
+    columns = [
+        (summary.member_ids, "int"),
+        (np.full(len(summary), fit.pk), "int"),
+        (summary.x.astype(int), "int"),
+        (summary.t_x / DAYS_PER_WEEK, "float"),
+        (summary.T / DAYS_PER_WEEK, "float"),
+        (p_alive, "float"),
+        (in_90, "float"),
+        (in_365, "float"),
+        (spend, "money"),
+        (clv, "money"),
+        (history, "money"),
+        (at_risk, "money"),
+    ]
     MemberPrediction.objects.all().delete()
-    copy = connection.vendor == "postgresql"
+    if connection.vendor != "postgresql":
+        return _predictions_create(columns, progress=progress)
+    # PostgreSQL's COPY: a million rows in seconds, where INSERTs take minutes. One COPY,
+    # fed a batch of lines at a time, so the server stores a batch while the next is
+    # formatted.
+    table = connection.ops.quote_name(MemberPrediction._meta.db_table)
     written = 0
-    for start in range(0, len(summary), WRITE_BATCH):
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for start in range(0, len(summary), WRITE_BATCH):
+                part = slice(start, start + WRITE_BATCH)
+                texts = [_text(values[part], kind) for values, kind in columns]
+                lines = map("\t".join, zip(*texts, strict=True))
+                copy.write("".join(f"{line}\n" for line in lines).encode())
+                written += len(texts[0])
+                if progress:
+                    progress(written, len(summary))
+    return written
+
+
+def _predictions_create(columns: list[tuple[np.ndarray, str]], *, progress) -> int:
+    total = len(columns[0][0])
+    written = 0
+    for start in range(0, total, WRITE_BATCH):
         part = slice(start, start + WRITE_BATCH)
-        rows = list(
-            zip(
-                summary.member_ids[part].tolist(),
-                [fit.pk] * len(summary.member_ids[part]),
-                summary.x[part].astype(int).tolist(),
-                (summary.t_x[part] / DAYS_PER_WEEK).tolist(),
-                (summary.T[part] / DAYS_PER_WEEK).tolist(),
-                p_alive[part].tolist(),
-                in_90[part].tolist(),
-                in_365[part].tolist(),
-                _money(spend[part]),
-                _money(clv[part]),
-                _money(history[part]),
-                _money(at_risk[part]),
-                strict=True,
-            )
+        values = [
+            _money(column[part]) if kind == "money" else column[part].tolist()
+            for column, kind in columns
+        ]
+        MemberPrediction.objects.bulk_create(
+            [
+                MemberPrediction(**dict(zip(COLUMNS, row, strict=True)))
+                for row in zip(*values, strict=True)
+            ]
         )
-        if copy:
-            _rows_copy(rows)
-        else:
-            MemberPrediction.objects.bulk_create(
-                [MemberPrediction(**dict(zip(COLUMNS, row, strict=True))) for row in rows]
-            )
-        written += len(rows)
+        written += len(values[0])
         if progress:
-            progress(written, len(summary))
+            progress(written, total)
     return written
 
 
@@ -174,6 +196,7 @@ def prediction_fit_run(
     as_of: date,
     holdout_weeks: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    phases: PhaseTimes | None = None,
 ) -> PredictionFit:
     """Fit BG/NBD and Gamma-Gamma on every member's purchases up to the end of `as_of`
     (the program's time zone) and rewrite every member's prediction.
@@ -181,11 +204,16 @@ def prediction_fit_run(
     A fit that does not converge is recorded with `converged` false and its reason, and
     the members' predictions are left as the last converged fit made them: a failed fit
     never writes scores. Safe to run twice: the second run rewrites the same rows.
+    `phases`, when given, receives the wall seconds of each phase (also logged at INFO).
     """
     started = time.monotonic()
+    phases = PhaseTimes() if phases is None else phases
     tz = program_get().tz
     weeks = settings.PREDICTIONS_HOLDOUT_WEEKS if holdout_weeks is None else holdout_weeks
-    summary = purchase_summary_get(as_of=as_of, tz=tz)
+    calibration_end = as_of - timedelta(weeks=weeks) if weeks else None
+    with phases.timing("read"):
+        inputs = fit_inputs_get(as_of=as_of, tz=tz, calibration_end=calibration_end)
+    summary = inputs.summary
     fit = PredictionFit(
         as_of=as_of,
         time_unit="week",
@@ -195,9 +223,10 @@ def prediction_fit_run(
         created_at=timezone.now(),
     )
     try:
-        t_x, T = summary.weeks()
-        bg_nbd = bgnbd_fit(summary.x, t_x, T)
-        gamma_gamma = gamma_gamma_fit(summary.x, summary.repeat_spend)
+        with phases.timing("fit"):
+            t_x, T = summary.weeks()
+            bg_nbd = bgnbd_fit(summary.x, t_x, T)
+            gamma_gamma = gamma_gamma_fit(summary.x, summary.repeat_spend)
     except FitFailed as failure:
         fit.error = str(failure)
         fit.seconds = time.monotonic() - started
@@ -210,13 +239,23 @@ def prediction_fit_run(
     fit.p, fit.q, fit.gamma = gamma_gamma.p, gamma_gamma.q, gamma_gamma.gamma
     fit.gamma_gamma_log_likelihood = gamma_gamma.log_likelihood
     if weeks:
-        fit.holdout = prediction_holdout_check(as_of=as_of, weeks=weeks, tz=tz)
-    scores = predictions_score(bg_nbd=bg_nbd, gamma_gamma=gamma_gamma, summary=summary)
-    with transaction.atomic():
+        with phases.timing("holdout"):
+            fit.holdout = prediction_holdout_check(
+                calibration=inputs.calibration,
+                actual=inputs.holdout_actual,
+                calibration_end=calibration_end,
+                weeks=weeks,
+            )
+    with phases.timing("score"):
+        scores = predictions_score(bg_nbd=bg_nbd, gamma_gamma=gamma_gamma, summary=summary)
+    with phases.timing("write"), transaction.atomic():
         fit.save()
         _predictions_write(fit=fit, summary=summary, scores=scores, progress=progress)
     fit.seconds = time.monotonic() - started
     fit.save(update_fields=["seconds"])
+    logger.info(
+        "Predictions as of %s: %s members in %.1f s (%s).", as_of, fit.members, fit.seconds, phases
+    )
     return fit
 
 

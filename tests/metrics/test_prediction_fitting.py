@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from metrics.predictions.fitting import FitFailed, bgnbd_fit, gamma_gamma_fit
+from metrics.predictions.fitting import (
+    FitFailed,
+    _BgNbdLikelihood,
+    _compress,
+    _GammaGammaLikelihood,
+    bgnbd_fit,
+    bgnbd_log_likelihood,
+    gamma_gamma_fit,
+    gamma_gamma_log_likelihood,
+)
 from metrics.predictions.inputs import purchase_summary_get
 from rewards.models import Purchase
 from tests.metrics.history import members_create, purchase_row, purchases_create, shop_get
@@ -67,6 +76,48 @@ def test_bg_nbd_predictions_match_the_papers_figures():
     # Somebody with no repeat purchase is alive for sure in the BG/NBD.
     assert float(model.p_alive(0, 0, 38.86)) == 1.0
     assert 0 < float(model.p_alive(2, 5, 38.86)) < float(model.p_alive(2, 30, 38.86)) < 1
+
+
+def test_the_fits_likelihoods_give_the_row_by_row_likelihoods_to_the_last_bit():
+    data = cdnow_summary()
+    rows, weights = _compress(data["x"], data["t_x"], data["T"])
+    bg_nbd = _BgNbdLikelihood(rows[:, 0], rows[:, 1], rows[:, 2], weights)
+    repeat = data["x"] > 0
+    spend_rows, spend_weights = _compress(data["x"][repeat], data["zbar"][repeat])
+    gamma_gamma = _GammaGammaLikelihood(spend_rows[:, 0], spend_rows[:, 1], spend_weights)
+    draw = np.random.default_rng(16)
+    finite = 0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(50):
+            params = np.exp(draw.normal(scale=2.0, size=4))
+            pairs = [
+                (bg_nbd(params), bgnbd_log_likelihood(params, *rows.T, weights)),
+                (
+                    gamma_gamma(params[:3]),
+                    gamma_gamma_log_likelihood(params[:3], *spend_rows.T, spend_weights),
+                ),
+            ]
+            for fast, row_by_row in pairs:
+                assert np.array_equal(fast, row_by_row, equal_nan=True), (params, fast, row_by_row)
+                finite += bool(np.isfinite(row_by_row))
+    assert finite >= 50  # the draws reached real likelihoods, not only overflows
+
+
+def test_compressing_gives_np_uniques_rows_and_counts():
+    data = cdnow_summary()
+    draw = np.random.default_rng(7)
+    cases = [
+        (data["x"], data["t_x"], data["T"]),
+        (data["x"], data["zbar"]),
+        tuple(draw.integers(0, 4, size=(3, 500)).astype(float) / 7),
+        (np.zeros(0), np.zeros(0)),
+    ]
+    for columns in cases:
+        rows, counts = _compress(*columns)
+        unique, unique_counts = np.unique(np.column_stack(columns), axis=0, return_counts=True)
+        assert np.array_equal(rows, unique)
+        assert np.array_equal(counts, unique_counts.astype(float))
+    assert len(_compress(*cases[2])[0]) < 500  # the random rows did repeat
 
 
 def test_a_fit_without_repeat_customers_fails_instead_of_writing_nonsense():

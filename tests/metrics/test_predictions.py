@@ -13,7 +13,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from metrics.models import MemberPrediction, PredictionFit
-from metrics.predictions.services import prediction_fit_run
+from metrics.predictions.fitting import BgNbd, GammaGamma
+from metrics.predictions.inputs import DAYS_PER_WEEK, purchase_summary_get
+from metrics.predictions.services import prediction_fit_run, predictions_score
 from rewards.models import JobRun
 from rewards.services.nightly import job_run_inline
 from tests.metrics.history import members_create, purchase, refund, shop_get
@@ -95,6 +97,41 @@ def test_the_inputs_are_net_of_full_refunds_and_count_a_day_once(program):
     assert not MemberPrediction.objects.filter(member=never).exists()
 
 
+def test_the_stored_predictions_are_the_scores_to_the_last_digit(program):
+    small_history(program)
+
+    fit = prediction_fit_run(as_of=date(2025, 12, 31), holdout_weeks=0)
+
+    summary = purchase_summary_get(as_of=fit.as_of, tz=program.tz)
+    p_alive, in_90, in_365, spend, clv = predictions_score(
+        bg_nbd=BgNbd(fit.r, fit.alpha, fit.a, fit.b, fit.bg_nbd_log_likelihood),
+        gamma_gamma=GammaGamma(fit.p, fit.q, fit.gamma, fit.gamma_gamma_log_likelihood),
+        summary=summary,
+    )
+    rows = list(MemberPrediction.objects.order_by("member_id"))
+    assert [row.member_id for row in rows] == summary.member_ids.tolist()
+    assert len(rows) > 50
+    for i, row in enumerate(rows):
+        history = round(summary.total_spend[i], 4)
+        assert (row.fit_id, row.repeat_purchases) == (fit.pk, int(summary.x[i]))
+        assert row.recency == summary.t_x[i] / DAYS_PER_WEEK
+        assert row.age == summary.T[i] / DAYS_PER_WEEK
+        assert [row.p_alive, row.expected_purchases_90d, row.expected_purchases_365d] == [
+            p_alive[i],
+            in_90[i],
+            in_365[i],
+        ]
+        assert [
+            row.expected_spend,
+            row.predicted_clv_12m,
+            row.historical_value,
+            row.value_at_risk,
+        ] == [
+            Decimal(f"{value:.4f}")
+            for value in (spend[i], clv[i], history, history * (1.0 - p_alive[i]))
+        ]
+
+
 def test_before_the_first_fit_the_api_says_model_not_fitted(staff_client, program):
     response = staff_client.get("/api/v1/metrics/predictions")
 
@@ -111,6 +148,14 @@ def test_fit_predictions_prints_the_parameters_and_the_api_serves_them(staff_cli
     output = out.getvalue()
     assert output.startswith("predictions: as of 2025-12-31, 62 members")
     assert "BG/NBD: r=" in output and "Gamma-Gamma: p=" in output
+    phases = next(line for line in output.splitlines() if line.startswith("phases: "))
+    assert [part.split()[0] for part in phases.removeprefix("phases: ").split(", ")] == [
+        "read",
+        "fit",
+        "holdout",
+        "score",
+        "write",
+    ]
     body = staff_client.get("/api/v1/metrics/predictions").json()
     fit = PredictionFit.objects.get()
     assert body["as_of"] == "2025-12-31"

@@ -7,7 +7,7 @@ from django.db.models import Avg, Sum
 from tqdm import tqdm
 
 from metrics.models import MemberPrediction
-from metrics.predictions.services import fit_day, prediction_fit_run
+from metrics.predictions.services import PhaseTimes, fit_day, prediction_fit_run
 from rewards.selectors import program_get
 
 EARLIEST_DAY = date(2000, 1, 1)
@@ -58,8 +58,11 @@ class Command(BaseCommand):
             bar.n = done
             bar.refresh()
 
+        phases = PhaseTimes()
         try:
-            fit = prediction_fit_run(as_of=day, holdout_weeks=holdout_weeks, progress=progress)
+            fit = prediction_fit_run(
+                as_of=day, holdout_weeks=holdout_weeks, progress=progress, phases=phases
+            )
         finally:
             bar.close()
         seconds = time.monotonic() - started
@@ -77,6 +80,7 @@ class Command(BaseCommand):
             f"({fit.repeat_members} with a repeat purchase) scored in {seconds:.1f}s, "
             f"time unit {fit.time_unit}"
         )
+        self.stdout.write(f"phases: {phases}")
         self.stdout.write(
             f"BG/NBD: r={fit.r:.4f} alpha={fit.alpha:.4f} a={fit.a:.4f} b={fit.b:.4f} "
             f"log-likelihood={fit.bg_nbd_log_likelihood:.2f}"
