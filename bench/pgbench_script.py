@@ -33,6 +33,8 @@ UUID_LITERAL = re.compile(
 INSERT_TABLE = re.compile(r'^\s*INSERT\s+INTO\s+"(\w+)"', re.IGNORECASE)
 # The id first; Django also returns columns with a database default (db_default).
 RETURNING_ID = re.compile(r'RETURNING\s+"(\w+)"\."id"(\s*,\s*"\w+"\."\w+")*\s*$', re.IGNORECASE)
+# Ids numbered beforehand by the member lock (loyalty_engine.rows.reserve_columns).
+RESERVED_ID = re.compile(r"nextval\('(?:\w+\.)?\"?(\w+?)_id_seq\"?'::regclass\) AS (reserved_\d+)")
 
 
 @dataclass
@@ -73,7 +75,9 @@ def statements_record():
 
     def wrapper(execute, sql, params, many, context):
         result = execute(sql, params, many, context)
-        text = connection.ops.last_executed_query(context["cursor"], sql, params)
+        # The values bound in as literals, also for the statements whose values the
+        # server binds (loyalty_engine.rows.statement_cursor), whose own text has $1, $2.
+        text = connection.ops.compose_sql(sql, params) if params else sql
         recorded.append(Statement(sql=text, in_transaction=connection.in_atomic_block))
         return result
 
@@ -208,6 +212,15 @@ def script_build(capture: Capture, *, member_variable: str = "member") -> Script
                 sql = sql.replace(found, f"{slot}000040008000:uu")
 
         gset = ""
+        reserved = RESERVED_ID.findall(sql)
+        for table, alias in reserved:
+            ids = capture.new_ids.get(table, [])
+            if len(ids) == 1:
+                id_variables[ids[0]] = f"r{index}_{alias}"
+            else:
+                literal_ids_left.extend(f"{table}.id={value}" for value in ids)
+        if reserved:
+            gset = f" \\gset r{index}_"
         match = INSERT_TABLE.match(sql)
         if match and RETURNING_ID.search(sql):
             table = match.group(1)

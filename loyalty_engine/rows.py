@@ -331,7 +331,8 @@ def reserve_columns(models) -> tuple[str, list]:
         return "", []
     sequences = _sequences.get()
     names = [sequences[model._meta.db_table] for model in models]
-    return ", nextval(%s::regclass)" * len(names), names
+    columns = "".join(f", nextval(%s::regclass) AS reserved_{n}" for n in range(len(names)))
+    return columns, names
 
 
 def reserved_add(models, values) -> None:

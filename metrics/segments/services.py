@@ -86,7 +86,8 @@ def segments_recompute(
     """Recompute the memberships of every active, non-built-in segment (or those named)
     as of `as_of` (default now): one read of every member's fields, then per segment a
     set difference with the current memberships. Members who no longer meet the conditions
-    leave on that day; those who newly do enter. Safe to run twice."""
+    leave on that day; those who newly do enter. The members of a segment switched off
+    leave on that day too (switched on again, they enter again). Safe to run twice."""
     now = timezone.now()
     program = program_get()
     day = (as_of or now).astimezone(program.tz).date()
@@ -95,6 +96,15 @@ def segments_recompute(
         segments = segments.filter(pk__in=segment_ids)
     segments = list(segments.select_for_update())
     outcome = Counter()
+    # A segment switched off has no members: those it still counts leave today (once).
+    switched_off = Segment.objects.filter(
+        is_active=False, is_builtin=False, memberships__left_on__isnull=True
+    ).distinct()
+    if segment_ids is not None:
+        switched_off = switched_off.filter(pk__in=segment_ids)
+    for segment in switched_off.order_by("pk").select_for_update(of=("self",)):
+        changed = _memberships_write(segment=segment, member_ids=[], day=day, now=now)
+        outcome["left"] += changed["left"]
     if not segments:
         return outcome
     fields = segment_fields_get(day=day, tz=program.tz, default_language=program.default_language)

@@ -674,3 +674,29 @@ def test_retention_and_churn_per_segment_match_a_plain_computation(history):
         KpiSnapshot.objects.filter(breakdown="segment").values_list("churn_rate", flat=True)
     )
     assert len(rates - {None, Decimal("0.00")}) > 5  # churn actually varies: the test can fail
+
+
+def test_the_members_of_a_segment_switched_off_leave_and_enter_again_when_it_is_on(program):
+    from loyalty_engine.events.models import Event
+
+    rich = Member.objects.create(external_id="rich", enrolled_at=AS_OF - timedelta(days=9))
+    Member.objects.filter(pk=rich.pk).update(points_available=500)
+    segment = segment_create(
+        name="Points", conditions=[{"field": "points_available", "op": "gte", "value": 100}]
+    )
+    segments_recompute(as_of=AS_OF)
+    Segment.objects.filter(pk=segment.pk).update(is_active=False)
+
+    off = segments_recompute(as_of=AS_OF + timedelta(days=1))
+    assert off["left"] == 1
+    stay = SegmentMembership.objects.get(segment=segment, member=rich)
+    assert stay.left_on == DAY + timedelta(days=1)
+    assert segments_recompute(as_of=AS_OF + timedelta(days=2))["left"] == 0  # once
+
+    Segment.objects.filter(pk=segment.pk).update(is_active=True)
+    on = segments_recompute(as_of=AS_OF + timedelta(days=3))
+    assert (on["entered"], on["left"]) == (1, 0)
+    assert SegmentMembership.objects.filter(segment=segment, left_on__isnull=True).count() == 1
+    assert list(
+        Event.objects.filter(type__startswith="segment.").order_by("seq").values_list("type")
+    ) == [("segment.entered",), ("segment.left",), ("segment.entered",)]
