@@ -316,25 +316,63 @@ def lots_open(member: Member) -> list[PointLot]:
     return [columns.instance(row) for row in rows_fetch(sql, [member.pk])]
 
 
+def _lots_names() -> dict[str, str]:
+    quote = connection.ops.quote_name
+    meta = PointLot._meta
+    names = ("member", "remaining", "expires_at", "earned_at", "id", "is_pending", "available_at")
+    return {name: quote(meta.get_field(name).column) for name in names}
+
+
+def _spending_order(alias: str) -> str:
+    """Soonest expiry first, never last; then earliest earned; then by id."""
+    n = _lots_names()
+    return (
+        f"({alias}.{n['expires_at']} IS NULL), {alias}.{n['expires_at']}, "
+        f"{alias}.{n['earned_at']}, {alias}.{n['id']}"
+    )
+
+
 def _lots_open_query_build() -> tuple[str, Columns]:
     """Built once (issue 18): what `PointLot.objects.filter(member=member,
     remaining__gt=0).order_by(F("expires_at").asc(nulls_last=True), "earned_at", "id")`
     reads, as the same instances (tests/test_rows.py)."""
-    quote = connection.ops.quote_name
-    meta = PointLot._meta
-    member, remaining, expires, earned, pk = (
-        quote(meta.get_field(name).column)
-        for name in ("member", "remaining", "expires_at", "earned_at", "id")
-    )
+    n = _lots_names()
     columns = Columns.of(PointLot, "lot")
     sql = (
-        f"SELECT {columns.sql} FROM {quote(meta.db_table)} AS lot "
-        f"WHERE lot.{member} = %s AND lot.{remaining} > 0 "
-        f"ORDER BY (lot.{expires} IS NULL), lot.{expires}, lot.{earned}, lot.{pk}"
+        f"SELECT {columns.sql} FROM {connection.ops.quote_name(PointLot._meta.db_table)} "
+        f"AS lot WHERE lot.{n['member']} = %s AND lot.{n['remaining']} > 0 "
+        f"ORDER BY {_spending_order('lot')}"
     )
     return sql, columns
 
 
+def _lots_for_spending_query_build() -> tuple[str, Columns]:
+    n = _lots_names()
+    inner = Columns.of(PointLot, "l")
+    columns = Columns.of(PointLot, "lot")
+    table = connection.ops.quote_name(PointLot._meta.db_table)
+    expires, remaining = n["expires_at"], n["remaining"]
+    sql = (
+        f"SELECT {columns.sql}, lot.due FROM ("
+        # Due for release or expiry.
+        f"SELECT {inner.sql}, 1 AS due FROM {table} AS l "
+        f"WHERE l.{n['member']} = %s AND l.{remaining} > 0 AND ("
+        f"(l.{n['is_pending']} AND l.{n['available_at']} <= %s) OR l.{expires} <= %s) "
+        "UNION ALL "
+        # Spendable once caught up, while the points before each fall short.
+        f"SELECT {Columns.of(PointLot, 'f').sql}, 0 AS due FROM ("
+        f"SELECT {inner.sql}, SUM(l.{remaining}) OVER (ORDER BY {_spending_order('l')} "
+        f"ROWS UNBOUNDED PRECEDING) AS running FROM {table} AS l "
+        f"WHERE l.{n['member']} = %s AND l.{remaining} > 0 "
+        f"AND (l.{expires} IS NULL OR l.{expires} > %s) "
+        f"AND (NOT l.{n['is_pending']} OR l.{n['available_at']} <= %s)) AS f "
+        f"WHERE f.running - f.{remaining} < %s"
+        f") AS lot ORDER BY lot.due DESC, {_spending_order('lot')}"
+    )
+    return sql, columns
+
+
+_lots_for_spending_query = VendorCache(_lots_for_spending_query_build)
 _lots_open_query = VendorCache(_lots_open_query_build)
 
 
@@ -391,13 +429,22 @@ def _is_due(lot: PointLot, as_of: datetime) -> bool:
     return lot.expires_at is not None and lot.expires_at <= as_of
 
 
-def member_catch_up(member: Member, *, as_of: datetime, actor: Actor) -> list[PointLot]:
+def member_catch_up(
+    member: Member, *, as_of: datetime, actor: Actor, spend: int | None = None
+) -> list[PointLot]:
     """Bring a locked member's points up to `as_of`: release stale holds, make pending
     lots whose time has come available, expire due lots, then settle owed points.
 
     Returns the member's open lots (unexpired, with points left) in spending order.
     The nightly jobs run the same steps for every member; the write paths that spend
     points run them first so no expired or pending point is ever spent.
+
+    `spend`: the caller will spend this many points, and needs no other lot. Then only
+    the lots due for release or expiry are read, and of the spendable lots the first ones
+    in spending order that cover the points owed and `spend` (what `lots_plan` would take
+    from the full list): a member with years of lots costs what one with a few does
+    (issue 18). The steps and their entries are the same
+    (tests/rewards/test_catch_up_spend.py).
     """
     if member.points_held:
         for hold in Redemption.objects.filter(
@@ -405,7 +452,10 @@ def member_catch_up(member: Member, *, as_of: datetime, actor: Actor) -> list[Po
         ):
             hold_release(member, redemption=hold, as_of=as_of, actor=Actor.system(), expired=True)
 
-    lots = lots_open(member)
+    if spend is None:
+        lots = lots_open(member)
+    else:
+        lots, first = lots_for_spending(member, as_of=as_of, points=member.points_owed + spend)
 
     released = [lot for lot in lots if lot.is_pending and lot.available_at <= as_of]
     for lot in released:
@@ -417,9 +467,31 @@ def member_catch_up(member: Member, *, as_of: datetime, actor: Actor) -> list[Po
 
     lots_expire(member, lots=[lot for lot in lots if _is_due(lot, as_of)], as_of=as_of, actor=actor)
 
+    if spend is not None:
+        lots = first
     if member.points_owed:
         owed_settle(member, lots=spendable(lots), as_of=as_of, actor=actor)
     return [lot for lot in lots if lot.remaining > 0]
+
+
+def lots_for_spending(
+    member: Member, *, as_of: datetime, points: int
+) -> tuple[list[PointLot], list[PointLot]]:
+    """One read for a catch-up before spending `points`: the member's open lots due for
+    release or expiry at `as_of`, and the first lots in spending order that will be
+    spendable once they are released and expired, as many as cover `points` (each lot
+    whose points before it fall short). Both in spending order; a lot in both is one
+    instance, so releasing it makes it spendable in the second list too."""
+    sql, columns = _lots_for_spending_query.get()
+    moment = PointLot._meta.get_field("expires_at").get_db_prep_value(as_of, connection)
+    params = [member.pk, moment, moment, member.pk, moment, moment, points]
+    due, first, made = [], [], {}
+    for row in rows_fetch(sql, params):
+        lot = made.get(row[0])
+        if lot is None:
+            lot = made[row[0]] = columns.instance(row)
+        (due if row[columns.end] else first).append(lot)
+    return due, first
 
 
 def spendable(lots: list[PointLot]) -> list[PointLot]:

@@ -86,7 +86,7 @@ def _points_plan(
     """Which lots pay `points`, after bringing the locked member up to `as_of`, so no
     expired or pending point is ever spent. `check(available)` may refuse first (the
     checkout settings). Raises InsufficientPoints."""
-    lots = spendable(member_catch_up(member, as_of=as_of, actor=actor))
+    lots = spendable(member_catch_up(member, as_of=as_of, actor=actor, spend=points))
     if check is not None:
         check(member.points_available)
     if member.points_available < points:

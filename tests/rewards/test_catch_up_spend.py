@@ -1,0 +1,88 @@
+"""member_catch_up(spend=N) (issue 18): a redemption reads only the lots due for release
+or expiry and the first spendable lots that cover what it takes, and does exactly what
+the catch-up over every open lot does."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from members.models import Member
+from rewards.models import LedgerEntry, PointLot
+from rewards.services.ledger import (
+    Actor,
+    lots_plan,
+    member_catch_up,
+    member_lock,
+    spendable,
+)
+from tests.conftest import earn
+
+pytestmark = pytest.mark.django_db
+
+
+def _state(member_id):
+    member = Member.objects.get(pk=member_id)
+    return (
+        (member.points_available, member.points_pending, member.points_owed),
+        list(
+            LedgerEntry.objects.filter(member_id=member_id)
+            .order_by("id")
+            .values_list("kind", "points", "owed_change")
+        ),
+        list(
+            PointLot.objects.filter(member_id=member_id)
+            .order_by("id")
+            .values_list("id", "remaining", "is_pending")
+        ),
+    )
+
+
+def _catch_up(member_id, as_of, points, *, read_all):
+    """Run the catch-up and plan `points`, then roll back: the plan and the state."""
+    with transaction.atomic():
+        member = member_lock(member_id=member_id)
+        spend = None if read_all else points
+        lots = member_catch_up(member, as_of=as_of, actor=Actor.system(), spend=spend)
+        plan = [(lot.pk, take) for lot, take in lots_plan(spendable(lots), points)]
+        state = _state(member_id)
+        transaction.set_rollback(True)
+    return plan, state, len(lots)
+
+
+@pytest.mark.parametrize("points", [1, 12, 40, 75, 400])
+def test_spending_reads_a_prefix_and_does_what_the_full_catch_up_does(shop, member, points):
+    now = timezone.now()
+    for days, amount in [(-300, "10"), (-200, "20"), (-100, "15"), (-10, "30"), (-3, "25")]:
+        earn(shop, member, amount, occurred_at=now + timedelta(days=days))
+    for days in range(1, 30):  # many small lots, as a member with years of purchases has
+        earn(shop, member, "2", occurred_at=now - timedelta(days=days, hours=1))
+    lots = list(PointLot.objects.filter(member=member).order_by("id"))
+    # An expired lot the nightly job has not processed, a pending lot whose time has come,
+    # one still pending, one that never expires; and points owed from a refund.
+    PointLot.objects.filter(pk=lots[0].pk).update(expires_at=now - timedelta(days=1))
+    PointLot.objects.filter(pk=lots[1].pk).update(
+        is_pending=True, available_at=now - timedelta(hours=1)
+    )
+    PointLot.objects.filter(pk=lots[2].pk).update(
+        is_pending=True, available_at=now + timedelta(days=5)
+    )
+    PointLot.objects.filter(pk=lots[3].pk).update(expires_at=None)
+    open_lots = PointLot.objects.filter(member=member)
+    pending = sum(lot.remaining for lot in open_lots.filter(is_pending=True))
+    available = sum(lot.remaining for lot in open_lots.filter(is_pending=False))
+    Member.objects.filter(pk=member.pk).update(
+        points_available=available, points_pending=pending, points_owed=6
+    )
+
+    full_plan, full_state, full_lots = _catch_up(member.pk, now, points, read_all=True)
+    part_plan, part_state, part_lots = _catch_up(member.pk, now, points, read_all=False)
+    assert part_state == full_state
+    assert part_plan == full_plan
+    # The expiry, the release and the settlement happened, in both.
+    kinds = [kind for kind, _, _ in full_state[1]]
+    assert kinds[-2:] == ["expire", "settle"]
+    assert full_state[1][-1][2] == -6  # the owed points settled
+    # Only what covers the points owed and spent was read.
+    assert part_lots < full_lots if points < 100 else part_lots <= full_lots
