@@ -97,12 +97,13 @@ def segments_recompute(
     segments = list(segments.select_for_update())
     outcome = Counter()
     # A segment switched off has no members: those it still counts leave today (once).
-    switched_off = Segment.objects.filter(
-        is_active=False, is_builtin=False, memberships__left_on__isnull=True
-    ).distinct()
+    switched_off = SegmentMembership.objects.filter(
+        left_on__isnull=True, segment__is_active=False, segment__is_builtin=False
+    )
     if segment_ids is not None:
-        switched_off = switched_off.filter(pk__in=segment_ids)
-    for segment in switched_off.order_by("pk").select_for_update(of=("self",)):
+        switched_off = switched_off.filter(segment_id__in=segment_ids)
+    off_ids = set(switched_off.values_list("segment_id", flat=True).distinct())
+    for segment in Segment.objects.filter(pk__in=off_ids).order_by("pk").select_for_update():
         changed = _memberships_write(segment=segment, member_ids=[], day=day, now=now)
         outcome["left"] += changed["left"]
     if not segments:
