@@ -51,6 +51,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench import minimal_sql  # noqa: E402
+from bench.databases import database_from_template, migrate, migrations_digest  # noqa: E402,F401
 from bench.pgbench_script import request_capture, script_build, sequences_spread  # noqa: E402
 
 BENCH_DIR = REPO_ROOT / "bench"
@@ -94,7 +95,7 @@ class Sizes:
 
 
 FULL = Sizes(members=100_000, duration=30, sweep_duration=10, tokens=2000, profile_duration=15)
-QUICK = Sizes(members=10_000, duration=5, sweep_duration=0, tokens=200, profile_duration=4)
+QUICK = Sizes(members=10_000, duration=3, sweep_duration=0, tokens=200, profile_duration=3)
 
 
 def server_env(database_url: str, redis_url: str) -> dict[str, str]:
@@ -466,60 +467,6 @@ def verify_ledger(env: dict[str, str]) -> tuple[int, str, float]:
     )
     lines = (result.stdout + result.stderr).strip().splitlines()
     return result.returncode, lines[-1] if lines else "", time.monotonic() - started
-
-
-def migrate(env: dict[str, str]) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=REPO_ROOT,
-        env=env,
-        check=True,
-    )
-
-
-def migrations_digest() -> str:
-    """What the migrated schema depends on: our migrations and the versions of the apps
-    that bring theirs."""
-    import hashlib
-    from importlib import metadata
-
-    digest = hashlib.sha256()
-    for path in sorted(REPO_ROOT.glob("*/migrations/*.py")):
-        digest.update(str(path.relative_to(REPO_ROOT)).encode())
-        digest.update(path.read_bytes())
-    for package in (
-        "django",
-        "djangorestframework",
-        "djangorestframework-api-key",
-        "django-celery-beat",
-        "django-simple-history",
-    ):
-        digest.update(f"{package}=={metadata.version(package)}".encode())
-    return digest.hexdigest()
-
-
-def database_from_template(url: str, env: dict[str, str]) -> bool:
-    """Create the database as a copy of `<name>_template`, a migrated empty database kept
-    between runs while the migrations stay the same (its comment holds their digest):
-    migrating takes longer than the quick run's whole load. True if it was migrated now."""
-    base, name = url.rsplit("/", 1)
-    template = f"{name}_template"
-    digest = migrations_digest()
-    migrated = False
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        found = conn.execute(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-            [template],
-        ).fetchone()
-        if not found or found[0] != digest:
-            conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{template}"')
-            migrate({**env, "DATABASE_URL": f"{base}/{template}"})
-            conn.execute(f"COMMENT ON DATABASE \"{template}\" IS '{digest}'")
-            migrated = True
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return migrated
 
 
 def prepare(database_url: str, env: dict[str, str], sizes: Sizes) -> dict[str, float]:
@@ -1040,7 +987,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=["throughput", "profile", "proxy"])
     parser.add_argument("--markdown", action="store_true", help="(the only output format)")
-    parser.add_argument("--quick", action="store_true", help="10k members, 5 s per figure")
+    parser.add_argument("--quick", action="store_true", help="10k members, 3 s per figure")
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_API_DATABASE_URL", DEFAULT_DATABASE_URL)
     )

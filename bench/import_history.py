@@ -3,7 +3,7 @@
 database (not a test: run it by hand, or as the `import` stage of the benchmark runner).
 
     .venv/bin/python bench/import_history.py --purchases 1000000 --members 100000
-    .venv/bin/python bench/import_history.py --quick --markdown   # 10k purchases, about 40 s
+    .venv/bin/python bench/import_history.py --quick --markdown   # 5k purchases, about 20 s
 
 It recreates a dedicated PostgreSQL database, migrates it, and configures a program as a
 shop would (points expiring after 12 months, 14 pending days, a tier ladder, a category
@@ -36,6 +36,10 @@ from pathlib import Path
 import psycopg
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.databases import database_from_template  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lb_h4_import"
 SHOP = "Bench shop"
 
@@ -95,13 +99,6 @@ COMMIT;
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def database_recreate(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def child(args: list[str], env: dict) -> tuple[float, float, int, str]:
@@ -186,7 +183,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--purchases", type=int, default=1_000_000)
     parser.add_argument("--members", type=int, default=100_000)
-    parser.add_argument("--quick", action="store_true", help="10k purchases, 1k members")
+    parser.add_argument("--quick", action="store_true", help="5k purchases, 500 members")
     parser.add_argument("--markdown", action="store_true", help="only a markdown fragment")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_IMPORT_URL", DEFAULT_URL))
     parser.add_argument("--pgbench-tps", type=float, help="a same-run earn-SQL figure")
@@ -196,8 +193,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.quick:
-        args.purchases, args.members = 10_000, 1_000
-    pgbench_seconds = args.pgbench_seconds or (5 if args.quick else 20)
+        args.purchases, args.members = 5_000, 500
+    pgbench_seconds = args.pgbench_seconds or (3 if args.quick else 20)
     env = {
         **os.environ,
         "DATABASE_URL": args.database_url,
@@ -207,8 +204,7 @@ def main() -> None:
     }
     load_at_start = load_average()
     say(f"recreating {args.database_url.rsplit('/', 1)[1]} and migrating")
-    database_recreate(args.database_url)
-    manage("migrate", "-v0", env=env)
+    database_from_template(args.database_url, env)
     manage("shell", "-c", SETUP, env=env)
 
     with tempfile.TemporaryDirectory() as directory:

@@ -36,11 +36,11 @@ def progress(message: str) -> None:
 
 def prepare(database_url: str) -> None:
     if database_url.startswith("postgres"):
-        from nightly_rss import database_recreate
+        from bench.databases import database_from_template
 
-        database_recreate(database_url)
-    else:
-        Path(database_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        database_from_template(database_url, dict(os.environ))
+        return
+    Path(database_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO_ROOT, env=os.environ, check=True
     )

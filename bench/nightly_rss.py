@@ -36,6 +36,8 @@ import psycopg
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.databases import database_from_template  # noqa: E402
+
 EARNED_AT = datetime(2025, 1, 10, tzinfo=UTC)
 EXPIRES_AT = datetime(2026, 2, 1, tzinfo=UTC)
 AS_OF = datetime(2026, 2, 1, 2, tzinfo=UTC)
@@ -228,11 +230,8 @@ def measure(*, members: int, lots_per_member: int, database_url: str, redis_url:
     lots = members * lots_per_member
     progress(f"{members:,} members x {lots_per_member} lots: recreating {database_url}")
     connection.close()
-    database_recreate(database_url)
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO_ROOT, env=env, check=True
-    )
+    database_from_template(database_url, env)
 
     progress(f"generating {lots:,} due lots and {lots:,} pending lots")
     started = time.monotonic()

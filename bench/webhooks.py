@@ -31,6 +31,10 @@ from pathlib import Path
 import psycopg
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.databases import database_from_template  # noqa: E402
+
 QUICK_EVENTS = 2_000
 TARGET_EVENTS, TARGET_SECONDS = 100_000, 300
 
@@ -84,13 +88,6 @@ def rss_kib(pgid: int) -> int:
     return total
 
 
-def database_recreate(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def outbox_fill(database_url: str, events: int) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
@@ -118,7 +115,6 @@ def outbox_fill(database_url: str, events: int) -> None:
 def run(*, events: int, database_url: str, redis_url: str) -> dict:
     from celery import Celery
 
-    database_recreate(database_url)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -130,9 +126,7 @@ def run(*, events: int, database_url: str, redis_url: str) -> dict:
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "WEBHOOK_ALLOW_LOCAL": "true",
     }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO_ROOT, env=env, check=True
-    )
+    database_from_template(database_url, env)
     progress(f"filling the outbox with {events:,} events")
     outbox_fill(database_url, events)
     receiver = Receiver()

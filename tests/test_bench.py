@@ -381,3 +381,32 @@ def test_a_short_recorded_id_is_refused():
 
     with pytest.raises(ValueError, match="too short"):
         script_build(capture)
+
+
+@pytest.mark.postgres
+def test_a_stage_database_is_a_copy_of_the_migrated_template_kept_between_runs():
+    import psycopg
+
+    from bench.databases import TEMPLATE, database_from_template, migrations_digest
+
+    settings = connection.settings_dict
+    host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+    base = f"postgres://{settings['USER']}@{host}:{port}"
+    url = f"{base}/loyalty_bench_template_check"
+    env = {**os.environ, "DJANGO_DEBUG": "true"}
+    database_from_template(url, env)
+    # A second copy reuses the template: nothing is migrated again.
+    assert database_from_template(url, env) is False
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        (comment,) = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            [TEMPLATE],
+        ).fetchone()
+        assert comment == migrations_digest()
+        with psycopg.connect(url) as copy:
+            applied = copy.execute(
+                "SELECT count(*) FROM django_migrations WHERE app = 'rewards'"
+            ).fetchone()[0]
+        conn.execute('DROP DATABASE IF EXISTS "loyalty_bench_template_check" WITH (FORCE)')
+    migrations = Path(__file__).resolve().parent.parent / "rewards" / "migrations"
+    assert applied == len(list(migrations.glob("0*.py")))
