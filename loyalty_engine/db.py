@@ -5,6 +5,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import ParamSpec, TypeVar
 
 from django.db import OperationalError, transaction
@@ -41,11 +42,9 @@ def durable_write(fn: Callable[P, R] | None = None, *, pipelined: bool = False) 
         return functools.partial(durable_write, pipelined=pipelined)
 
     def attempt(*args: P.args, **kwargs: P.kwargs) -> R:
-        if not pipelined:
-            with transaction.atomic(durable=True), outbox.collecting():
-                return fn(*args, **kwargs)
+        pipeline = rows.pipelined() if pipelined else nullcontext()
         try:
-            with transaction.atomic(durable=True), rows.pipelined(), outbox.collecting():
+            with transaction.atomic(durable=True), pipeline, outbox.collecting():
                 return fn(*args, **kwargs)
         except rows.DeferredWriteFailed as failed:
             raise failed.error from failed.error.__cause__

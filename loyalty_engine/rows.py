@@ -27,18 +27,11 @@ class Columns:
     @classmethod
     def of(cls, model, alias: str, start: int = 0) -> "Columns":
         fields = model._meta.concrete_fields
-        converters = []
-        for field in fields:
-            column = field.get_col(alias)
-            functions = connection.ops.get_db_converters(column) + column.get_db_converters(
-                connection
-            )
-            converters.append((column, functions))
         return cls(
             model=model,
             alias=alias,
             attnames=[field.attname for field in fields],
-            converters=converters,
+            converters=[_converters(field, alias) for field in fields],
             start=start,
         )
 
@@ -54,25 +47,31 @@ class Columns:
         )
 
     def instance(self, row):
-        values = list(row[self.start : self.end])
-        for index, (column, functions) in enumerate(self.converters):
-            for function in functions:
-                values[index] = function(values[index], column, connection)
+        values = [
+            _convert(value, converters)
+            for value, converters in zip(row[self.start : self.end], self.converters, strict=True)
+        ]
         return self.model.from_db(connection.alias, self.attnames, values)
+
+
+def _converters(field, alias: str) -> tuple:
+    """The ORM's converters of one column (the backend's, then the field's)."""
+    column = field.get_col(alias)
+    return column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+
+
+def _convert(value, converters: tuple):
+    column, functions = converters
+    for function in functions:
+        value = function(value, column, connection)
+    return value
 
 
 def value_converter(model, attname: str, alias: str):
     """The function that makes a database value of `model.attname` what the ORM makes it
     (SQLite's datetimes arrive as text)."""
-    column = model._meta.get_field(attname).get_col(alias)
-    functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-
-    def convert(value):
-        for function in functions:
-            value = function(value, column, connection)
-        return value
-
-    return convert
+    converters = _converters(model._meta.get_field(attname), alias)
+    return lambda value: _convert(value, converters)
 
 
 def rows_fetch(sql: str, params: list) -> list[tuple]:
@@ -171,10 +170,11 @@ class RowInsert:
         values = ", ".join(["%s"] * len(self.fields))
         plain = f"INSERT INTO {table} ({columns}) VALUES ({values})"
         if not self.auto:
-            return {"plain": plain, "returning": plain, "with_pk": plain}
+            return {"plain": plain, "returning": plain, "with_pk": plain, "row": f"({values})"}
         pk = quote(self.auto.column)
         return {
             "plain": plain,
+            "row": f"({values})",
             "returning": f"{plain} RETURNING {table}.{pk}",
             "with_pk": f"INSERT INTO {table} ({columns}, {pk}) VALUES ({values}, %s)",
         }
@@ -224,9 +224,8 @@ class RowInsert:
             for raw in raws
             for field, value in zip(self.fields, raw, strict=True)
         ]
-        plain = self._sql.get()["plain"]
-        values = plain[plain.index(" VALUES ") + len(" VALUES ") :]
-        sql = plain + ", ".join([""] + [values] * (len(instances) - 1))
+        statements = self._sql.get()
+        sql = statements["plain"] + f", {statements['row']}" * (len(instances) - 1)
         with deferrable(), statement_cursor() as cursor:
             cursor.execute(sql, params)
         for instance in instances:

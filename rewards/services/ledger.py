@@ -453,11 +453,11 @@ def member_catch_up(
             hold_release(member, redemption=hold, as_of=as_of, actor=Actor.system(), expired=True)
 
     if spend is None:
-        lots = lots_open(member)
+        lots = due = lots_open(member)
     else:
-        lots, first = lots_for_spending(member, as_of=as_of, points=member.points_owed + spend)
+        due, lots = lots_for_spending(member, as_of=as_of, points=member.points_owed + spend)
 
-    released = [lot for lot in lots if lot.is_pending and lot.available_at <= as_of]
+    released = [lot for lot in due if lot.is_pending and lot.available_at <= as_of]
     for lot in released:
         member.points_pending -= lot.remaining
         member.points_available += lot.remaining
@@ -465,10 +465,8 @@ def member_catch_up(
     if released:
         PointLot.objects.bulk_update(released, ["is_pending"])
 
-    lots_expire(member, lots=[lot for lot in lots if _is_due(lot, as_of)], as_of=as_of, actor=actor)
+    lots_expire(member, lots=[lot for lot in due if _is_due(lot, as_of)], as_of=as_of, actor=actor)
 
-    if spend is not None:
-        lots = first
     if member.points_owed:
         owed_settle(member, lots=spendable(lots), as_of=as_of, actor=actor)
     return [lot for lot in lots if lot.remaining > 0]
