@@ -278,3 +278,28 @@ def test_the_export_holds_the_consents_tiers_milestones_and_lots_the_member_has(
     assert sum(lot["remaining"] for lot in data["lots"]) == member.points_balance == 65
     assert data["profile"]["language"] == ""
 
+
+def test_erasure_removes_the_address_and_name_from_the_emails_sent(shop, program):
+    from django.core import mail
+
+    from loyalty_engine.events.services import events_pump
+    from rewards.models import MemberMessage
+    from rewards.services.enrollment import member_enroll
+    from rewards.services.messages import member_messages_send
+
+    member = member_enroll(external_id=EXTERNAL_ID, email=EMAIL, name=NAME, shop=shop)
+    events_pump()
+    assert member_messages_send()["sent"] == 1
+    assert mail.outbox[0].to == [EMAIL]
+    message = MemberMessage.objects.get(member=member)
+    assert (message.status, message.to_email) == ("sent", EMAIL)
+    assert any(hit.startswith("rewards.MemberMessage.") for hit in _occurrences([EMAIL]))
+    [sent] = member_client_for(member).get("/api/v1/me/export").json()["messages"]
+    assert (sent["kind"], sent["to_email"], sent["sent_at"][-1]) == ("welcome", EMAIL, "Z")
+
+    member_erase(member=member, reason="Asked to be forgotten")
+
+    found = _occurrences([EXTERNAL_ID, EMAIL, NAME])
+    assert found == [], "\n".join(found)
+    message.refresh_from_db()
+    assert (message.status, message.kind, message.to_email) == ("sent", "welcome", "")
