@@ -172,9 +172,7 @@ def test_the_program_page_says_what_activities_and_referrals_earn(client, review
     assert any("you get 100 points and they get 50, for up to 3 friends a year" in t for t in text)
 
 
-def test_the_same_activity_id_from_another_shop_is_another_activity(
-    shop_client, member, review
-):
+def test_the_same_activity_id_from_another_shop_is_another_activity(shop_client, member, review):
     from members.services import shop_api_key_create
     from tests.rewards.test_concurrency import client_for
 

@@ -204,9 +204,7 @@ def test_the_export_includes_what_stayed_with_the_merged_member(pair):
     assert len(merged["redemptions"]) == 2  # the voucher's and the spent points, captured
 
 
-def test_moved_lots_keep_their_earning_and_expiry_dates_and_expire_on_the_target(
-    shop, program
-):
+def test_moved_lots_keep_their_earning_and_expiry_dates_and_expire_on_the_target(shop, program):
     from datetime import UTC, datetime
 
     from rewards.models import PointLot
@@ -220,7 +218,10 @@ def test_moved_lots_keep_their_earning_and_expiry_dates_and_expire_on_the_target
     earn_at(shop, target, "20.00", datetime(2025, 9, 10, 9, tzinfo=UTC))
     [old] = PointLot.objects.filter(member=source)
     member_merge(
-        source=source, target=target, reason="Enrolled twice", as_of=datetime(2025, 10, 1, tzinfo=UTC)
+        source=source,
+        target=target,
+        reason="Enrolled twice",
+        as_of=datetime(2025, 10, 1, tzinfo=UTC),
     )
     moved = PointLot.objects.get(member=target, entry__kind="merge_in")
     assert (moved.points, moved.remaining) == (30, 30)
