@@ -264,3 +264,24 @@ def test_the_targets_tier_is_re_evaluated_and_the_tier_history_moves(shop, progr
         TierChange.objects.filter(member=target).values_list("pk", flat=True)
     )
     assert not TierChange.objects.filter(member=source).exists()
+
+
+def test_a_merged_member_cannot_be_suspended_or_reactivated_out_of_the_merge(pair):
+    """A merge cannot be undone: suspending the merged member and reactivating it would
+    make it active again, with its own external id, and mergeable again."""
+    from members.services import member_reactivate, member_suspend
+
+    source, target = pair
+    member_merge(source=source, target=target, reason="Enrolled twice")
+    source.refresh_from_db()
+    with pytest.raises(MemberMerged):
+        member_suspend(member=source, reason="Looks odd")
+    with pytest.raises(MemberMerged):
+        member_reactivate(member=source, reason="Undo the merge")
+    client = client_for(staff_user_in("Support"))
+    response = client.post(f"/admin/members/member/{source.pk}/suspend/", {"reason": "Looks odd"})
+    assert response.status_code == 200
+    assert "A merge cannot be undone." in response.content.decode()
+    source.refresh_from_db()
+    assert (source.status, source.merged_into_id) == (Member.Status.MERGED, target.pk)
+    assert source.history.first().history_change_reason.startswith("Merged into")
