@@ -14,6 +14,7 @@ from loyalty_engine.events.outbox import event_emit
 from members.errors import (
     MemberAlreadySuspended,
     MemberErased,
+    MemberMerged,
     MemberNotActive,
     MemberNotSuspended,
 )
@@ -124,16 +125,24 @@ def _reason_required(reason: str) -> str:
     return reason.strip()
 
 
+def _refuse_merged(member: Member) -> None:
+    # A merged member stays merged (rewards.services.merges): suspended, then reactivated,
+    # it would be active again under its own external id, and could be merged elsewhere.
+    if member.status == Member.Status.MERGED:
+        raise MemberMerged(gettext("A merge cannot be undone."))
+
+
 @durable_write
 def member_suspend(
     *, member: Member, reason: str, staff_user: AbstractBaseUser | None = None
 ) -> Member:
     """Suspend an active member: their points stand still until reactivated. Raises
-    ValueError for an empty reason, MemberAlreadySuspended, MemberErased."""
+    ValueError for an empty reason, MemberAlreadySuspended, MemberErased, MemberMerged."""
     reason = _reason_required(reason)
     member = _member_lock(member)
     if member.status == Member.Status.ERASED:
         raise MemberErased()
+    _refuse_merged(member)
     if member.status == Member.Status.SUSPENDED:
         raise MemberAlreadySuspended()
     member.status = Member.Status.SUSPENDED
@@ -147,11 +156,12 @@ def member_reactivate(
     *, member: Member, reason: str, staff_user: AbstractBaseUser | None = None
 ) -> Member:
     """Make a suspended member active again. Raises ValueError for an empty reason,
-    MemberNotSuspended, MemberErased."""
+    MemberNotSuspended, MemberErased, MemberMerged."""
     reason = _reason_required(reason)
     member = _member_lock(member)
     if member.status == Member.Status.ERASED:
         raise MemberErased()
+    _refuse_merged(member)
     if member.status != Member.Status.SUSPENDED:
         raise MemberNotSuspended()
     member.status = Member.Status.ACTIVE

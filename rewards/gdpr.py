@@ -16,6 +16,7 @@ from rewards.models import (
     JobRun,
     LedgerEntry,
     MemberMerge,
+    MemberMessage,
     MemberTier,
     MilestoneAward,
     PointLot,
@@ -164,6 +165,15 @@ def member_rewards_export(member: Member) -> dict:
             "points",
             "capped_by",
         ),
+        "messages": _rows(
+            MemberMessage.objects.filter(member=member).order_by("created_at", "id"),
+            "kind",
+            "status",
+            "to_email",
+            "subject",
+            "created_at",
+            "sent_at",
+        ),
     }
 
 
@@ -176,9 +186,9 @@ def _scrub_field(queryset, field: str, personal: PersonalData) -> None:
 
 def member_rewards_erase(member: Member, personal: PersonalData) -> None:
     """Remove the member's personal data from what the rewards app stored: the responses
-    stored for idempotent replays (they name the member), the CSV uploads and their error
-    reports, and the nightly run log's error texts. Ledger, lots, purchases and every
-    amount stay as they are."""
+    stored for idempotent replays (they name the member), the emails sent to them, the CSV
+    uploads and their error reports, and the nightly run log's error texts. Ledger, lots,
+    purchases and every amount stay as they are."""
     for model, member_filter in (
         (Purchase, Q(member=member)),
         (Refund, Q(purchase__member=member)),
@@ -186,6 +196,13 @@ def member_rewards_erase(member: Member, personal: PersonalData) -> None:
         (Activity, Q(member=member)),
     ):
         _scrub_field(model.objects.filter(member_filter), "response", personal)
+    # The emails sent: the address each went to (whatever the member's address was then),
+    # and the subject, the data it was built from and a mail server's refusal, which may
+    # name them. Kind, status and times stay, as the record that they were sent.
+    messages = MemberMessage.objects.filter(member=member)
+    messages.exclude(to_email="").update(to_email="")
+    for field in ("subject", "detail", "data"):
+        _scrub_field(messages, field, personal)
     # A merge's reason is staff's free text about both members.
     _scrub_field(
         MemberMerge.objects.filter(Q(source=member) | Q(target=member)), "reason", personal

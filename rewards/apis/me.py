@@ -259,8 +259,8 @@ class MeExportApi(MemberApi, APIView):
         summary="Everything held about me (GDPR data export), as JSON",
         description="Sections: profile, consents, ledger, lots, purchases, refunds, "
         "redemptions, vouchers, tier, tier_history, milestones, awards, referrals, "
-        "activities, feedback, and merged_members: the same sections for each member "
-        "merged into this one.",
+        "activities, messages (the emails sent), feedback, and merged_members: the same "
+        "sections for each member merged into this one.",
         tags=["me"],
     )
     def get(self, request):

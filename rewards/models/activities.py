@@ -143,6 +143,10 @@ class Referral(models.Model):
         REWARDED = "rewarded", _("Bonuses given")
         CAPPED = "capped", _("Referrer's yearly cap reached: no bonus")
         VOID = "void", _("First purchase refunded: no bonus")
+        SELF_REFERRAL = (
+            "self_referral",
+            _("Referrer merged into the member they referred: one person, no bonus"),
+        )
 
     referrer = models.ForeignKey(
         Member, verbose_name=_("referrer"), on_delete=models.PROTECT, related_name="referrals_made"

@@ -85,7 +85,8 @@ def referral_year_count(*, referrer: Member, program: Program, as_of: datetime) 
 def referral_resolve(*, member_id: int, as_of: datetime | None = None) -> Referral | None:
     """Decide the pending referral of a referred member, if its time has come: void if the
     first purchase is fully refunded, capped if the referrer reached the yearly cap, else
-    rewarded with both bonuses. Nothing happens before the first purchase is available.
+    rewarded with both bonuses; self_referral if the referrer has since been merged into
+    the referred member. Nothing happens before the first purchase is available.
     Safe to call any number of times: a decided referral stays as it is."""
     return _referral_resolve(member_id=member_id, as_of=as_of or timezone.now())
 
@@ -106,7 +107,12 @@ def _referral_resolve(*, member_id: int, as_of: datetime) -> Referral | None:
     if referrer.merged_into_id:
         # The referrer enrolled twice and was merged since: the member who stays is paid.
         referrer = member_follow_merges(referrer, lock=True)
-    if first.refunded_amount >= first.amount:
+    if referrer.pk == referred.pk:
+        # The referrer was merged into the member it referred: one person enrolled twice
+        # and referred themselves (no self-referral). Both rows are the same member here,
+        # so paying both bonuses would also save two copies of one balance.
+        referral.status = Referral.Status.SELF_REFERRAL
+    elif first.refunded_amount >= first.amount:
         referral.status = Referral.Status.VOID
     elif (
         program.referral_cap_per_year is not None

@@ -170,3 +170,68 @@ def test_the_program_page_says_what_activities_and_referrals_earn(client, review
     text = client.get("/api/v1/program").json()["earning"]["text"]
     assert "25 points for Product review, up to 2 time(s) a day." in text
     assert any("you get 100 points and they get 50, for up to 3 friends a year" in t for t in text)
+
+
+def test_the_same_activity_id_from_another_shop_is_another_activity(shop_client, member, review):
+    from members.services import shop_api_key_create
+    from tests.rewards.test_concurrency import client_for
+
+    _, key = shop_api_key_create(shop_name="Second shop")
+    first = post(shop_client, member, "rev-1")
+    second = post(client_for(key), member, "rev-1")
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert "Idempotent-Replay" not in second
+    assert Activity.objects.filter(activity_id="rev-1").count() == 2
+    member.refresh_from_db()
+    assert member.points_available == 50
+
+
+def test_a_program_manager_defines_an_activity_type_with_caps_in_the_admin(
+    manager_client, shop_client, member, program
+):
+    page = manager_client.get("/admin/rewards/activitytype/add/")
+    assert page.status_code == 200
+    response = manager_client.post(
+        "/admin/rewards/activitytype/add/",
+        {
+            "key": "newsletter_signup",
+            "name": "Newsletter sign-up",
+            "points": "30",
+            "is_active": "on",
+            "cap_per_day": "1",
+            "cap_per_month": "2",
+            "cap_total": "3",
+            "earns_on_feedback": "",
+        },
+    )
+    assert response.status_code == 302
+    saved = ActivityType.objects.get(key="newsletter_signup")
+    assert (saved.points, saved.cap_per_day, saved.cap_per_month, saved.cap_total) == (
+        30,
+        1,
+        2,
+        3,
+    )
+    assert saved.history.count() == 1  # the audit trail
+    listing = manager_client.get("/admin/rewards/activitytype/").content.decode()
+    assert "newsletter_signup" in listing
+    # The shops' API earns by it at once, within its caps.
+    first = post(shop_client, member, "n-1", "newsletter_signup")
+    assert (first.status_code, first.json()["points"]) == (201, 30)
+    assert post(shop_client, member, "n-2", "newsletter_signup").json()["capped_by"] == "day"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("key", "not a key!"), ("points", "0"), ("cap_per_day", "-1")],
+)
+def test_the_admin_refuses_a_bad_activity_type(manager_client, program, field, value):
+    data = {"key": "product_review", "name": "Review", "points": "10", "is_active": "on"}
+    response = manager_client.post("/admin/rewards/activitytype/add/", {**data, field: value})
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert not ActivityType.objects.exists()
+
+
+def test_support_cannot_define_activity_types(support_client, program):
+    assert support_client.get("/admin/rewards/activitytype/add/").status_code == 403

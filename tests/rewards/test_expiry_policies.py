@@ -240,3 +240,43 @@ def test_inactivity_an_imported_purchase_past_the_period_expires_at_once(shop, m
     member.refresh_from_db()
     assert member.points_available == 10
     assert_reconciles(member)
+
+
+def test_switching_to_inactivity_moves_only_open_lots_never_expired_or_due_ones(
+    shop, member, program
+):
+    """Rolling 12 months to the month's end, then inactivity of 6 months. The lot that
+    expired stays as it expired; the lot that is due (its date passed, the night's job not
+    run yet) is not revived by a purchase; the open lot keeps its later date; the new
+    purchase's lot shares the member's deadline."""
+    earn_at(shop, member, "10.00", at(2024, 1, 10, 9))  # expires 2025-02-01: expired below
+    earn_at(shop, member, "20.00", at(2024, 6, 10, 9))  # 2025-07-01: due when switching
+    earn_at(shop, member, "40.00", at(2025, 5, 10, 9))  # 2026-06-01: open
+    expire(at(2025, 2, 1, 2))
+    expired = list(
+        PointLot.objects.filter(member=member, remaining=0).values_list(
+            "id", "points", "remaining", "expires_at"
+        )
+    )
+    assert len(expired) == 1
+
+    policy(program, ExpiryPolicy.INACTIVITY, expiry_inactivity_months=6)
+    earn_at(shop, member, "5.00", at(2025, 7, 1, 12))
+    assert expiries(member) == [at(2025, 2, 1), at(2025, 7, 1), at(2026, 6, 1), at(2026, 6, 1)]
+    # A purchase whose deadline passes the open lot's date moves every open lot to it.
+    earn_at(shop, member, "1.00", at(2025, 12, 20, 9))
+    assert expiries(member) == [at(2025, 2, 1), at(2025, 7, 1)] + [at(2026, 6, 20, 9)] * 3
+    assert (
+        list(
+            PointLot.objects.filter(pk=expired[0][0]).values_list(
+                "id", "points", "remaining", "expires_at"
+            )
+        )
+        == expired
+    )
+
+    expire(at(2026, 1, 2, 2))
+    member.refresh_from_db()
+    assert member.points_available == 40 + 5 + 1  # the due 20 expired, never revived
+    assert LedgerEntry.objects.filter(member=member, kind="expire").count() == 2
+    assert_reconciles(member)

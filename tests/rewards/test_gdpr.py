@@ -238,3 +238,68 @@ def test_scrubbing_matches_whole_values_only():
         "note": " and Anna",
     }
     assert personal.scrub("row 3: ann-1 (a@x.org) unknown") == "row 3: erased-7 () unknown"
+
+
+def test_the_export_holds_the_consents_tiers_milestones_and_lots_the_member_has(
+    shop, shop_client, program
+):
+    from rewards.models import Milestone, Tier
+
+    Tier.objects.create(name="Bronze", rank=1, threshold=0)
+    Tier.objects.create(name="Silver", rank=2, threshold=50)
+    Milestone.objects.create(
+        name="First purchase", kind=Milestone.Kind.PURCHASE_COUNT, target=1, bonus_points=5
+    )
+    shop_client.post("/api/v1/members", {"external_id": EXTERNAL_ID}, format="json")
+    consent = shop_client.post(
+        f"/api/v1/members/{EXTERNAL_ID}/consent",
+        {"transactional": False, "marketing": True},
+        format="json",
+    )
+    assert consent.status_code == 200
+    for order_id, amount in (("E-1", "20.00"), ("E-2", "40.00")):
+        shop_client.post(
+            "/api/v1/purchases",
+            {"member": EXTERNAL_ID, "order_id": order_id, "amount": amount, "currency": "EUR"},
+            format="json",
+        )
+    member = Member.objects.get(external_id=EXTERNAL_ID)
+    data = member_client_for(member).get("/api/v1/me/export").json()
+
+    consents = {consent["category"]: consent for consent in data["consents"]}
+    assert set(consents) == {"transactional", "marketing"}
+    assert (consents["transactional"]["given"], consents["marketing"]["given"]) == (False, True)
+    assert consents["marketing"]["changed_at"].endswith("Z")
+    assert data["tier"]["tier"] == "Silver"
+    assert [
+        (change["from_tier__name"], change["to_tier__name"]) for change in data["tier_history"]
+    ] == [("Bronze", "Silver")]
+    assert [award["milestone__name"] for award in data["milestones"]] == ["First purchase"]
+    assert sum(lot["remaining"] for lot in data["lots"]) == member.points_balance == 65
+    assert data["profile"]["language"] == ""
+
+
+def test_erasure_removes_the_address_and_name_from_the_emails_sent(shop, program):
+    from django.core import mail
+
+    from loyalty_engine.events.services import events_pump
+    from rewards.models import MemberMessage
+    from rewards.services.enrollment import member_enroll
+    from rewards.services.messages import member_messages_send
+
+    member = member_enroll(external_id=EXTERNAL_ID, email=EMAIL, name=NAME, shop=shop)
+    events_pump()
+    assert member_messages_send()["sent"] == 1
+    assert mail.outbox[0].to == [EMAIL]
+    message = MemberMessage.objects.get(member=member)
+    assert (message.status, message.to_email) == ("sent", EMAIL)
+    assert any(hit.startswith("rewards.MemberMessage.") for hit in _occurrences([EMAIL]))
+    [sent] = member_client_for(member).get("/api/v1/me/export").json()["messages"]
+    assert (sent["kind"], sent["to_email"], sent["sent_at"][-1]) == ("welcome", EMAIL, "Z")
+
+    member_erase(member=member, reason="Asked to be forgotten")
+
+    found = _occurrences([EXTERNAL_ID, EMAIL, NAME])
+    assert found == [], "\n".join(found)
+    message.refresh_from_db()
+    assert (message.status, message.kind, message.to_email) == ("sent", "welcome", "")

@@ -202,3 +202,86 @@ def test_the_export_includes_what_stayed_with_the_merged_member(pair):
     assert merged["profile"]["status"] == "merged"
     assert any(entry["kind"] == "merge_out" for entry in merged["ledger"])
     assert len(merged["redemptions"]) == 2  # the voucher's and the spent points, captured
+
+
+def test_moved_lots_keep_their_earning_and_expiry_dates_and_expire_on_the_target(shop, program):
+    from datetime import UTC, datetime
+
+    from rewards.models import PointLot
+    from rewards.services.nightly import job_run_inline
+    from tests.factories import MemberFactory
+    from tests.nightly_helpers import earn_at
+
+    source, target = MemberFactory(), MemberFactory()
+    # Rolling 12 months to the month's end: 2025-03-10 expires at 2026-04-01.
+    earn_at(shop, source, "30.00", datetime(2025, 3, 10, 9, tzinfo=UTC))
+    earn_at(shop, target, "20.00", datetime(2025, 9, 10, 9, tzinfo=UTC))
+    [old] = PointLot.objects.filter(member=source)
+    member_merge(
+        source=source,
+        target=target,
+        reason="Enrolled twice",
+        as_of=datetime(2025, 10, 1, tzinfo=UTC),
+    )
+    moved = PointLot.objects.get(member=target, entry__kind="merge_in")
+    assert (moved.points, moved.remaining) == (30, 30)
+    assert (moved.earned_at, moved.available_at, moved.expires_at) == (
+        old.earned_at,
+        old.available_at,
+        datetime(2026, 4, 1, tzinfo=UTC),
+    )
+    job_run_inline(job_name="expire", as_of=datetime(2026, 4, 1, 2, tzinfo=UTC))
+    target.refresh_from_db()
+    assert target.points_available == 20  # the moved 30 expired on their own date
+    assert LedgerEntry.objects.get(member=target, kind="expire").points == -30
+    assert not LedgerEntry.objects.filter(member=source, kind="expire").exists()
+    assert_reconciles(source)
+    assert_reconciles(target)
+
+
+def test_the_targets_tier_is_re_evaluated_and_the_tier_history_moves(shop, program):
+    from rewards.models import MemberTier, Tier, TierChange
+    from tests.conftest import earn
+    from tests.factories import MemberFactory
+
+    Tier.objects.create(name="Bronze", rank=1, threshold=0)
+    Tier.objects.create(name="Silver", rank=2, threshold=50)
+    Tier.objects.create(name="Gold", rank=3, threshold=100)
+    source, target = MemberFactory(), MemberFactory()
+    assert earn(shop, source, "70.00")["tier"] == "Silver"
+    assert earn(shop, target, "40.00")["tier"] == "Bronze"
+    source_history = list(TierChange.objects.filter(member=source).values_list("pk", flat=True))
+    assert source_history
+
+    merge = member_merge(source=source, target=target, reason="Enrolled twice")
+
+    # 70 + 40 points earned on purchases in the window: Gold at once, not at the next
+    # purchase or the nightly run.
+    assert merge.moved["tier"] == "Gold"
+    assert MemberTier.objects.get(member=target).tier.name == "Gold"
+    assert TierChange.objects.filter(member=target, to_tier__name="Gold").exists()
+    assert set(source_history) <= set(
+        TierChange.objects.filter(member=target).values_list("pk", flat=True)
+    )
+    assert not TierChange.objects.filter(member=source).exists()
+
+
+def test_a_merged_member_cannot_be_suspended_or_reactivated_out_of_the_merge(pair):
+    """A merge cannot be undone: suspending the merged member and reactivating it would
+    make it active again, with its own external id, and mergeable again."""
+    from members.services import member_reactivate, member_suspend
+
+    source, target = pair
+    member_merge(source=source, target=target, reason="Enrolled twice")
+    source.refresh_from_db()
+    with pytest.raises(MemberMerged):
+        member_suspend(member=source, reason="Looks odd")
+    with pytest.raises(MemberMerged):
+        member_reactivate(member=source, reason="Undo the merge")
+    client = client_for(staff_user_in("Support"))
+    response = client.post(f"/admin/members/member/{source.pk}/suspend/", {"reason": "Looks odd"})
+    assert response.status_code == 200
+    assert "A merge cannot be undone." in response.content.decode()
+    source.refresh_from_db()
+    assert (source.status, source.merged_into_id) == (Member.Status.MERGED, target.pk)
+    assert source.history.first().history_change_reason.startswith("Merged into")

@@ -188,3 +188,29 @@ def test_a_referrer_merged_since_is_paid_as_the_member_who_stays(
     stays.refresh_from_db()
     assert stays.points_available == 100
     assert_reconciles(stays)
+
+
+def test_a_referrer_merged_into_the_friend_it_referred_gets_no_bonus(
+    referral_program, shop, shop_client, member
+):
+    """The same person enrolled twice and referred themselves: once staff merge the
+    referrer into the friend, the referral pays nobody (no self-referral), and the member
+    who stays still reconciles."""
+    from rewards.services.merges import member_merge
+
+    enroll(shop_client, "friend-1", referral_code_for(member.pk))
+    friend = Member.objects.get(external_id="friend-1")
+    member_merge(source=member, target=friend, reason="Enrolled twice")
+    earn(shop, friend, "10.00")
+    run = job_run_inline(job_name="referrals", as_of=timezone.now() + timedelta(seconds=1))
+    assert run.status == JobRun.Status.SUCCEEDED
+    referral = Referral.objects.get()
+    assert (referral.status, referral.referrer_points, referral.referred_points) == (
+        "self_referral",
+        0,
+        0,
+    )
+    friend.refresh_from_db()
+    assert friend.points_available == 10  # the purchase only
+    assert not EarnAward.objects.filter(source=EarnAward.Source.REFERRAL).exists()
+    assert_reconciles(friend)
