@@ -5,7 +5,11 @@ gets Django's HTML page, the technical one when DEBUG is on (handler404 only app
 DEBUG off). API clients must meet the same envelope in development as in production.
 """
 
+from django.conf import settings
+from django.core.handlers.base import BaseHandler
+from django.core.handlers.exception import convert_exception_to_response
 from django.http import JsonResponse
+from django.utils.module_loading import import_string
 
 from loyalty_engine.errors import error_body
 
@@ -34,3 +38,49 @@ class JsonErrorMiddleware:
         if response.has_header("Allow"):
             json_response["Allow"] = response["Allow"]
         return json_response
+
+
+# A shop's backend (Api-Key) or a member's app (Bearer) calling the API.
+API_PREFIX = "/api/v1/"
+API_CREDENTIALS = ("Api-Key ", "Bearer ")
+
+
+class ApiCallMiddleware:
+    """A shop's or a member's API call goes through settings.API_MIDDLEWARE, not the rest
+    of MIDDLEWARE: it carries its credential in the Authorization header, so the sessions,
+    CSRF, staff user, messages, frame options, static files and audit-trail request that
+    browsers and staff need are work with no effect (issue 18: they cost about a tenth of
+    a balance read). Everything else (staff API, admin, docs, CORS preflights, calls with
+    no credential) goes on through MIDDLEWARE as listed."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.api_chain = _ApiHandler().chain
+
+    def __call__(self, request):
+        if request.path_info.startswith(API_PREFIX) and request.META.get(
+            "HTTP_AUTHORIZATION", ""
+        ).startswith(API_CREDENTIALS):
+            return self.api_chain(request)
+        return self.get_response(request)
+
+
+class _ApiHandler(BaseHandler):
+    """Django's request handling (URL resolution, views, their exceptions) behind
+    settings.API_MIDDLEWARE, which are all synchronous."""
+
+    def __init__(self):
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        handler = convert_exception_to_response(self._get_response)
+        for path in reversed(settings.API_MIDDLEWARE):
+            middleware = import_string(path)(handler)
+            if hasattr(middleware, "process_view"):
+                self._view_middleware.insert(0, middleware.process_view)
+            if hasattr(middleware, "process_template_response"):
+                self._template_response_middleware.append(middleware.process_template_response)
+            if hasattr(middleware, "process_exception"):
+                self._exception_middleware.append(middleware.process_exception)
+            handler = convert_exception_to_response(middleware)
+        self.chain = handler

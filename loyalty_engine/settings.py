@@ -67,6 +67,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # /health/live and /health/ready, answered before the host check (probes use the IP).
     "loyalty_engine.health.HealthCheckMiddleware",
+    # A shop's or member's API call (Api-Key or Bearer on /api/v1/) continues through
+    # API_MIDDLEWARE below instead of the rest of this list (loyalty_engine/middleware.py).
+    "loyalty_engine.middleware.ApiCallMiddleware",
     # X-Forwarded-* believed only from TRUSTED_PROXIES (nginx): dropped from anyone else.
     "loyalty_engine.serving.ForwardedHeadersMiddleware",
     # A lost or refused database connection anywhere below becomes 503, not 500.
@@ -90,6 +93,18 @@ MIDDLEWARE = [
     # Records which staff user made each change in the audit trail (django-simple-history).
     "simple_history.middleware.HistoryRequestMiddleware",
     # JSON 404/405/415 outside the admin, even with DEBUG on (loyalty_engine/middleware.py).
+    "loyalty_engine.middleware.JsonErrorMiddleware",
+]
+
+# What a shop's or member's API call needs of MIDDLEWARE, in the same order: not sessions,
+# CSRF, the staff user, messages, frame options, static files or the audit trail's request.
+API_MIDDLEWARE = [
+    "loyalty_engine.serving.ForwardedHeadersMiddleware",
+    "loyalty_engine.serving.DatabaseUnavailableMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "loyalty_engine.i18n.LanguageMiddleware",
+    "django.middleware.common.CommonMiddleware",
     "loyalty_engine.middleware.JsonErrorMiddleware",
 ]
 
@@ -213,6 +228,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["loyalty_engine.parsers.SafeJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "loyalty_engine.parsers.JsonContentNegotiation",
     "EXCEPTION_HANDLER": "loyalty_engine.errors.exception_handler",
     # Importing this module also registers the Api-Key and Bearer security schemes.
     "DEFAULT_SCHEMA_CLASS": "loyalty_engine.schema.ViewNamedAutoSchema",
