@@ -87,11 +87,28 @@ def statement_cursor():
     every value into the text, and a statement run five times on a connection is
     prepared (psycopg's `prepare_threshold`), so PostgreSQL stops parsing and planning
     it. It is Django's cursor wrapper all the same: counted, logged, and wrapped by
-    `connection.execute_wrapper`."""
+    `connection.execute_wrapper`.
+
+    One psycopg cursor serves every statement of a connection: a new one per statement
+    cost a third of the statement's CPU (the cursor, and the adapters it looks up again
+    for every parameter's type; issue 18)."""
     if connection.vendor != "postgresql":
         return connection.cursor()
     connection.ensure_connection()
-    return connection._prepare_cursor(psycopg.Cursor(connection.connection))
+    raw = connection.connection
+    kept = getattr(connection, "_statement_cursor", None)
+    if kept is None or kept.connection is not raw:
+        kept = connection._statement_cursor = _KeptCursor(raw)
+    return connection._prepare_cursor(kept)
+
+
+class _KeptCursor(psycopg.Cursor):
+    """Closing it (at the end of a `with statement_cursor()`) leaves it open for the
+    connection's next statement, which replaces its results; it goes with its
+    connection."""
+
+    def close(self) -> None:
+        pass
 
 
 def row_fetch(sql: str, params: list):

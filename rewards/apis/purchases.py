@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loyalty_engine.fields import (
+    CopiedFieldsMixin,
     IdentifierField,
     MoneyStringField,
     StrictDateTimeField,
@@ -65,7 +66,7 @@ EXCLUDED = ExcludedLineSerializer(
 
 
 class PurchaseCreateApi(ShopApi, APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(CopiedFieldsMixin, serializers.Serializer):
         class LineSerializer(serializers.Serializer):
             sku = serializers.CharField(
                 max_length=64, required=False, default="", allow_blank=True, validators=[printable]

@@ -9,6 +9,7 @@ from rest_framework.fields import empty
 from rest_framework.views import APIView
 
 from loyalty_engine.fields import (
+    CopiedFieldsMixin,
     IDENTIFIER_PATTERN,
     IdentifierField,
     MoneyStringField,
@@ -87,7 +88,7 @@ def idempotency_key_get(request) -> str:
 
 
 class RedemptionCreateApi(ShopApi, APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(CopiedFieldsMixin, serializers.Serializer):
         member = ExternalIdField()
         points = StrictIntegerField(
             min_value=1, max_value=MAX_POINTS, required=False, help_text="Or reward_id."
