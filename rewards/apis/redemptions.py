@@ -9,8 +9,8 @@ from rest_framework.fields import empty
 from rest_framework.views import APIView
 
 from loyalty_engine.fields import (
-    CopiedFieldsMixin,
     IDENTIFIER_PATTERN,
+    CopiedFieldsMixin,
     IdentifierField,
     MoneyStringField,
     StrictIntegerField,
