@@ -182,3 +182,26 @@ def test_the_expiring_points_are_the_open_lots_summed_per_instant(member):
     assert [row["points"] for row in listed] == [9, 18]
     assert all(type(row["points"]) is int for row in listed)
     assert all(row["expires_at"].tzinfo is not None for row in listed)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_statement_cursor_serves_a_connection_and_goes_with_it(member):
+    from loyalty_engine.rows import row_fetch, rows_fetch, statement_cursor
+
+    with statement_cursor() as first:
+        kept = first.cursor
+    assert row_fetch("SELECT %s::int", [7]) == (7,)
+    with statement_cursor() as second:
+        assert second.cursor is kept and not kept.closed
+    # A statement that fails leaves it usable for the next.
+    with pytest.raises(Exception), statement_cursor() as cursor:
+        cursor.execute("SELECT 1 / %s::int", [0])
+    assert rows_fetch("SELECT id FROM members_member WHERE id = %s", [member.pk]) == [
+        (member.pk,)
+    ]
+
+    connection.close()
+    with statement_cursor() as after:
+        assert after.cursor is not kept and after.cursor.connection is connection.connection
+    assert row_fetch("SELECT %s::int", [8]) == (8,)
