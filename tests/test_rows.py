@@ -5,7 +5,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import DataError, connection
 from django.utils import timezone
 
 from loyalty_engine.rows import Columns, RowInsert, RowUpdate
@@ -195,7 +195,7 @@ def test_one_statement_cursor_serves_a_connection_and_goes_with_it(member):
     with statement_cursor() as second:
         assert second.cursor is kept and not kept.closed
     # A statement that fails leaves it usable for the next.
-    with pytest.raises(Exception), statement_cursor() as cursor:
+    with pytest.raises(DataError), statement_cursor() as cursor:
         cursor.execute("SELECT 1 / %s::int", [0])
     assert rows_fetch("SELECT id FROM members_member WHERE id = %s", [member.pk]) == [
         (member.pk,)
