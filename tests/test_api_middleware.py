@@ -3,6 +3,7 @@
 
 import pytest
 from django.conf import settings
+from django.urls import Resolver404
 from rest_framework.test import APIClient
 
 from loyalty_engine.middleware import ApiCallMiddleware
@@ -110,3 +111,32 @@ def test_a_format_the_view_does_not_render_is_404(member_client):
     # DRF's answer to ?format= naming no renderer, kept by the shortcut.
     assert member_client.get("/api/v1/me/balance?format=xml").status_code == 404
     assert member_client.get("/api/v1/me/balance?format=json").status_code == 200
+
+
+# --- URL resolution on the API chain ------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_each_api_path_resolves_to_its_own_view_and_arguments(shop, shop_client):
+    from tests.factories import MemberFactory
+
+    first, second = MemberFactory(), MemberFactory()
+    for member in (first, second, first):
+        response = shop_client.get(f"/api/v1/members/{member.external_id}")
+        assert response.status_code == 200, response.content
+        assert response.json()["external_id"] == member.external_id
+        assert response.wsgi_request.resolver_match.kwargs == {"external_id": member.external_id}
+    assert shop_client.get("/api/v1/members/nobody").status_code == 404
+
+
+def test_a_new_url_configuration_is_resolved_afresh(settings):
+    from django.urls import get_resolver
+
+    from loyalty_engine.middleware import _resolved
+
+    before = _resolved(get_resolver(), "/api/v1/purchases")
+    assert _resolved(get_resolver(), "/api/v1/purchases") is before
+    settings.ROOT_URLCONF = "tests.urls_other"
+    with pytest.raises(Resolver404):
+        _resolved(get_resolver(), "/api/v1/purchases")
+    assert _resolved(get_resolver(), "/api/v1/other").url_name == "other"

@@ -197,9 +197,7 @@ def test_one_statement_cursor_serves_a_connection_and_goes_with_it(member):
     # A statement that fails leaves it usable for the next.
     with pytest.raises(DataError), statement_cursor() as cursor:
         cursor.execute("SELECT 1 / %s::int", [0])
-    assert rows_fetch("SELECT id FROM members_member WHERE id = %s", [member.pk]) == [
-        (member.pk,)
-    ]
+    assert rows_fetch("SELECT id FROM members_member WHERE id = %s", [member.pk]) == [(member.pk,)]
 
     connection.close()
     with statement_cursor() as after:
