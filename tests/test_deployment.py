@@ -194,7 +194,7 @@ def test_compose_database_url_selects_postgresql(empty_env_file):
     )
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["django.db.backends.postgresql", "postgres", "loyalty"]
+    assert result.stdout.split() == ["loyalty_engine.postgresql", "postgres", "loyalty"]
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key():
