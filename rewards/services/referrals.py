@@ -54,15 +54,20 @@ def referral_attach(member: Member, *, code: str, email: str, as_of: datetime) -
     referrer = Member.objects.filter(pk=referrer_id).first() if referrer_id else None
     if referrer is None or referrer.status != Member.Status.ACTIVE:
         raise ReferralCodeInvalid(
-            extra={"fields": {"referred_by": [_("No active member has this referral code.")]}}
+            extra=_field_error(ReferralCodeInvalid, _("No active member has this referral code."))
         )
     if referrer.pk == member.pk or (
         email and referrer.email and referrer.email.casefold() == email.casefold()
     ):
         raise SelfReferral(
-            extra={"fields": {"referred_by": [_("This is the member's own code or email.")]}}
+            extra=_field_error(SelfReferral, _("This is the member's own code or email."))
         )
     return Referral.objects.create(referrer=referrer, referred=member, created_at=as_of)
+
+
+def _field_error(error, message) -> dict:
+    """The error envelope's `fields` for `referred_by`, each as {code, message}."""
+    return {"fields": {"referred_by": [{"code": error.code, "message": str(message)}]}}
 
 
 def _first_purchase(member: Member) -> Purchase | None:

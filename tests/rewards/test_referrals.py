@@ -124,6 +124,11 @@ def test_self_referral_and_bad_codes_are_refused_with_nothing_written(
     bad = enroll(shop_client, "friend-x", "NOT-A-CODE")
     assert (bad.status_code, bad.json()["error"]["code"]) == (422, "referral_code_invalid")
     assert list(bad.json()["error"]["fields"]) == ["referred_by"]
+    # Each field error as the envelope gives every one: {code, message}.
+    assert bad.json()["error"]["fields"]["referred_by"] == [
+        {"code": "referral_code_invalid", "message": "No active member has this referral code."}
+    ]
+    assert same_email.json()["error"]["fields"]["referred_by"][0]["code"] == "self_referral"
     Member.objects.filter(pk=member.pk).update(status=Member.Status.SUSPENDED)
     suspended = enroll(shop_client, "friend-y", code)
     assert suspended.json()["error"]["code"] == "referral_code_invalid"
