@@ -4,7 +4,8 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.db.models import Count, Exists, F, FilteredRelation, Min, OuterRef, Q, QuerySet, Sum
 
-from loyalty_engine.rows import VendorCache, rows_fetch, value_converter
+from loyalty_engine.rows import Columns, VendorCache, rows_fetch, value_converter
+from members.auth import member_by_pk
 from members.models import Member
 from rewards.errors import MemberNotFound, RewardNotFound, VoucherNotFound
 from rewards.models import (
@@ -102,14 +103,69 @@ def _expiring_query_build():
 _expiring_query = VendorCache(_expiring_query_build)
 
 
+def member_with_expiring_get(pk: int) -> Member | None:
+    """As `member_by_pk`, with the member's `member_expiring_list` read in the same
+    statement on PostgreSQL (a LATERAL join): the balance read's one round trip (issue
+    18), and the balance and its expiring groups from one snapshot. `member_balance_get`
+    takes the groups from the member (`expiring_read`). Elsewhere, the member alone."""
+    query = _member_with_expiring_query.get()
+    if query is None:
+        return member_by_pk(pk)
+    sql, columns, convert = query
+    rows = rows_fetch(sql, [pk])
+    if not rows:
+        return None
+    member = columns.instance(rows[0])
+    member.expiring_read = [
+        # PostgreSQL sums a bigint column as numeric.
+        {"points": int(points), "expires_at": convert(at)}
+        for *_, at, points in rows
+        if at is not None
+    ]
+    return member
+
+
+def _member_with_expiring_query_build():
+    if connection.vendor != "postgresql":
+        return None  # SQLite has no LATERAL; in-process, a second statement is no round trip
+    quote = connection.ops.quote_name
+    columns = Columns.of(Member, "member")
+    lot = PointLot._meta
+
+    def column(name: str) -> str:
+        return quote(lot.get_field(name).column)
+
+    def balance(name: str) -> str:
+        return f"member.{quote(Member._meta.get_field(name).column)}"
+
+    sql = (
+        f"SELECT {columns.sql}, lot.expires_at, lot.points "
+        f"FROM {quote(Member._meta.db_table)} AS member LEFT JOIN LATERAL ("
+        f"SELECT lots.{column('expires_at')} AS expires_at, "
+        f"SUM(lots.{column('remaining')}) AS points "
+        f"FROM {quote(lot.db_table)} AS lots "
+        f"WHERE lots.{column('member')} = member.{quote(Member._meta.pk.column)} "
+        f"AND lots.{column('remaining')} > 0 AND lots.{column('expires_at')} IS NOT NULL "
+        # As member_expiring_list: with no points available or pending, no lot holds any.
+        f"AND ({balance('points_available')} <> 0 OR {balance('points_pending')} <> 0) "
+        f"GROUP BY lots.{column('expires_at')}) AS lot ON true "
+        f"WHERE member.{quote(Member._meta.pk.column)} = %s ORDER BY lot.expires_at"
+    )
+    return sql, columns, value_converter(PointLot, "expires_at", "lots")
+
+
+_member_with_expiring_query = VendorCache(_member_with_expiring_query_build)
+
+
 def member_balance_get(*, member: Member) -> dict:
+    expiring = getattr(member, "expiring_read", None)
     return {
         "available": member.points_available,
         "pending": member.points_pending,
         "held": member.points_held,
         "owed": member.points_owed,
         "lifetime_earned": member.lifetime_earned,
-        "expiring": member_expiring_list(member=member),
+        "expiring": member_expiring_list(member=member) if expiring is None else expiring,
     }
 
 

@@ -203,3 +203,34 @@ def test_one_statement_cursor_serves_a_connection_and_goes_with_it(member):
     with statement_cursor() as after:
         assert after.cursor is not kept and after.cursor.connection is connection.connection
     assert row_fetch("SELECT %s::int", [8]) == (8,)
+
+
+@pytest.mark.parametrize("balance", [(0, 0), (38, 0), (0, 9), (29, 9)])
+def test_the_member_with_its_expiring_points_reads_as_the_two_reads_do(member, balance):
+    from datetime import timedelta
+
+    from members.auth import member_by_pk
+    from rewards.selectors import member_expiring_list, member_with_expiring_get
+
+    _lots_fixture(member)
+    _lot(member, points=8, expires_in_days=-2, earned_days_ago=400)  # due, not expired yet
+    _lots_fixture(MemberFactory())  # another member's lots are not this one's
+    Member.objects.filter(pk=member.pk).update(
+        points_available=balance[0], points_pending=balance[1]
+    )
+
+    read = member_with_expiring_get(member.pk)
+    plain = member_by_pk(member.pk)
+
+    assert _values(read) == _values(plain)
+    expected = member_expiring_list(member=plain)
+    if connection.vendor == "postgresql":
+        assert read.expiring_read == expected
+    else:  # SQLite: the member alone; the balance read makes the second read
+        assert not hasattr(read, "expiring_read")
+    if any(balance):
+        assert [group["points"] for group in expected] == [8, 9, 18]
+        assert expected[0]["expires_at"] < NOW - timedelta(days=1)
+    else:
+        assert expected == []
+    assert member_with_expiring_get(10**12) is None

@@ -26,6 +26,7 @@ from rewards.selectors import (
     ledger_entry_list,
     member_balance_get,
     member_catalog_get,
+    member_with_expiring_get,
     milestone_open_list,
     program_get,
 )
@@ -35,6 +36,9 @@ from rewards.services.tiers import tier_progress_get
 
 
 class MeBalanceApi(MemberApi, APIView):
+    # The member behind the token and its expiring points: one statement (issue 18).
+    member_read = staticmethod(member_with_expiring_get)
+
     class OutputSerializer(BalanceSerializer):
         class ExpiringSerializer(serializers.Serializer):
             points = serializers.IntegerField()

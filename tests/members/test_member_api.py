@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from members.models import Member
@@ -129,6 +130,7 @@ def test_the_balance_read_takes_a_pinned_number_of_queries(shop, member, django_
     with django_assert_num_queries(1):
         assert client.get("/api/v1/me/balance").json()["expiring"] == []
     earn(shop, member, "25.00")
-    # With points: the member, and their lots grouped by expiry.
-    with django_assert_num_queries(2):
+    # With points: the member, and their lots grouped by expiry (on PostgreSQL in the same
+    # statement, a LATERAL join).
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
         assert client.get("/api/v1/me/balance").json()["available"] == 25
