@@ -9,5 +9,6 @@ class MembersConfig(AppConfig):
     def ready(self):
         from members.exports import member_profile_export
         from members.personal_data import personal_data_register
+        from members.services import member_events_erase
 
-        personal_data_register(exporter=member_profile_export)
+        personal_data_register(exporter=member_profile_export, eraser=member_events_erase)

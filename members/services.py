@@ -11,6 +11,7 @@ from django.utils.translation import gettext
 
 from loyalty_engine.db import durable_write
 from loyalty_engine.events.outbox import event_emit
+from loyalty_engine.events.services import member_events_scrub
 from members.errors import (
     MemberAlreadySuspended,
     MemberErased,
@@ -246,6 +247,12 @@ def _member_erase(member: Member, *, reason: str, staff_user) -> Member:
     # external id from the member row.
     event_emit(type="member.erased", member=member, data={})
     return member
+
+
+def member_events_erase(member: Member, personal: PersonalData) -> None:
+    """The members app's eraser (members.personal_data): the member's events and what
+    webhook receivers answered to them (`loyalty_engine.events.services`)."""
+    member_events_scrub(member_id=member.pk, scrub=personal.scrub)
 
 
 # Consent to email: transactional (about the member's own account) and marketing.

@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -323,6 +324,29 @@ def events_pump(*, budget_seconds: float = 50.0) -> dict:
         if not dispatched and not ids:
             break
     return counts
+
+
+def member_events_scrub(*, member_id: int, scrub: Callable) -> int:
+    """An erasure's part in the outbox, inside the erasure's transaction (the members app's
+    eraser calls it with the erased values' `scrub`, so the outbox imports no app). The
+    member's events keep their type and figures, but their payloads pass through `scrub`
+    (a staff reason may name the member). Their webhook attempts keep status and latency,
+    but no receiver's answer: a receiver may echo the payload, or answer with what it knows
+    of the customer, cut at any length and in any encoding, so the answer is cleared; the
+    error, our own text about the post, is scrubbed. The envelope reads the external id at
+    delivery, so later deliveries carry the pseudonym. Returns the answers cleared and the
+    errors scrubbed."""
+    for seq, data in Event.objects.filter(member_id=member_id).values_list("seq", "data"):
+        scrubbed = scrub(data)
+        if scrubbed != data:
+            Event.objects.filter(seq=seq).update(data=scrubbed)
+    attempts = Attempt.objects.filter(delivery__event__member_id=member_id)
+    changed = attempts.exclude(response_start="").update(response_start="")
+    for pk, error in attempts.exclude(error="").values_list("pk", "error"):
+        scrubbed = scrub(error)
+        if scrubbed != error:
+            changed += Attempt.objects.filter(pk=pk).update(error=scrubbed)
+    return changed
 
 
 def events_prune(*, now: datetime | None = None, batch: int = 1000) -> int:

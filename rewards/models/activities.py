@@ -147,6 +147,7 @@ class Referral(models.Model):
             "self_referral",
             _("Referrer merged into the member they referred: one person, no bonus"),
         )
+        MERGED = "merged", _("Referred member merged into an existing member: no bonus")
 
     referrer = models.ForeignKey(
         Member, verbose_name=_("referrer"), on_delete=models.PROTECT, related_name="referrals_made"

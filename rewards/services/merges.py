@@ -20,9 +20,11 @@ its own before and after (`verify_ledger`):
   which `verify_ledger` reads).
 
 Captured redemptions, activities, referrals, awards and survey answers stay with the
-source, as its history. The source is marked merged and its external id names the target in
-the API from now on. A merge is recorded (MemberMerge, and the source's audit trail), and
-cannot be undone.
+source, as its history. A pending referral of the source (it enrolled with a friend's code)
+is decided `merged` and pays nobody: the target was a customer already. A referral the
+source made is paid, when due, to the target. The source is marked merged and its external
+id names the target in the API from now on. A merge is recorded (MemberMerge, and the
+source's audit trail), and cannot be undone.
 """
 
 from datetime import datetime
@@ -58,6 +60,7 @@ from rewards.services.ledger import (
     member_lock,
     spendable,
 )
+from rewards.services.referrals import referral_merge_decide
 from rewards.services.tiers import tier_upgrade_check
 
 Kind = LedgerEntry.Kind
@@ -103,6 +106,8 @@ def _member_merge(*, source_id, target_id, reason, staff_user, as_of) -> MemberM
     # owed points settled where they can be.
     member_catch_up(source, as_of=as_of, actor=Actor.system())
     member_catch_up(target, as_of=as_of, actor=Actor.system())
+
+    referral_merge_decide(referred=source, as_of=as_of)
 
     holds = list(
         Redemption.objects.filter(member=source, status=Redemption.Status.HELD).order_by(

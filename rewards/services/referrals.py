@@ -91,7 +91,8 @@ def referral_resolve(*, member_id: int, as_of: datetime | None = None) -> Referr
     """Decide the pending referral of a referred member, if its time has come: void if the
     first purchase is fully refunded, capped if the referrer reached the yearly cap, else
     rewarded with both bonuses; self_referral if the referrer has since been merged into
-    the referred member. Nothing happens before the first purchase is available.
+    the referred member. Nothing happens before the first purchase is available. (A
+    referred member merged into another one has its referral decided by the merge.)
     Safe to call any number of times: a decided referral stays as it is."""
     return _referral_resolve(member_id=member_id, as_of=as_of or timezone.now())
 
@@ -147,6 +148,21 @@ def _referral_resolve(*, member_id: int, as_of: datetime) -> Referral | None:
                 reference=f"referral:{referral.pk}",
             )
     referral.save()
+    return referral
+
+
+def referral_merge_decide(*, referred: Member, as_of: datetime) -> Referral | None:
+    """Inside a merge of `referred` into another member (`rewards.services.merges`, which
+    holds the referred member's lock): its pending referral is decided `merged` and pays
+    nobody, since the member who stays was a customer already and nobody was brought in.
+    Left pending, it would never be decided: its first purchase moves with the merge. A
+    decided referral stays as it is. Returns the referral decided, or None."""
+    referral = Referral.objects.filter(referred=referred, status=Referral.Status.PENDING).first()
+    if referral is None:
+        return None
+    referral.status = Referral.Status.MERGED
+    referral.resolved_at = as_of
+    referral.save(update_fields=["status", "resolved_at"])
     return referral
 
 

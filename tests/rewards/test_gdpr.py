@@ -1,6 +1,7 @@
 """A member's own data: the export (GET /api/v1/me/export) and an erasure that leaves no
 copy of the personal data in any text column of any table."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -8,8 +9,10 @@ from django.apps import apps
 from django.db import models
 from django.utils import timezone
 
+from loyalty_engine.events.models import Attempt, Delivery, Event, WebhookEndpoint
+from loyalty_engine.events.services import event_envelope
 from members.models import Member
-from members.services import member_erase
+from members.services import member_erase, member_reactivate, member_suspend
 from metrics.models import Feedback
 from metrics.services import kpis_recompute
 from rewards.models import ActivityType, CsvImport, LedgerEntry, Program, Reward
@@ -105,7 +108,29 @@ def busy_member(tmp_path, program, shop, shop_client):
         ).status_code
         == 201
     )
-    return Member.objects.get(external_id=EXTERNAL_ID)
+    member = Member.objects.get(external_id=EXTERNAL_ID)
+    # Staff's reason names the member: it is kept in the event's payload.
+    member_suspend(member=member, reason=f"{NAME} asked for a pause")
+    member_reactivate(member=member, reason="Back again")
+    # A webhook receiver that answers with what it knows of the customer and echoes the
+    # envelope it was sent (external id included): the attempt log keeps its answer.
+    event = Event.objects.filter(member=member, type="points.earned").order_by("seq").first()
+    endpoint = WebhookEndpoint.objects.create(url="https://crm.example/hooks", secret="s")
+    now = timezone.now()
+    delivery = Delivery.objects.create(
+        event=event, endpoint=endpoint, next_attempt_at=now, created_at=now
+    )
+    echo = json.dumps(event_envelope(event))
+    answer = f'{{"customer": {{"name": "{NAME}", "email": "{EMAIL}"}}, "echo": {echo}}}'
+    Attempt.objects.create(
+        delivery=delivery,
+        attempted_at=now,
+        status_code=409,
+        latency_ms=12,
+        response_start=answer[:500],
+        error=f"Receiver refused: {EXTERNAL_ID} is on hold",
+    )
+    return member
 
 
 def test_the_export_holds_every_section_in_plain_json(busy_member):
@@ -186,8 +211,14 @@ def test_erasure_leaves_no_copy_of_personal_data_in_any_text_column(busy_member)
         "rewards.Activity.response",
         "rewards.CsvImport.content",
         "metrics.Feedback.comment",
+        "events.Event.data",
+        "events.Attempt.response_start",
+        "events.Attempt.error",
     ):
         assert any(hit.startswith(where) for hit in before), where
+    assert {
+        f"events.Attempt.response_start #{Attempt.objects.get().pk}: {needle}" for needle in needles
+    } <= set(before)
 
     ledger_before = list(LedgerEntry.objects.order_by("id").values_list("id", "points"))
     today = timezone.localdate()
@@ -213,6 +244,12 @@ def test_erasure_leaves_no_copy_of_personal_data_in_any_text_column(busy_member)
     feedback = Feedback.objects.get()
     assert (feedback.comment, feedback.score) == ("", 9)
     assert feedback.response["member"] == f"erased-{busy_member.pk}"
+    # The attempt log keeps what was tried and how it went, not the receiver's answer.
+    attempt = Attempt.objects.get()
+    assert (attempt.status_code, attempt.latency_ms, attempt.response_start) == (409, 12, "")
+    assert attempt.error == f"Receiver refused: erased-{busy_member.pk} is on hold"
+    suspended = Event.objects.get(type="member.suspended")
+    assert suspended.data["reason"] == " asked for a pause"
 
 
 def test_a_stored_upload_reimported_after_the_erasure_does_not_bring_the_member_back(

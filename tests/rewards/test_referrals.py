@@ -219,3 +219,50 @@ def test_a_referrer_merged_into_the_friend_it_referred_gets_no_bonus(
     assert friend.points_available == 10  # the purchase only
     assert not EarnAward.objects.filter(source=EarnAward.Source.REFERRAL).exists()
     assert_reconciles(friend)
+
+
+def test_a_friend_merged_into_an_existing_member_is_decided_by_the_merge_and_pays_nobody(
+    referral_program, shop, shop_client, member, staff_client
+):
+    """The friend enrolled with a code but was a customer already: once staff merge the
+    friend into the member who stays, nobody was brought in. The merge decides the referral
+    (its first purchase moves with the merge, so left pending it would never be decided);
+    no bonus is ever paid, the ledger reconciles, and the KPIs count it as enrolled only."""
+    import io
+
+    from django.core.management import call_command
+
+    from rewards.services.merges import member_merge
+    from tests.factories import MemberFactory
+
+    enroll(shop_client, "friend-1", referral_code_for(member.pk))
+    friend = Member.objects.get(external_id="friend-1")
+    earn(shop, friend, "10.00")
+    stays = MemberFactory()
+    merge = member_merge(source=friend, target=stays, reason="Enrolled twice")
+    referral = Referral.objects.get()
+    assert (referral.status, referral.resolved_at) == ("merged", merge.merged_at)
+    later = timezone.now() + timedelta(days=30)
+    run = job_run_inline(job_name="referrals", as_of=later)
+    assert run.status == JobRun.Status.SUCCEEDED
+    assert referral_resolve(member_id=friend.pk, as_of=later) is None
+    assert referral_resolve(member_id=stays.pk, as_of=later) is None
+    referral.refresh_from_db()
+    assert (referral.status, referral.referrer_points, referral.referred_points) == (
+        "merged",
+        0,
+        0,
+    )
+    assert not EarnAward.objects.filter(source=EarnAward.Source.REFERRAL).exists()
+    member.refresh_from_db()
+    stays.refresh_from_db()
+    assert member.points_available == 0
+    assert stays.points_available + stays.points_pending == 10  # the purchase only
+    for each in (member, friend, stays):
+        assert_reconciles(each)
+    call_command("verify_ledger", stdout=io.StringIO())
+    today = timezone.localdate()
+    window = {"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=1))}
+    body = staff_client.get("/api/v1/metrics/referrals", window).json()
+    assert (body["referrals"], body["rewarded"], body["capped"], body["void"]) == (1, 0, 0, 0)
+    assert body["points"] == 0
