@@ -94,6 +94,9 @@ def statement_cursor():
     for every parameter's type; issue 18)."""
     if connection.vendor != "postgresql":
         return connection.cursor()
+    # As connection.cursor() does: a kept connection is checked before a request's first
+    # statement (loyalty_engine/postgresql says when).
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     raw = connection.connection
     kept = getattr(connection, "_statement_cursor", None)

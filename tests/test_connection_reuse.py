@@ -83,3 +83,15 @@ def test_a_request_whose_statement_broke_off_does_not_vouch_for_the_connection(s
         assert connection.answered_at == float("-inf")
     finally:
         connection.close()  # with its statement_timeout
+
+
+def test_the_hand_written_statements_check_an_idle_connection_too(settings):
+    # The balance read's only statement goes through loyalty_engine.rows, not the ORM.
+    from loyalty_engine.rows import row_fetch
+
+    settings.DATABASE_HEALTH_CHECK_IDLE_SECONDS = 0
+    _request_served()
+    _terminate_backend()
+    connection.close_if_unusable_or_obsolete()  # the next request starts
+
+    assert row_fetch("SELECT %s::int", [1]) == (1,)
