@@ -34,6 +34,12 @@ class DomainError(Exception):
         self.extra = extra or {}
         super().__init__(self.message)
 
+    @classmethod
+    def on_field(cls, field: str, message: str) -> "DomainError":
+        """The refusal, naming the request field it is about as the envelope names every
+        field error: `fields: {field: [{code, message}]}`."""
+        return cls(extra={"fields": {field: [{"code": cls.code, "message": str(message)}]}})
+
 
 class NotFound(DomainError):
     code = "not_found"

@@ -66,18 +66,7 @@ def activity_write(
     """The body of `activity_record`, inside the caller's transaction."""
     activity_type = ActivityType.objects.filter(key=type_key).first()
     if activity_type is None:
-        raise ActivityTypeUnknown(
-            extra={
-                "fields": {
-                    "type": [
-                        {
-                            "code": ActivityTypeUnknown.code,
-                            "message": str(_("No activity type has this key.")),
-                        }
-                    ]
-                }
-            }
-        )
+        raise ActivityTypeUnknown.on_field("type", _("No activity type has this key."))
     member = member_lock_by_external_id(member_external_id)
     if member.status != Member.Status.ACTIVE:
         replay = replay_or_none(

@@ -53,21 +53,14 @@ def referral_attach(member: Member, *, code: str, email: str, as_of: datetime) -
     referrer_id = referral_code_member_id(code)
     referrer = Member.objects.filter(pk=referrer_id).first() if referrer_id else None
     if referrer is None or referrer.status != Member.Status.ACTIVE:
-        raise ReferralCodeInvalid(
-            extra=_field_error(ReferralCodeInvalid, _("No active member has this referral code."))
+        raise ReferralCodeInvalid.on_field(
+            "referred_by", _("No active member has this referral code.")
         )
     if referrer.pk == member.pk or (
         email and referrer.email and referrer.email.casefold() == email.casefold()
     ):
-        raise SelfReferral(
-            extra=_field_error(SelfReferral, _("This is the member's own code or email."))
-        )
+        raise SelfReferral.on_field("referred_by", _("This is the member's own code or email."))
     return Referral.objects.create(referrer=referrer, referred=member, created_at=as_of)
-
-
-def _field_error(error, message) -> dict:
-    """The error envelope's `fields` for `referred_by`, each as {code, message}."""
-    return {"fields": {"referred_by": [{"code": error.code, "message": str(message)}]}}
 
 
 def _first_purchase(member: Member) -> Purchase | None:
