@@ -77,27 +77,39 @@ def member_expiring_list(*, member: Member) -> list[dict]:
         # proves it): with none, no lot has points left, and there is nothing to read.
         return []
     query, convert = _expiring_query.get()
+    return _expiring_groups(rows_fetch(query, [member.pk]), convert)
+
+
+def _expiring_groups(rows, convert) -> list[dict]:
+    """(expires_at, points) rows, soonest first, as the balance lists them."""
     return [
         # PostgreSQL sums a bigint column as numeric.
         {"points": int(points), "expires_at": convert(at)}
-        for at, points in rows_fetch(query, [member.pk])
+        for at, points in rows
+        if at is not None
     ]
 
 
-def _expiring_query_build():
-    """The member's open lots summed per expiry instant, soonest first: the balance read's
-    one query, built once (issue 18)."""
+def _expiring_sql(member: str, *, condition: str = "") -> str:
+    """The open lots of `member` (an SQL expression for its id) summed per expiry
+    instant, as `expires_at` and `points`; lots that never expire are left out."""
     quote = connection.ops.quote_name
     meta = PointLot._meta
-    expires, remaining, member = (
+    expires, remaining, member_id = (
         quote(meta.get_field(name).column) for name in ("expires_at", "remaining", "member")
     )
-    sql = (
-        f"SELECT lot.{expires}, SUM(lot.{remaining}) FROM {quote(meta.db_table)} AS lot "
-        f"WHERE lot.{member} = %s AND lot.{remaining} > 0 AND lot.{expires} IS NOT NULL "
-        f"GROUP BY lot.{expires} ORDER BY lot.{expires}"
+    return (
+        f"SELECT lots.{expires} AS expires_at, SUM(lots.{remaining}) AS points "
+        f"FROM {quote(meta.db_table)} AS lots WHERE lots.{member_id} = {member} "
+        f"AND lots.{remaining} > 0 AND lots.{expires} IS NOT NULL{condition} "
+        f"GROUP BY lots.{expires}"
     )
-    return sql, value_converter(PointLot, "expires_at", "lot")
+
+
+def _expiring_query_build():
+    """The balance read's expiring points, built once (issue 18)."""
+    sql = f"{_expiring_sql('%s')} ORDER BY expires_at"
+    return sql, value_converter(PointLot, "expires_at", "lots")
 
 
 _expiring_query = VendorCache(_expiring_query_build)
@@ -116,12 +128,7 @@ def member_with_expiring_get(pk: int) -> Member | None:
     if not rows:
         return None
     member = columns.instance(rows[0])
-    member.expiring_read = [
-        # PostgreSQL sums a bigint column as numeric.
-        {"points": int(points), "expires_at": convert(at)}
-        for *_, at, points in rows
-        if at is not None
-    ]
+    member.expiring_read = _expiring_groups((row[columns.end :] for row in rows), convert)
     return member
 
 
@@ -130,26 +137,17 @@ def _member_with_expiring_query_build():
         return None  # SQLite has no LATERAL; in-process, a second statement is no round trip
     quote = connection.ops.quote_name
     columns = Columns.of(Member, "member")
-    lot = PointLot._meta
-
-    def column(name: str) -> str:
-        return quote(lot.get_field(name).column)
-
-    def balance(name: str) -> str:
-        return f"member.{quote(Member._meta.get_field(name).column)}"
-
+    available, pending, pk = (
+        f"member.{quote(Member._meta.get_field(name).column)}"
+        for name in ("points_available", "points_pending", "id")
+    )
+    # As member_expiring_list: with no points available or pending, no lot holds any.
+    groups = _expiring_sql(pk, condition=f" AND ({available} <> 0 OR {pending} <> 0)")
     sql = (
         f"SELECT {columns.sql}, lot.expires_at, lot.points "
-        f"FROM {quote(Member._meta.db_table)} AS member LEFT JOIN LATERAL ("
-        f"SELECT lots.{column('expires_at')} AS expires_at, "
-        f"SUM(lots.{column('remaining')}) AS points "
-        f"FROM {quote(lot.db_table)} AS lots "
-        f"WHERE lots.{column('member')} = member.{quote(Member._meta.pk.column)} "
-        f"AND lots.{column('remaining')} > 0 AND lots.{column('expires_at')} IS NOT NULL "
-        # As member_expiring_list: with no points available or pending, no lot holds any.
-        f"AND ({balance('points_available')} <> 0 OR {balance('points_pending')} <> 0) "
-        f"GROUP BY lots.{column('expires_at')}) AS lot ON true "
-        f"WHERE member.{quote(Member._meta.pk.column)} = %s ORDER BY lot.expires_at"
+        f"FROM {quote(Member._meta.db_table)} AS member "
+        f"LEFT JOIN LATERAL ({groups}) AS lot ON true "
+        f"WHERE {pk} = %s ORDER BY lot.expires_at"
     )
     return sql, columns, value_converter(PointLot, "expires_at", "lots")
 
