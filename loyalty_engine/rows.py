@@ -188,16 +188,15 @@ class RowInsert:
         table = quote(self.model._meta.db_table)
         columns = ", ".join(quote(field.column) for field in self.fields)
         values = ", ".join(["%s"] * len(self.fields))
-        plain = f"INSERT INTO {table} ({columns}) VALUES ({values})"
-        if not self.auto:
-            return {"plain": plain, "returning": plain, "with_pk": plain, "row": f"({values})"}
-        pk = quote(self.auto.column)
-        return {
-            "plain": plain,
+        statements = {
+            "plain": f"INSERT INTO {table} ({columns}) VALUES ({values})",
             "row": f"({values})",
-            "returning": f"{plain} RETURNING {table}.{pk}",
-            "with_pk": f"INSERT INTO {table} ({columns}, {pk}) VALUES ({values}, %s)",
         }
+        if self.auto:  # a model without one is only ever inserted plain (`insert`)
+            pk = quote(self.auto.column)
+            statements["returning"] = f"{statements['plain']} RETURNING {table}.{pk}"
+            statements["with_pk"] = f"INSERT INTO {table} ({columns}, {pk}) VALUES ({values}, %s)"
+        return statements
 
     def create(self, *, pk: bool = True, **values):
         return self.insert(self.model(**values), pk=pk)
