@@ -113,6 +113,23 @@ def member(db, program):
     return MemberFactory()
 
 
+def backend_terminate(pid: int) -> None:
+    """PostgreSQL closes the connection of backend `pid` from the other side (a second
+    connection, pg_terminate_backend), as a restart or an idle timeout would."""
+    import psycopg
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    with psycopg.connect(
+        host=settings_dict["HOST"] or "127.0.0.1",
+        port=settings_dict["PORT"] or 5432,
+        user=settings_dict["USER"],
+        dbname=settings_dict["NAME"],
+        autocommit=True,
+    ) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
 def member_client_for(member) -> APIClient:
     token, _ = member_token_issue(member=member)
     client = APIClient()

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 
-import psycopg
 import pytest
 from django.db import connection
 from django.test import override_settings
@@ -17,6 +16,7 @@ from loyalty_engine import throttling
 from loyalty_engine.wsgi import application
 from members.services import member_token_issue
 from rewards.models import Voucher
+from tests.conftest import backend_terminate
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 ALLOWED_ORIGIN = "https://members.shop.example"
@@ -231,21 +231,12 @@ def _killer(statement_number: int):
     """An execute wrapper that has PostgreSQL terminate the request's own connection (from a
     second connection, pg_terminate_backend) just before its `statement_number`th
     statement."""
-    settings_dict = connection.settings_dict
     statements = []
 
     def kill(execute, sql, params, many, context):
         statements.append(sql)
         if len(statements) == statement_number:
-            pid = context["connection"].connection.info.backend_pid
-            with psycopg.connect(
-                host=settings_dict["HOST"] or "127.0.0.1",
-                port=settings_dict["PORT"] or 5432,
-                user=settings_dict["USER"],
-                dbname=settings_dict["NAME"],
-                autocommit=True,
-            ) as killer:
-                killer.execute("SELECT pg_terminate_backend(%s)", [pid])
+            backend_terminate(context["connection"].connection.info.backend_pid)
         return execute(sql, params, many, context)
 
     return kill
