@@ -36,13 +36,14 @@ def durable_write(fn: Callable[P, R] | None = None, *, pipelined: bool = False) 
     (loyalty_engine.events.outbox).
 
     `@durable_write(pipelined=True)`: the hot paths (an earn, a redemption) send the
-    statements nobody waits for without waiting (loyalty_engine.rows.pipelined); a failure
-    of one of them is raised as the database error it was, at the end at the latest."""
+    statements nobody waits for without waiting (loyalty_engine.rows.pipelined), and the
+    last of them with the COMMIT; a failure of one of them is raised as the database
+    error it was, at the end at the latest."""
     if fn is None:
         return functools.partial(durable_write, pipelined=pipelined)
 
     def attempt(*args: P.args, **kwargs: P.kwargs) -> R:
-        pipeline = rows.pipelined() if pipelined else nullcontext()
+        pipeline = rows.pipelined(commit=True) if pipelined else nullcontext()
         try:
             with transaction.atomic(durable=True), pipeline, outbox.collecting():
                 return fn(*args, **kwargs)

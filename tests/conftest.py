@@ -113,20 +113,26 @@ def member(db, program):
     return MemberFactory()
 
 
-def backend_terminate(pid: int) -> None:
-    """PostgreSQL closes the connection of backend `pid` from the other side (a second
-    connection, pg_terminate_backend), as a restart or an idle timeout would."""
+def other_connection():
+    """A second PostgreSQL connection to the test database, in autocommit: it sees only
+    what Django's connection has committed."""
     import psycopg
     from django.db import connection
 
     settings_dict = connection.settings_dict
-    with psycopg.connect(
+    return psycopg.connect(
         host=settings_dict["HOST"] or "127.0.0.1",
         port=settings_dict["PORT"] or 5432,
         user=settings_dict["USER"],
         dbname=settings_dict["NAME"],
         autocommit=True,
-    ) as other:
+    )
+
+
+def backend_terminate(pid: int) -> None:
+    """PostgreSQL closes the connection of backend `pid` from the other side (a second
+    connection, pg_terminate_backend), as a restart or an idle timeout would."""
+    with other_connection() as other:
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 

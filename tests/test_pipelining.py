@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from psycopg.pq import TransactionStatus
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -15,7 +16,10 @@ from loyalty_engine.rows import DeferredWriteFailed, RowInsert, pipelined
 from members.models import Member
 from rewards.models import LedgerEntry, PointLot, Purchase
 from rewards.services.ledger import member_lock_with_program
+from tests.conftest import other_connection
 from tests.factories import MemberFactory
+
+IDLE, INTRANS = TransactionStatus.IDLE, TransactionStatus.INTRANS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -165,3 +169,121 @@ def test_a_purchase_inserted_last_stores_its_response_and_its_ledger_points_to_i
     other = shop_client.post("/api/v1/purchases", {**body, "amount": "30.00"}, format="json")
     assert other.status_code == 409
     assert LedgerEntry.objects.filter(member=member).count() == 1
+
+
+# The commit riding the last sync (pipelined(commit=True), as durable_write uses it). These
+# tests commit for real: outside a test's transaction, where the block is the outermost.
+
+
+def _committed_order_ids() -> list[str]:
+    with other_connection() as other:
+        rows = other.execute("SELECT order_id FROM rewards_purchase ORDER BY order_id")
+        return [order_id for (order_id,) in rows.fetchall()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_commit_is_sent_with_the_pending_statements(shop, member):
+    with transaction.atomic(durable=True):
+        with pipelined(commit=True):
+            locked, _ = member_lock_with_program(member.external_id, reserve=(Purchase,))
+            _purchase_insert.insert(_purchase(shop, locked, "riding"))
+            # Sent, not answered: nothing is committed yet.
+            assert connection.connection.info.transaction_status != IDLE
+            assert _committed_order_ids() == []
+        # The block's closing sync was the only wait: the transaction is over before
+        # Django's commit, which then has nothing to send.
+        assert connection.connection.info.transaction_status == IDLE
+        assert _committed_order_ids() == ["riding"]
+    assert connection.get_autocommit()
+    # The connection goes on as usual, in and out of transactions.
+    assert Purchase.objects.filter(order_id="riding").count() == 1
+    with transaction.atomic():
+        _purchase_insert.insert(_purchase(shop, member, "after"), pk=False)
+    assert _committed_order_ids() == ["after", "riding"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_commit_the_block_leaves_the_transaction_to_django(shop, member):
+    with transaction.atomic(durable=True):
+        with pipelined():
+            _purchase_insert.insert(_purchase(shop, member, "later"), pk=False)
+        assert connection.connection.info.transaction_status == INTRANS
+        assert _committed_order_ids() == []
+    assert _committed_order_ids() == ["later"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_around_it_is_not_committed_by_it(shop, member):
+    with transaction.atomic():
+        with transaction.atomic(), pipelined(commit=True):
+            _purchase_insert.insert(_purchase(shop, member, "inner"), pk=False)
+        assert connection.connection.info.transaction_status == INTRANS
+        assert _committed_order_ids() == []
+    assert _committed_order_ids() == ["inner"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deferred_insert_failing_with_the_commit_writes_nothing(shop, member):
+    _purchase_insert.insert(_purchase(shop, member, "twice"), pk=False)
+    on_commit = []
+
+    @durable_write(pipelined=True)
+    def write():
+        _, _ = member_lock_with_program(member.external_id, reserve=(Purchase,))
+        _purchase_insert.insert(_purchase(shop, member, "first-of-two"))
+        _purchase_insert.insert(_purchase(shop, member, "twice"), pk=False)
+        transaction.on_commit(lambda: on_commit.append("ran"))
+
+    with pytest.raises(IntegrityError):
+        write()
+    assert _committed_order_ids() == ["twice"]
+    assert on_commit == []
+    assert connection.get_autocommit() and not connection.in_atomic_block
+    assert Purchase.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_foreign_key_checked_at_the_commit_fails_the_write_and_writes_nothing(shop, member):
+    # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED: PostgreSQL checks them at
+    # the COMMIT, which here is answered with the pending statements.
+    @durable_write(pipelined=True)
+    def write():
+        _purchase_insert.insert(_purchase(shop, member, "kept-out"), pk=False)
+        orphan = _purchase(shop, member, "orphan")
+        orphan.member_id = member.pk + 10_000
+        _purchase_insert.insert(orphan, pk=False)
+
+    with pytest.raises(IntegrityError) as raised:
+        write()
+    assert "foreign key" in str(raised.value)
+    assert _committed_order_ids() == []
+    # The connection is usable and out of the failed transaction.
+    assert connection.connection.info.transaction_status == IDLE
+    assert Member.objects.filter(pk=member.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_successful_durable_write_commits_once_and_runs_its_on_commit_hooks(shop, member):
+    ran = []
+
+    @durable_write(pipelined=True)
+    def write():
+        locked, _ = member_lock_with_program(member.external_id, reserve=(Purchase,))
+        _purchase_insert.insert(_purchase(shop, locked, "hooked"))
+        transaction.on_commit(lambda: ran.append(_committed_order_ids()))
+
+    write()
+    assert ran == [["hooked"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_error_in_the_block_rolls_back_and_sends_no_commit(shop, member):
+    @durable_write(pipelined=True)
+    def write():
+        _purchase_insert.insert(_purchase(shop, member, "undone"), pk=False)
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError):
+        write()
+    assert _committed_order_ids() == []
+    assert connection.connection.info.transaction_status == IDLE
