@@ -324,10 +324,12 @@ def _lots_names() -> dict[str, str]:
 
 
 def _spending_order(alias: str) -> str:
-    """Soonest expiry first, never last; then earliest earned; then by id."""
+    """Soonest expiry first, never last; then earliest earned; then by id: the order of
+    the index `lot_open_spend_order`, so PostgreSQL reads a member's open lots in it
+    without sorting them."""
     n = _lots_names()
     return (
-        f"({alias}.{n['expires_at']} IS NULL), {alias}.{n['expires_at']}, "
+        f"{alias}.{n['expires_at']} ASC NULLS LAST, "
         f"{alias}.{n['earned_at']}, {alias}.{n['id']}"
     )
 
@@ -346,26 +348,42 @@ def _lots_open_query_build() -> tuple[str, Columns]:
     return sql, columns
 
 
+# How many of a member's spendable lots, in spending order, a redemption reads first; only
+# if they hold too few points does it read on (issue 18). Reading every open lot to find the
+# first that cover the points cost a redemption of a member with 5,000 lots 9 ms under its
+# lock.
+SPENDING_PREFIX_LOTS = 16
+_ALL_LOTS = 2**62
+
+
 def _lots_for_spending_query_build() -> tuple[str, Columns]:
     n = _lots_names()
     inner = Columns.of(PointLot, "l")
     columns = Columns.of(PointLot, "lot")
     table = connection.ops.quote_name(PointLot._meta.db_table)
-    expires, remaining = n["expires_at"], n["remaining"]
+    member, expires, remaining = n["member"], n["expires_at"], n["remaining"]
     sql = (
-        f"SELECT {columns.sql}, lot.due FROM ("
-        # Due for release or expiry.
-        f"SELECT {inner.sql}, 1 AS due FROM {table} AS l "
-        f"WHERE l.{n['member']} = %s AND l.{remaining} > 0 AND ("
-        f"(l.{n['is_pending']} AND l.{n['available_at']} <= %s) OR l.{expires} <= %s) "
+        f"SELECT {columns.sql}, lot.due, lot.taken FROM ("
+        # Due for expiry: a range of the member's open lots by expiry.
+        f"SELECT {inner.sql}, 1 AS due, 0 AS taken FROM {table} AS l "
+        f"WHERE l.{member} = %s AND l.{remaining} > 0 AND l.{expires} <= %s "
         "UNION ALL "
-        # Spendable once caught up, while the points before each fall short.
-        f"SELECT {Columns.of(PointLot, 'f').sql}, 0 AS due FROM ("
-        f"SELECT {inner.sql}, SUM(l.{remaining}) OVER (ORDER BY {_spending_order('l')} "
-        f"ROWS UNBOUNDED PRECEDING) AS running FROM {table} AS l "
-        f"WHERE l.{n['member']} = %s AND l.{remaining} > 0 "
+        # Due for release, and not for expiry.
+        f"SELECT {inner.sql}, 1, 0 FROM {table} AS l "
+        f"WHERE l.{member} = %s AND l.{remaining} > 0 AND l.{n['is_pending']} "
+        f"AND l.{n['available_at']} <= %s AND (l.{expires} IS NULL OR l.{expires} > %s) "
+        "UNION ALL "
+        # Spendable once caught up: of the first so many in spending order (`taken` of
+        # them), those while the points before each fall short.
+        f"SELECT {Columns.of(PointLot, 'f').sql}, 0, f.taken FROM ("
+        f"SELECT {Columns.of(PointLot, 'g').sql}, SUM(g.{remaining}) OVER ("
+        f"ORDER BY {_spending_order('g')} ROWS UNBOUNDED PRECEDING) AS running, "
+        "COUNT(*) OVER () AS taken FROM ("
+        f"SELECT {inner.sql} FROM {table} AS l "
+        f"WHERE l.{member} = %s AND l.{remaining} > 0 "
         f"AND (l.{expires} IS NULL OR l.{expires} > %s) "
-        f"AND (NOT l.{n['is_pending']} OR l.{n['available_at']} <= %s)) AS f "
+        f"AND (NOT l.{n['is_pending']} OR l.{n['available_at']} <= %s) "
+        f"ORDER BY {_spending_order('l')} LIMIT %s) AS g) AS f "
         f"WHERE f.running - f.{remaining} < %s"
         f") AS lot ORDER BY lot.due DESC, {_spending_order('lot')}"
     )
@@ -479,17 +497,37 @@ def lots_for_spending(
     release or expiry at `as_of`, and the first lots in spending order that will be
     spendable once they are released and expired, as many as cover `points` (each lot
     whose points before it fall short). Both in spending order; a lot in both is one
-    instance, so releasing it makes it spendable in the second list too."""
+    instance, so releasing it makes it spendable in the second list too.
+
+    The read looks at the first SPENDING_PREFIX_LOTS spendable lots only; when they fall
+    short and there are more, a second read looks at all of them."""
+    due, first, taken = _lots_for_spending_read(member, as_of=as_of, points=points)
+    if taken == SPENDING_PREFIX_LOTS and sum(lot.remaining for lot in first) < points:
+        # The first lots fall short, and there are more: read them all.
+        due, first, _ = _lots_for_spending_read(
+            member, as_of=as_of, points=points, limit=_ALL_LOTS
+        )
+    return due, first
+
+
+def _lots_for_spending_read(
+    member: Member, *, as_of: datetime, points: int, limit: int = SPENDING_PREFIX_LOTS
+) -> tuple[list[PointLot], list[PointLot], int]:
     sql, columns = _lots_for_spending_query.get()
     moment = PointLot._meta.get_field("expires_at").get_db_prep_value(as_of, connection)
-    params = [member.pk, moment, moment, member.pk, moment, moment, points]
-    due, first, made = [], [], {}
+    params = [member.pk, moment, member.pk, moment, moment]
+    params += [member.pk, moment, moment, limit, points]
+    due, first, made, taken = [], [], {}, 0
     for row in rows_fetch(sql, params):
         lot = made.get(row[0])
         if lot is None:
             lot = made[row[0]] = columns.instance(row)
-        (due if row[columns.end] else first).append(lot)
-    return due, first
+        if row[columns.end]:
+            due.append(lot)
+        else:
+            first.append(lot)
+            taken = row[columns.end + 1]
+    return due, first, taken
 
 
 def spendable(lots: list[PointLot]) -> list[PointLot]:

@@ -5,12 +5,14 @@ the catch-up over every open lot does."""
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from members.models import Member
 from rewards.models import LedgerEntry, PointLot
 from rewards.services.ledger import (
+    SPENDING_PREFIX_LOTS,
     Actor,
     lots_plan,
     member_catch_up,
@@ -86,3 +88,32 @@ def test_spending_reads_a_prefix_and_does_what_the_full_catch_up_does(shop, memb
     assert full_state[1][-1][2] == -6  # the owed points settled
     # Only what covers the points owed and spent was read.
     assert part_lots < full_lots if points < 100 else part_lots <= full_lots
+
+
+@pytest.mark.parametrize(
+    ("points", "reads"),
+    [(1, 1), (SPENDING_PREFIX_LOTS, 1), (SPENDING_PREFIX_LOTS + 1, 2), (35, 2), (60, 2)],
+)
+def test_the_first_lots_are_read_and_the_rest_only_when_they_fall_short(
+    shop, member, points, reads
+):
+    # 40 lots of one point, each expiring a day after the one before: spending N points
+    # takes the N first. The first SPENDING_PREFIX_LOTS are read at once; more points
+    # need a second read of every lot; more than the member has are refused later.
+    now = timezone.now()
+    for days in range(40):
+        earn(shop, member, "1", occurred_at=now - timedelta(days=41 - days))
+    lots = list(PointLot.objects.filter(member=member).order_by("id"))
+    for n, lot in enumerate(lots):
+        lot.expires_at = now + timedelta(days=n + 1)
+    PointLot.objects.bulk_update(lots, ["expires_at"])
+
+    full_plan, full_state, _ = _catch_up(member.pk, now, points, read_all=True)
+    with CaptureQueriesContext(connection) as queries:
+        part_plan, part_state, part_lots = _catch_up(member.pk, now, points, read_all=False)
+    lot_reads = [q for q in queries.captured_queries if "OVER" in q["sql"]]
+    assert len(lot_reads) == reads
+    assert part_plan == full_plan
+    assert part_state == full_state
+    assert [lot_id for lot_id, _ in part_plan] == [lot.pk for lot in lots[:points]]
+    assert part_lots == min(points, 40)
