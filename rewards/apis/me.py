@@ -13,7 +13,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loyalty_engine.fields import UtcDateTimeField
+from loyalty_engine.fields import UtcDateTimeField, rfc3339
 from loyalty_engine.pagination import CursorPage
 from members.apis import (
     BalanceSerializer,
@@ -51,9 +51,8 @@ class MeBalanceApi(MemberApi, APIView):
         balance = member_balance_get(member=request.user.member)
         # The body is built directly, as OutputSerializer (kept for the schema) would build
         # it: a hot read of plain integers and timestamps needs no serializer machinery.
-        timestamp = UtcDateTimeField().to_representation
         expiring = [
-            {"points": group["points"], "expires_at": timestamp(group["expires_at"])}
+            {"points": group["points"], "expires_at": rfc3339(group["expires_at"])}
             for group in balance["expiring"]
         ]
         return Response({**balance, "expiring": expiring})
