@@ -1,5 +1,3 @@
-import hashlib
-import threading
 import time
 from datetime import datetime
 
@@ -75,47 +73,9 @@ def member_token_issue(*, member: Member, now: datetime | None = None) -> tuple[
 TOKEN_CLOCK_SKEW_SECONDS = 5
 
 
-class VerifiedTokens:
-    """The member tokens this process found correctly signed, each with its member and
-    when it was minted: a token used again skips the signature check, which was a sixth
-    of a balance read's CPU (issue 18). A signed token stays signed; its age is checked on
-    every use, so it expires at the same second as unchecked. Only tokens that were
-    accepted are held, by their SHA-256 (a memory dump holds no usable token), and at
-    most 10,000: when full, the old ones go all at once."""
-
-    def __init__(self):
-        self._tokens: dict[bytes, tuple[int, int]] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _digest(token: str) -> bytes:
-        return hashlib.sha256(token.encode()).digest()
-
-    def get(self, token: str) -> tuple[int, int] | None:
-        return self._tokens.get(self._digest(token))
-
-    def put(self, token: str, member_id: int, issued: int) -> None:
-        with self._lock:
-            if len(self._tokens) >= 10_000:
-                self._tokens.clear()
-            self._tokens[self._digest(token)] = (member_id, issued)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._tokens.clear()
-
-
-verified_tokens = VerifiedTokens()
-
-
 def member_token_verify(token: str) -> int | None:
     """The member id a valid, unexpired token names, or None. A token dated in the
     future (beyond a few seconds of clock skew) is refused: no server of ours minted it."""
-    known = verified_tokens.get(token)
-    if known is not None:
-        member_id, issued = known
-        # As TimestampSigner.unsign's max_age.
-        return None if time.time() - issued > settings.MEMBER_TOKEN_TTL_SECONDS else member_id
     signer = signing.TimestampSigner(salt=MEMBER_TOKEN_SALT)
     try:
         payload = signer.unsign_object(token, max_age=settings.MEMBER_TOKEN_TTL_SECONDS)
@@ -125,10 +85,7 @@ def member_token_verify(token: str) -> int | None:
     if issued > time.time() + TOKEN_CLOCK_SKEW_SECONDS:
         return None
     member_id = payload.get("m") if isinstance(payload, dict) else None
-    if not isinstance(member_id, int):
-        return None
-    verified_tokens.put(token, member_id, issued)
-    return member_id
+    return member_id if isinstance(member_id, int) else None
 
 
 @durable_write

@@ -9,7 +9,6 @@ from rest_framework.test import APIClient
 
 from members.services import MEMBER_TOKEN_SALT, member_reactivate, member_suspend
 from tests.conftest import member_client_for
-from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -93,66 +92,3 @@ def test_a_credential_of_the_wrong_kind_gets_a_message_that_says_so(url, header,
     assert error["code"] == "not_authenticated"
     assert expected in error["message"]
     assert "another kind" in error["message"]
-
-
-# The verified-token cache (issue 18): a token used again skips the signature check, and
-# nothing else changes.
-
-
-def test_a_token_used_again_is_not_checked_again_but_still_names_its_member(member, monkeypatch):
-    from members import services
-
-    services.verified_tokens.clear()
-    token, _ = services.member_token_issue(member=member)
-    assert services.member_token_verify(token) == member.pk
-    checks = []
-    unsign = signing.TimestampSigner.unsign_object
-    monkeypatch.setattr(
-        signing.TimestampSigner,
-        "unsign_object",
-        lambda self, *args, **kwargs: checks.append(1) or unsign(self, *args, **kwargs),
-    )
-    assert services.member_token_verify(token) == member.pk
-    assert checks == []
-    # Another token is checked, and a forged one refused.
-    other, _ = services.member_token_issue(member=MemberFactory())
-    assert services.member_token_verify(other) not in (None, member.pk)
-    assert services.member_token_verify(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
-    assert len(checks) == 2
-
-
-def test_a_token_seen_before_still_expires_on_time(member, settings, monkeypatch):
-    from members import services
-
-    services.verified_tokens.clear()
-    token = token_dated(member, -settings.MEMBER_TOKEN_TTL_SECONDS + 60)
-    client = bearer(token)
-    assert client.get("/api/v1/me").status_code == 200
-    # 61 seconds later the same token is over its age, cached or not.
-    now = time.time()
-    monkeypatch.setattr(services.time, "time", lambda: now + 61)
-    response = client.get("/api/v1/me")
-    assert response.status_code == 401
-    assert response.json()["error"]["code"] == "authentication_failed"
-
-
-def test_a_refused_token_is_not_remembered(member):
-    from members import services
-
-    services.verified_tokens.clear()
-    # Dated too far ahead now, it would be accepted once its time has come: not cached.
-    assert bearer(token_dated(member, 3600)).get("/api/v1/me").status_code == 401
-    assert services.verified_tokens._tokens == {}
-
-
-def test_the_cache_holds_digests_and_stays_bounded(member):
-    from members import services
-
-    services.verified_tokens.clear()
-    token, _ = services.member_token_issue(member=member)
-    services.member_token_verify(token)
-    (held,) = services.verified_tokens._tokens
-    assert token.encode() not in held and len(held) == 32
-    for n in range(10_000):
-        services.verified_tokens.put(f"t{n}", member.pk, 0)
-    assert len(services.verified_tokens._tokens) <= 10_000
