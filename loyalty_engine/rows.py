@@ -125,6 +125,37 @@ def row_fetch(sql: str, params: list):
         return cursor.fetchone()
 
 
+def rows_fetch_together(statements: list[tuple[str, list]]) -> list[list[tuple]]:
+    """Every row of each hand-written SELECT, run one after the other. Inside
+    `pipelined()` they are sent together and answered in one round trip (issue 18: a
+    redemption's member lock and its lots); PostgreSQL still runs each only when the one
+    before it has finished, the second with a snapshot taken after the first's lock was
+    granted. A failure is raised as DeferredWriteFailed, as a deferred write's."""
+    state = _pipeline()
+    if state is None or len(statements) < 2:
+        return [rows_fetch(sql, params) for sql, params in statements]
+    state.pending_sync()
+    cursors = _kept_cursors(len(statements))
+    with deferrable():
+        for cursor, (sql, params) in zip(cursors, statements, strict=True):
+            connection._prepare_cursor(cursor).execute(sql, params)
+    state.pending_sync()
+    return [cursor.fetchall() for cursor in cursors]
+
+
+def _kept_cursors(count: int) -> list["_KeptCursor"]:
+    """`count` cursors of the connection, each keeping its own results: the first is the
+    one every statement uses."""
+    raw = connection.connection
+    first = _kept_cursor()
+    others = getattr(connection, "_statement_cursors", None)
+    if others is None or (others and others[0].connection is not raw):
+        others = connection._statement_cursors = []
+    while len(others) < count - 1:
+        others.append(_KeptCursor(raw))
+    return [first, *others[: count - 1]]
+
+
 class VendorCache:
     """One value per database vendor, built on first use (the SQL text and the converters
     depend on the backend)."""

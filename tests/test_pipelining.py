@@ -7,12 +7,12 @@ import uuid
 
 import pytest
 from django.db import IntegrityError, connection, transaction
-from psycopg.pq import TransactionStatus
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from psycopg.pq import TransactionStatus
 
 from loyalty_engine.db import durable_write
-from loyalty_engine.rows import DeferredWriteFailed, RowInsert, pipelined
+from loyalty_engine.rows import DeferredWriteFailed, RowInsert, pipelined, rows_fetch_together
 from members.models import Member
 from rewards.models import LedgerEntry, PointLot, Purchase
 from rewards.services.ledger import member_lock_with_program
@@ -287,3 +287,26 @@ def test_an_error_in_the_block_rolls_back_and_sends_no_commit(shop, member):
         write()
     assert _committed_order_ids() == []
     assert connection.connection.info.transaction_status == IDLE
+
+
+def test_selects_sent_together_each_get_their_own_rows_in_one_round_trip(shop, member):
+    other = MemberFactory()
+    statements = [
+        ("SELECT external_id FROM members_member WHERE id = %s", [member.pk]),
+        (
+            "SELECT external_id FROM members_member WHERE id IN (%s, %s) ORDER BY id",
+            [member.pk, other.pk],
+        ),
+    ]
+    with transaction.atomic(), pipelined():
+        first, second = rows_fetch_together(statements)
+    assert first == [(member.external_id,)]
+    assert second == [(member.external_id,), (other.external_id,)]
+    # Outside a pipeline: the same rows, one statement after the other.
+    assert rows_fetch_together(statements) == [first, second]
+
+
+def test_a_failure_among_selects_sent_together_is_raised_as_a_deferred_failure(member):
+    with pytest.raises(DeferredWriteFailed) as raised, transaction.atomic(), pipelined():
+        rows_fetch_together([("SELECT 1 / 0", []), ("SELECT %s", [member.pk])])
+    assert "division by zero" in str(raised.value.error)

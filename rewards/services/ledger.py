@@ -24,6 +24,7 @@ from loyalty_engine.rows import (
     reserved_add,
     row_fetch,
     rows_fetch,
+    rows_fetch_together,
 )
 from members.models import Member, Shop
 from members.services import member_follow_merges
@@ -86,7 +87,7 @@ def member_lock_by_external_id(external_id: str) -> Member:
 
 
 def member_lock_with_program(
-    external_id: str, *, reserve: tuple = ()
+    external_id: str, *, reserve: tuple = (), spending: tuple[datetime, int] | None = None
 ) -> tuple[Member | None, Program | None]:
     """Lock the member by external id and read the program (as `program_for_purchase_get`,
     with `has_tiers`, `has_purchase_rules`, `has_milestones`) in one round trip: the two
@@ -96,12 +97,26 @@ def member_lock_with_program(
     to the member it was merged into.
 
     `reserve`: models of which the write will insert a row; when pipelined, the same
-    round trip numbers one of each (loyalty_engine.rows.reserve_columns)."""
+    round trip numbers one of each (loyalty_engine.rows.reserve_columns).
+
+    `spending` (as_of, points): the caller will spend `points` at `as_of` (a redemption).
+    The lots that takes (`lots_for_spending`) are read in the same round trip, by a
+    statement PostgreSQL runs once the lock is granted, and kept for the member's
+    catch-up. They are dropped when something may change them first: a merge followed
+    to another member, or holds to release."""
     query = _member_and_program_query.get()
     extra_sql, extra_params = reserve_columns(reserve)
-    row = row_fetch(
-        query.sql.format(reserve=extra_sql), [*query.params, *extra_params, external_id]
-    )
+    lock = (query.sql.format(reserve=extra_sql), [*query.params, *extra_params, external_id])
+    if spending is None:
+        row, lots_rows = row_fetch(*lock), None
+    else:
+        as_of, points = spending
+        sql, _ = _lots_for_spending_by_external_id_query.get()
+        moment = _moment(as_of)
+        params = [external_id, moment, external_id, moment, moment]
+        params += [external_id, moment, moment, SPENDING_PREFIX_LOTS, external_id, points]
+        lock_rows, lots_rows = rows_fetch_together([lock, (sql, params)])
+        row = lock_rows[0] if lock_rows else None
     if row is None:
         return None, None
     if extra_sql:
@@ -110,6 +125,8 @@ def member_lock_with_program(
     program = query.program_from(row)
     if member.merged_into_id:
         member = member_follow_merges(member, lock=True)
+    elif lots_rows is not None and not member.points_held:
+        member.lots_prefetched = (as_of, member.points_owed + points, _lots_from_rows(lots_rows))
     i18n.speak_to(member)
     return member, program
 
@@ -328,10 +345,7 @@ def _spending_order(alias: str) -> str:
     the index `lot_open_spend_order`, so PostgreSQL reads a member's open lots in it
     without sorting them."""
     n = _lots_names()
-    return (
-        f"{alias}.{n['expires_at']} ASC NULLS LAST, "
-        f"{alias}.{n['earned_at']}, {alias}.{n['id']}"
-    )
+    return f"{alias}.{n['expires_at']} ASC NULLS LAST, {alias}.{n['earned_at']}, {alias}.{n['id']}"
 
 
 def _lots_open_query_build() -> tuple[str, Columns]:
@@ -356,7 +370,11 @@ SPENDING_PREFIX_LOTS = 16
 _ALL_LOTS = 2**62
 
 
-def _lots_for_spending_query_build() -> tuple[str, Columns]:
+def _lots_for_spending_query_build(
+    member_sql: str = "%s", points_sql: str = "%s"
+) -> tuple[str, Columns]:
+    """The member and the points are parameters; `member_sql` and `points_sql` may
+    compute them instead."""
     n = _lots_names()
     inner = Columns.of(PointLot, "l")
     columns = Columns.of(PointLot, "lot")
@@ -366,11 +384,11 @@ def _lots_for_spending_query_build() -> tuple[str, Columns]:
         f"SELECT {columns.sql}, lot.due, lot.taken FROM ("
         # Due for expiry: a range of the member's open lots by expiry.
         f"SELECT {inner.sql}, 1 AS due, 0 AS taken FROM {table} AS l "
-        f"WHERE l.{member} = %s AND l.{remaining} > 0 AND l.{expires} <= %s "
+        f"WHERE l.{member} = {member_sql} AND l.{remaining} > 0 AND l.{expires} <= %s "
         "UNION ALL "
         # Due for release, and not for expiry.
         f"SELECT {inner.sql}, 1, 0 FROM {table} AS l "
-        f"WHERE l.{member} = %s AND l.{remaining} > 0 AND l.{n['is_pending']} "
+        f"WHERE l.{member} = {member_sql} AND l.{remaining} > 0 AND l.{n['is_pending']} "
         f"AND l.{n['available_at']} <= %s AND (l.{expires} IS NULL OR l.{expires} > %s) "
         "UNION ALL "
         # Spendable once caught up: of the first so many in spending order (`taken` of
@@ -380,17 +398,31 @@ def _lots_for_spending_query_build() -> tuple[str, Columns]:
         f"ORDER BY {_spending_order('g')} ROWS UNBOUNDED PRECEDING) AS running, "
         "COUNT(*) OVER () AS taken FROM ("
         f"SELECT {inner.sql} FROM {table} AS l "
-        f"WHERE l.{member} = %s AND l.{remaining} > 0 "
+        f"WHERE l.{member} = {member_sql} AND l.{remaining} > 0 "
         f"AND (l.{expires} IS NULL OR l.{expires} > %s) "
         f"AND (NOT l.{n['is_pending']} OR l.{n['available_at']} <= %s) "
         f"ORDER BY {_spending_order('l')} LIMIT %s) AS g) AS f "
-        f"WHERE f.running - f.{remaining} < %s"
+        f"WHERE f.running - f.{remaining} < {points_sql}"
         f") AS lot ORDER BY lot.due DESC, {_spending_order('lot')}"
     )
     return sql, columns
 
 
+def _lots_for_spending_by_external_id_query_build() -> tuple[str, Columns]:
+    """The same read for a member named by its external id, with the points owed read
+    from its row: it can be sent before the member's lock has answered."""
+    quote = connection.ops.quote_name
+    table = quote(Member._meta.db_table)
+    external_id = quote(Member._meta.get_field("external_id").column)
+    owed = quote(Member._meta.get_field("points_owed").column)
+    return _lots_for_spending_query_build(
+        member_sql=f"(SELECT m.id FROM {table} AS m WHERE m.{external_id} = %s)",
+        points_sql=f"(SELECT m.{owed} FROM {table} AS m WHERE m.{external_id} = %s) + %s",
+    )
+
+
 _lots_for_spending_query = VendorCache(_lots_for_spending_query_build)
+_lots_for_spending_by_external_id_query = VendorCache(_lots_for_spending_by_external_id_query_build)
 _lots_open_query = VendorCache(_lots_open_query_build)
 
 
@@ -501,24 +533,37 @@ def lots_for_spending(
 
     The read looks at the first SPENDING_PREFIX_LOTS spendable lots only; when they fall
     short and there are more, a second read looks at all of them."""
-    due, first, taken = _lots_for_spending_read(member, as_of=as_of, points=points)
+    prefetched = member.__dict__.pop("lots_prefetched", None)
+    if prefetched is not None and prefetched[:2] == (as_of, points):
+        due, first, taken = prefetched[2]
+    else:
+        due, first, taken = _lots_for_spending_read(member, as_of=as_of, points=points)
     if taken == SPENDING_PREFIX_LOTS and sum(lot.remaining for lot in first) < points:
         # The first lots fall short, and there are more: read them all.
-        due, first, _ = _lots_for_spending_read(
-            member, as_of=as_of, points=points, limit=_ALL_LOTS
-        )
+        due, first, _ = _lots_for_spending_read(member, as_of=as_of, points=points, limit=_ALL_LOTS)
     return due, first
 
 
 def _lots_for_spending_read(
     member: Member, *, as_of: datetime, points: int, limit: int = SPENDING_PREFIX_LOTS
 ) -> tuple[list[PointLot], list[PointLot], int]:
-    sql, columns = _lots_for_spending_query.get()
-    moment = PointLot._meta.get_field("expires_at").get_db_prep_value(as_of, connection)
+    sql, _ = _lots_for_spending_query.get()
+    moment = _moment(as_of)
     params = [member.pk, moment, member.pk, moment, moment]
     params += [member.pk, moment, moment, limit, points]
+    return _lots_from_rows(rows_fetch(sql, params))
+
+
+def _moment(as_of: datetime):
+    return PointLot._meta.get_field("expires_at").get_db_prep_value(as_of, connection)
+
+
+def _lots_from_rows(rows) -> tuple[list[PointLot], list[PointLot], int]:
+    """A lots_for_spending read's rows: the due lots, the first spendable, and how many
+    spendable lots the read looked at."""
+    _, columns = _lots_for_spending_query.get()
     due, first, made, taken = [], [], {}, 0
-    for row in rows_fetch(sql, params):
+    for row in rows:
         lot = made.get(row[0])
         if lot is None:
             lot = made[row[0]] = columns.instance(row)

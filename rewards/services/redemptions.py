@@ -166,8 +166,10 @@ def _redemption_create(
 ) -> WriteResult:
     as_of = as_of or timezone.now()
     # One round trip for the member's lock and the program (and, pipelined, the number of
-    # its entry), as a purchase does.
-    member, program = member_lock_with_program(member_external_id, reserve=(LedgerEntry,))
+    # its entry), as a purchase does, and the lots the points will come from.
+    member, program = member_lock_with_program(
+        member_external_id, reserve=(LedgerEntry,), spending=(as_of, points)
+    )
     if member is None:
         program = program_get()
         member = member_lock_by_external_id(member_external_id)

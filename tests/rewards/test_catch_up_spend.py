@@ -19,7 +19,11 @@ from rewards.services.ledger import (
     member_lock,
     spendable,
 )
+from rewards.services.merges import member_merge
+from rewards.services.redemptions import redemption_create
 from tests.conftest import earn
+from tests.factories import MemberFactory
+from tests.ledger_checks import assert_reconciles
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +121,69 @@ def test_the_first_lots_are_read_and_the_rest_only_when_they_fall_short(
     assert part_state == full_state
     assert [lot_id for lot_id, _ in part_plan] == [lot.pk for lot in lots[:points]]
     assert part_lots == min(points, 40)
+
+
+# A redemption's lots come with its member lock (issue 18): one statement sent right after
+# the lock, which PostgreSQL runs once the lock is granted. The read is used only when
+# nothing can change the lots between the two.
+
+
+def _redeem(shop, member, points, key, **kwargs):
+    return redemption_create(
+        shop=shop,
+        member_external_id=member.external_id,
+        points=points,
+        idempotency_key=key,
+        request_hash=f"hash-{key}",
+        **kwargs,
+    )
+
+
+def _lot_reads(queries) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if "OVER" in q["sql"]]
+
+
+def test_a_redemption_reads_its_lots_by_external_id_with_the_lock(shop, member):
+    earn(shop, member, "30.00")
+    earn(shop, member, "20.00")
+    with CaptureQueriesContext(connection) as queries:
+        _redeem(shop, member, 40, "with-lock")
+    (read,) = _lot_reads(queries)
+    assert "external_id" in read  # sent before the lock's answer gave the member's id
+    lock = next(n for n, q in enumerate(queries.captured_queries) if "CROSS JOIN" in q["sql"])
+    assert queries.captured_queries[lock + 1]["sql"] == read
+    member.refresh_from_db()
+    assert member.points_available == 10
+    assert sorted(PointLot.objects.filter(member=member).values_list("remaining", flat=True)) == [
+        0,
+        10,
+    ]
+    assert_reconciles(member)
+
+
+def test_with_holds_to_release_the_lots_are_read_again_after_them(shop, member, program):
+    # An expired hold gives its points back to their lot before the redemption spends:
+    # the lots read with the lock, from before that, would show the lot without them.
+    earn(shop, member, "100.00")
+    _redeem(shop, member, 60, "hold", hold=True)
+    later = timezone.now() + timedelta(minutes=program.hold_ttl_minutes, seconds=1)
+    with CaptureQueriesContext(connection) as queries:
+        _redeem(shop, member, 80, "after-hold", as_of=later)
+    reads = _lot_reads(queries)
+    assert len(reads) == 2 and "external_id" not in reads[1]
+    member.refresh_from_db()
+    assert (member.points_available, member.points_held) == (20, 0)
+    assert_reconciles(member)
+
+
+def test_a_merged_members_id_reads_the_lots_of_the_member_it_was_merged_into(shop, program):
+    source = MemberFactory(external_id="old-id")
+    target = MemberFactory(external_id="new-id")
+    earn(shop, target, "50.00")
+    member_merge(source=source, target=target, reason="Enrolled twice")
+    with CaptureQueriesContext(connection) as queries:
+        _redeem(shop, source, 30, "via-old-id")
+    assert len(_lot_reads(queries)) == 2  # the one by the old id, then the target's
+    target.refresh_from_db()
+    assert target.points_available == 20
+    assert_reconciles(target)
