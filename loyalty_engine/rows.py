@@ -98,14 +98,18 @@ def statement_cursor():
     # statement (loyalty_engine/postgresql says when).
     connection.close_if_health_check_failed()
     connection.ensure_connection()
-    return connection._prepare_cursor(_kept_cursor())
+    return connection._prepare_cursor(_kept_cursors()[0])
 
 
-def _kept_cursor() -> "_KeptCursor":
+def _kept_cursors(count: int = 1) -> list["_KeptCursor"]:
+    """At least `count` cursors of the connection, each keeping its own results; the
+    first is the one every statement uses."""
     raw = connection.connection
-    kept = getattr(connection, "_statement_cursor", None)
-    if kept is None or kept.connection is not raw:
-        kept = connection._statement_cursor = _KeptCursor(raw)
+    kept = getattr(connection, "_statement_cursors", None)
+    if kept is None or kept[0].connection is not raw:
+        kept = connection._statement_cursors = [_KeptCursor(raw)]
+    while len(kept) < count:
+        kept.append(_KeptCursor(raw))
     return kept
 
 
@@ -132,28 +136,14 @@ def rows_fetch_together(statements: list[tuple[str, list]]) -> list[list[tuple]]
     before it has finished, the second with a snapshot taken after the first's lock was
     granted. A failure is raised as DeferredWriteFailed, as a deferred write's."""
     state = _pipeline()
-    if state is None or len(statements) < 2:
+    if state is None:
         return [rows_fetch(sql, params) for sql, params in statements]
-    state.pending_sync()
-    cursors = _kept_cursors(len(statements))
+    cursors = _kept_cursors(len(statements))[: len(statements)]
     with deferrable():
         for cursor, (sql, params) in zip(cursors, statements, strict=True):
             connection._prepare_cursor(cursor).execute(sql, params)
     state.pending_sync()
     return [cursor.fetchall() for cursor in cursors]
-
-
-def _kept_cursors(count: int) -> list["_KeptCursor"]:
-    """`count` cursors of the connection, each keeping its own results: the first is the
-    one every statement uses."""
-    raw = connection.connection
-    first = _kept_cursor()
-    others = getattr(connection, "_statement_cursors", None)
-    if others is None or (others and others[0].connection is not raw):
-        others = connection._statement_cursors = []
-    while len(others) < count - 1:
-        others.append(_KeptCursor(raw))
-    return [first, *others[: count - 1]]
 
 
 class VendorCache:
@@ -374,7 +364,7 @@ def pipelined(*, commit: bool = False):
                 yield
             if outermost and state.executed and not connection.needs_rollback:
                 # Unlogged, as Django's own COMMIT; the pipeline's closing sync sends it.
-                _kept_cursor().execute("COMMIT", prepare=False)
+                _kept_cursors()[0].execute("COMMIT", prepare=False)
             else:
                 state.pending_sync()
     finally:

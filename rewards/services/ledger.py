@@ -112,9 +112,10 @@ def member_lock_with_program(
     else:
         as_of, points = spending
         sql, _ = _lots_for_spending_by_external_id_query.get()
-        moment = _moment(as_of)
-        params = [external_id, moment, external_id, moment, moment]
-        params += [external_id, moment, moment, SPENDING_PREFIX_LOTS, external_id, points]
+        # The points owed come from the member's row: the external id names it again.
+        params = _lots_for_spending_params(
+            external_id, as_of, SPENDING_PREFIX_LOTS, points=[external_id, points]
+        )
         lock_rows, lots_rows = rows_fetch_together([lock, (sql, params)])
         row = lock_rows[0] if lock_rows else None
     if row is None:
@@ -548,14 +549,15 @@ def _lots_for_spending_read(
     member: Member, *, as_of: datetime, points: int, limit: int = SPENDING_PREFIX_LOTS
 ) -> tuple[list[PointLot], list[PointLot], int]:
     sql, _ = _lots_for_spending_query.get()
-    moment = _moment(as_of)
-    params = [member.pk, moment, member.pk, moment, moment]
-    params += [member.pk, moment, moment, limit, points]
+    params = _lots_for_spending_params(member.pk, as_of, limit, points=[points])
     return _lots_from_rows(rows_fetch(sql, params))
 
 
-def _moment(as_of: datetime):
-    return PointLot._meta.get_field("expires_at").get_db_prep_value(as_of, connection)
+def _lots_for_spending_params(member, as_of: datetime, limit: int, *, points: list) -> list:
+    """The parameters of a lots_for_spending read, in its statement's order: `member` for
+    each of its three parts, `points` for the last condition."""
+    moment = PointLot._meta.get_field("expires_at").get_db_prep_value(as_of, connection)
+    return [member, moment, member, moment, moment, member, moment, moment, limit, *points]
 
 
 def _lots_from_rows(rows) -> tuple[list[PointLot], list[PointLot], int]:
