@@ -142,6 +142,17 @@ else:
     # Django's backend, but a connection that served a request less than this many seconds
     # ago is reused without the health check's round trip (loyalty_engine/postgresql).
     DATABASES["default"]["ENGINE"] = "loyalty_engine.postgresql"
+    # Django turns psycopg's prepared statements off unless asked (for transaction-mode
+    # poolers). The hand-written hot-path statements (loyalty_engine/rows.py) are prepared
+    # after this many runs on a connection, so PostgreSQL stops parsing and planning them;
+    # the ORM's client-side-bound queries are never prepared. Empty: off (a pooler in
+    # transaction mode without prepared-statement support).
+    # https://docs.djangoproject.com/en/5.2/ref/databases/#server-side-parameters-binding
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        env.int("DATABASE_PREPARE_THRESHOLD", default=5)
+        if env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip()
+        else None
+    )
 DATABASE_HEALTH_CHECK_IDLE_SECONDS = env.float("DATABASE_HEALTH_CHECK_IDLE_SECONDS", default=1.0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -14,10 +14,31 @@ next request of each worker meets a closed connection and answers 503 with Retry
 import time
 
 from django.conf import settings
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base, operations
+
+
+class DatabaseOperations(operations.DatabaseOperations):
+    def last_executed_query(self, cursor, sql, params):
+        # A statement psycopg ran as a prepared statement (DATABASE_PREPARE_THRESHOLD)
+        # leaves no query text on the cursor, and Django would log None. Logged as the
+        # text that was sent the first times, placeholders and all.
+        text = super().last_executed_query(cursor, sql, params)
+        if text is None and sql is not None:
+            return _placeholders(sql)
+        return text
+
+
+def _placeholders(sql: str) -> str:
+    """`%s` placeholders numbered as PostgreSQL's `$1`, `$2`… as psycopg sends them."""
+    parts = sql.split("%s")
+    return "".join(
+        part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, start=1)
+    ).replace("%%", "%")
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
+
     # When the connection last served a request without error (time.monotonic()).
     answered_at = float("-inf")
 

@@ -1,0 +1,119 @@
+"""The hot path's hand-written statements run as prepared statements on PostgreSQL (issue
+18): after DATABASE_PREPARE_THRESHOLD runs on a connection PostgreSQL no longer parses and
+plans them. Django turns psycopg's preparing off unless asked; the ORM's client-side-bound
+queries are never prepared either way."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from loyalty_engine.rows import rows_fetch
+from members.models import Member
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOOKUP = "SELECT id, external_id FROM members_member WHERE id = %s"
+
+
+def _prepared() -> list[str]:
+    """The statements prepared on this connection's session."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _earn(shop_client, member, order: str):
+    body = {"member": member.external_id, "order_id": order, "amount": "10.00", "currency": "EUR"}
+    response = shop_client.post("/api/v1/purchases", body, format="json")
+    assert response.status_code == 201, response.content
+
+
+def test_a_hand_written_statement_is_prepared_after_the_threshold(member):
+    connection.ensure_connection()
+    threshold = connection.connection.prepare_threshold
+    assert threshold == 5
+
+    for _ in range(threshold):
+        assert rows_fetch(LOOKUP, [member.pk]) == [(member.pk, member.external_id)]
+    assert not [s for s in _prepared() if "external_id FROM members_member" in s]
+
+    # The next run prepares it; the one after runs what was prepared.
+    for _ in range(2):
+        assert rows_fetch(LOOKUP, [member.pk]) == [(member.pk, member.external_id)]
+    assert "SELECT id, external_id FROM members_member WHERE id = $1" in _prepared()
+
+
+def test_the_orms_queries_are_never_prepared(member):
+    for _ in range(8):
+        assert Member.objects.filter(pk=member.pk).values_list("external_id", flat=True).get()
+    assert not [s for s in _prepared() if "members_member" in s]
+
+
+def test_an_earns_statements_are_prepared_and_still_logged_with_their_text(shop_client, member):
+    for n in range(6):
+        _earn(shop_client, member, f"warm-{n}")
+    with CaptureQueriesContext(connection) as queries:
+        _earn(shop_client, member, "prepared")
+
+    prepared = _prepared()
+    assert any(s.startswith('INSERT INTO "rewards_ledgerentry"') for s in prepared)
+    assert any("FOR UPDATE" in s and "members_member" in s for s in prepared)
+    # Django logs the text psycopg sent before preparing, placeholders numbered.
+    logged = [q["sql"] for q in queries.captured_queries]
+    assert None not in logged
+    ledger = next(sql for sql in logged if sql.startswith('INSERT INTO "rewards_ledgerentry"'))
+    assert "$1" in ledger and "%s" not in ledger
+    assert ledger in prepared
+
+
+def test_the_response_and_the_ledger_are_the_same_once_prepared(shop_client, member):
+    from rewards.models import LedgerEntry, PointLot
+
+    for n in range(8):
+        _earn(shop_client, member, f"order-{n}")
+    member.refresh_from_db()
+    # 10.00 EUR at the program's default 1 point per EUR, eight times.
+    assert member.points_available == 80
+    assert LedgerEntry.objects.filter(member=member).count() == 8
+    assert sum(PointLot.objects.filter(member=member).values_list("remaining", flat=True)) == 80
+
+
+def _threshold_setting(**env: str | None) -> str:
+    import os
+
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "loyalty_engine.settings",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
+    }
+    for name, value in env.items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['OPTIONS'].get('prepare_threshold', 'absent'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_threshold_is_five_by_default_and_empty_turns_it_off():
+    assert _threshold_setting(DATABASE_PREPARE_THRESHOLD=None) == "5"
+    assert _threshold_setting(DATABASE_PREPARE_THRESHOLD="0") == "0"
+    assert _threshold_setting(DATABASE_PREPARE_THRESHOLD="") == "None"
