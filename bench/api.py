@@ -224,6 +224,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def setup_parse(text: str) -> tuple[str, int, int]:
+    """`sync,2` or `gthread,2,4` as a SERVER_CONFIGS entry."""
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        if parts[0] == "sync" and len(parts) == 2:
+            return ("sync", int(parts[1]), 1)
+        if parts[0] == "gthread" and len(parts) == 3:
+            return ("gthread", int(parts[1]), int(parts[2]))
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a setup: write sync,WORKERS or gthread,WORKERS,THREADS"
+    )
+
+
 def config_label(config: tuple[str, int, int]) -> str:
     worker_class, workers, threads = config
     if worker_class == "sync":
@@ -514,8 +529,8 @@ def throughput(args, sizes: Sizes) -> str:
     # Each setup twice, the second round in reverse order, so that a change in the
     # machine's load during the sweep favours none of them; the mean decides.
     sweep: dict[tuple, list[Load]] = {config: [] for config in SERVER_CONFIGS}
-    best = SERVER_CONFIGS[0]
-    if sizes.sweep_duration:
+    best = args.setup or SERVER_CONFIGS[0]
+    if sizes.sweep_duration and not args.setup:
         for config in SERVER_CONFIGS + SERVER_CONFIGS[::-1]:
             server = Server(env, config, workdir)
             try:
@@ -591,7 +606,13 @@ def throughput(args, sizes: Sizes) -> str:
         "DEBUG off, persistent connections (`CONN_MAX_AGE` 60), no access log."
     )
     out.append("")
-    if sizes.sweep_duration:
+    if args.setup:
+        out.append(
+            f"Server setup given (`--setup`), not swept: {config_label(args.setup)} serves "
+            "every measurement below."
+        )
+        out.append("")
+    elif sizes.sweep_duration:
         out.append(
             f"Server setups, earn for {sizes.sweep_duration} s each, twice (the second round "
             "in reverse order); the one with the best mean serves every measurement below:"
@@ -994,6 +1015,12 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     parser.add_argument("--members", type=int, help="override the size's member count")
     parser.add_argument("--duration", type=int, help="override the seconds per measurement")
+    parser.add_argument(
+        "--setup",
+        type=setup_parse,
+        help="serve with this gunicorn setup instead of sweeping: sync,WORKERS or "
+        "gthread,WORKERS,THREADS (to compare two trees in one sitting on the same setup)",
+    )
     args = parser.parse_args()
     # Stopped by the runner (a timeout) or by hand: unwind, so the finally blocks stop the
     # gunicorn servers, which run in process groups of their own.

@@ -182,6 +182,17 @@ def test_the_profile_summary_groups_samples_by_layer():
     assert "| `purchase_record (rewards/services/purchases.py)` | 90.0% |" in table
 
 
+def test_a_given_server_setup_is_parsed_or_refused_in_a_sentence():
+    import argparse
+
+    assert api.setup_parse("sync,2") == ("sync", 2, 1)
+    assert api.setup_parse("gthread, 2, 4") == ("gthread", 2, 4)
+    assert api.setup_parse("sync,2") in api.SERVER_CONFIGS
+    for text in ("sync", "gthread,2", "sync,two", "eventlet,2"):
+        with pytest.raises(argparse.ArgumentTypeError, match="is not a setup"):
+            api.setup_parse(text)
+
+
 def test_every_wrk_script_the_api_stage_uses_exists():
     source = (REPO_ROOT / "bench" / "api.py").read_text()
     for name in ("earn.lua", "redeem.lua", "hot.lua", "balance.lua"):
