@@ -85,7 +85,8 @@ def statement_cursor():
     """A cursor for this module's statements. On PostgreSQL it binds the parameters on
     the server (psycopg's `Cursor`, not Django's client-side `ClientCursor`): no quoting of
     every value into the text, and a statement run five times on a connection is
-    prepared (psycopg's `prepare_threshold`), so PostgreSQL stops parsing and planning
+    prepared (psycopg's `prepare_threshold`, which Django turns off unless the settings
+    name one: DATABASE_PREPARE_THRESHOLD), so PostgreSQL stops parsing and planning
     it. It is Django's cursor wrapper all the same: counted, logged, and wrapped by
     `connection.execute_wrapper`.
 
