@@ -148,10 +148,9 @@ else:
     # the ORM's client-side-bound queries are never prepared. Empty: off (a pooler in
     # transaction mode without prepared-statement support).
     # https://docs.djangoproject.com/en/5.2/ref/databases/#server-side-parameters-binding
+    prepare_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip()
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
-        env.int("DATABASE_PREPARE_THRESHOLD", default=5)
-        if env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip()
-        else None
+        int(prepare_threshold) if prepare_threshold else None
     )
 DATABASE_HEALTH_CHECK_IDLE_SECONDS = env.float("DATABASE_HEALTH_CHECK_IDLE_SECONDS", default=1.0)
 

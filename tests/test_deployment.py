@@ -227,6 +227,27 @@ def test_database_is_sqlite_without_database_url():
     assert result.stdout.strip() == "django.db.backends.sqlite3"
 
 
+def _prepare_threshold(**env: str | None) -> str:
+    result = _django(
+        "from django.conf import settings; "
+        "options = settings.DATABASES['default'].get('OPTIONS', {}); "
+        "print(options.get('prepare_threshold', 'absent'))",
+        DJANGO_DEBUG="true",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_prepare_threshold_is_five_by_default_and_empty_turns_it_off():
+    postgres = "postgres://postgres@127.0.0.1:5432/unused"
+    assert _prepare_threshold(DATABASE_URL=postgres, DATABASE_PREPARE_THRESHOLD=None) == "5"
+    assert _prepare_threshold(DATABASE_URL=postgres, DATABASE_PREPARE_THRESHOLD="0") == "0"
+    assert _prepare_threshold(DATABASE_URL=postgres, DATABASE_PREPARE_THRESHOLD="") == "None"
+    # SQLite has no prepared statements to turn on.
+    assert _prepare_threshold(DATABASE_URL=None) == "absent"
+
+
 def test_image_runs_as_a_non_root_user():
     users = [
         line.split()[1]

@@ -3,10 +3,6 @@
 plans them. Django turns psycopg's preparing off unless asked; the ORM's client-side-bound
 queries are never prepared either way."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -16,7 +12,6 @@ from members.models import Member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 LOOKUP = "SELECT id, external_id FROM members_member WHERE id = %s"
 
 
@@ -83,37 +78,14 @@ def test_the_response_and_the_ledger_are_the_same_once_prepared(shop_client, mem
     assert sum(PointLot.objects.filter(member=member).values_list("remaining", flat=True)) == 80
 
 
-def _threshold_setting(**env: str | None) -> str:
-    import os
+def test_a_prepared_statements_logged_text_numbers_its_placeholders_as_psycopg_does():
+    from loyalty_engine.postgresql.base import _placeholders
 
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "loyalty_engine.settings",
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
-    }
-    for name, value in env.items():
-        if value is None:
-            environment.pop(name, None)
-        else:
-            environment[name] = value
-    code = (
-        "import django; django.setup(); from django.conf import settings; "
-        "print(settings.DATABASES['default']['OPTIONS'].get('prepare_threshold', 'absent'))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
-
-
-@pytest.mark.django_db(transaction=False)
-def test_the_threshold_is_five_by_default_and_empty_turns_it_off():
-    assert _threshold_setting(DATABASE_PREPARE_THRESHOLD=None) == "5"
-    assert _threshold_setting(DATABASE_PREPARE_THRESHOLD="0") == "0"
-    assert _threshold_setting(DATABASE_PREPARE_THRESHOLD="") == "None"
+    sql = "SELECT %s, name LIKE '50%%s off' FROM t WHERE a = %s AND b = %s"
+    expected = "SELECT $1, name LIKE '50%s off' FROM t WHERE a = $2 AND b = $3"
+    assert _placeholders(sql) == expected
+    # The text psycopg prepared for such a statement, as PostgreSQL keeps it.
+    statement = "SELECT %s::text || '50%%s off' || %s::text"
+    for _ in range(6):
+        assert rows_fetch(statement, ["a", "b"]) == [("a50%s offb",)]
+    assert _placeholders(statement) in _prepared()

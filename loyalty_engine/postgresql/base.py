@@ -11,6 +11,8 @@ before. The cost: if PostgreSQL drops the connections within that second (a rest
 next request of each worker meets a closed connection and answers 503 with Retry-After
 (loyalty_engine.serving), and the request after it reconnects."""
 
+import itertools
+import re
 import time
 
 from django.conf import settings
@@ -28,12 +30,14 @@ class DatabaseOperations(operations.DatabaseOperations):
         return text
 
 
+_PLACEHOLDER = re.compile(r"%%|%s")
+
+
 def _placeholders(sql: str) -> str:
-    """`%s` placeholders numbered as PostgreSQL's `$1`, `$2`… as psycopg sends them."""
-    parts = sql.split("%s")
-    return "".join(
-        part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, start=1)
-    ).replace("%%", "%")
+    """`%s` placeholders numbered as PostgreSQL's `$1`, `$2`… and `%%` as `%`, as psycopg
+    sends them."""
+    numbers = itertools.count(1)
+    return _PLACEHOLDER.sub(lambda m: "%" if m.group() == "%%" else f"${next(numbers)}", sql)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
