@@ -183,8 +183,7 @@ class RowUpdate:
             field.get_db_prep_save(value, connection)
             for field, value in zip(self.fields, values, strict=True)
         ]
-        with deferrable(), statement_cursor() as cursor:
-            cursor.execute(self._sql.get(), [*params, pk])
+        deferred_run(self.model, self._sql.get(), [*params, pk])
 
 
 class RowInsert:
@@ -242,11 +241,9 @@ class RowInsert:
         if self.auto and instance.pk is None and pk:
             instance.pk = reserved_id(self.model)
         if not self.auto or instance.pk is None and not pk:
-            with deferrable(), statement_cursor() as cursor:
-                cursor.execute(statements["plain"], params)
+            deferred_run(self.model, statements["plain"], params)
         elif instance.pk is not None:
-            with deferrable(), statement_cursor() as cursor:
-                cursor.execute(statements["with_pk"], [*params, instance.pk])
+            deferred_run(self.model, statements["with_pk"], [*params, instance.pk])
         else:
             with statement_cursor() as cursor:
                 cursor.execute(statements["returning"], params)
@@ -271,8 +268,7 @@ class RowInsert:
         ]
         statements = self._sql.get()
         sql = statements["plain"] + f", {statements['row']}" * (len(instances) - 1)
-        with deferrable(), statement_cursor() as cursor:
-            cursor.execute(sql, params)
+        deferred_run(self.model, sql, params)
         for instance in instances:
             instance._state.adding = False
             instance._state.db = connection.alias
@@ -288,6 +284,18 @@ class RowInsert:
 # unique key of an idempotent replay) surfaces at the next sync as DeferredWriteFailed,
 # which no `except IntegrityError` around a later statement can mistake for its own;
 # `loyalty_engine.db.durable_write` turns it back into the database error.
+#
+# The writes nobody waits for are also held back (`deferred_run`) until another statement
+# is sent, the block ends, or a second write to the same table comes: then they go as ONE
+# statement, `WITH w0 AS (INSERT ...), w1 AS (UPDATE ...) INSERT ...`. An earn's entry,
+# lot, award, balance, purchase and event were six statements, each through Django's
+# cursor wrapper and psycopg's adapting and PostgreSQL's parse, bind and execute; now
+# they are one (issue 18). PostgreSQL runs every part of such a statement once and to
+# completion, all on one snapshot, so no part sees another's rows: hence one write per
+# table in a statement (an UPDATE of a row inserted just before must see it), and the
+# foreign keys between them are checked at the commit, as Django declares them
+# (DEFERRABLE INITIALLY DEFERRED). A failure of any part fails the whole statement, the
+# transaction with it, exactly as a failure of one of the six did.
 #
 # `pipelined(commit=True)` ends the transaction too, when its block is the outermost one:
 # the pending statements and the COMMIT go in the same message and are answered together.
@@ -314,9 +322,35 @@ class _Pipeline:
         self.deferring = False
         self.reserved: dict[type, list] = {}
         self.executed = False
+        self.held: list[tuple[str, str, list]] = []
+
+    def hold(self, table: str, sql: str, params: list) -> None:
+        """Keep a write nobody waits for until the next statement, the block's end or
+        a second write to the same table, whichever comes first (`deferred_run`)."""
+        if any(held_table == table for held_table, _, _ in self.held):
+            self.send_held()
+        self.held.append((table, sql, params))
+
+    def send_held(self) -> None:
+        """Send the held writes without waiting: one as it is, several as one statement,
+        each but the last in a WITH of its own."""
+        held, self.held = self.held, []
+        if not held:
+            return
+        if len(held) == 1:
+            _, sql, params = held[0]
+        else:
+            *first, (_, last, _) = held
+            ahead = ", ".join(f"w{n} AS ({text})" for n, (_, text, _) in enumerate(first))
+            sql = f"WITH {ahead} {last}"
+            params = [param for _, _, held_params in held for param in held_params]
+        with deferrable(), statement_cursor() as cursor:
+            cursor.execute(sql, params)
 
     def execute(self, execute, sql, params, many, context):
         self.executed = True
+        if self.held:
+            self.send_held()
         if self.deferring:
             self.pending += 1
             return execute(sql, params, many, context)
@@ -327,6 +361,8 @@ class _Pipeline:
         return result
 
     def pending_sync(self) -> None:
+        if self.held:
+            self.send_held()
         if not self.pending:
             return
         self.pending = 0
@@ -335,6 +371,18 @@ class _Pipeline:
                 self.pipeline.sync()
         except DatabaseError as error:
             raise DeferredWriteFailed(error) from error
+
+
+def deferred_run(model, sql: str, params: list) -> None:
+    """Run an INSERT or UPDATE of `model` whose answer nobody reads. Inside `pipelined()`
+    it is held and sent with the writes that follow it, in one statement (see above);
+    elsewhere it runs at once."""
+    state = _pipeline()
+    if state is None:
+        with statement_cursor() as cursor:
+            cursor.execute(sql, params)
+    else:
+        state.hold(model._meta.db_table, sql, params)
 
 
 def _pipeline() -> _Pipeline | None:
@@ -363,6 +411,7 @@ def pipelined(*, commit: bool = False):
             _local.pipeline = state = _Pipeline(pipeline)
             with connection.execute_wrapper(state.execute):
                 yield
+            state.send_held()
             if outermost and state.executed and not connection.needs_rollback:
                 # Unlogged, as Django's own COMMIT; the pipeline's closing sync sends it.
                 _kept_cursors()[0].execute("COMMIT", prepare=False)

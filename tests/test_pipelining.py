@@ -12,7 +12,13 @@ from django.utils import timezone
 from psycopg.pq import TransactionStatus
 
 from loyalty_engine.db import durable_write
-from loyalty_engine.rows import DeferredWriteFailed, RowInsert, pipelined, rows_fetch_together
+from loyalty_engine.rows import (
+    DeferredWriteFailed,
+    RowInsert,
+    RowUpdate,
+    pipelined,
+    rows_fetch_together,
+)
 from members.models import Member
 from rewards.models import LedgerEntry, PointLot, Purchase
 from rewards.services.ledger import member_lock_with_program
@@ -127,6 +133,99 @@ def test_insert_all_writes_every_row_in_one_statement(shop, member):
         "bulk-2",
     ]
     assert all(p.pk is None and not p._state.adding for p in inserted)
+
+
+def _entry(member, points: int) -> LedgerEntry:
+    now = timezone.now()
+    return LedgerEntry(
+        member=member,
+        kind=LedgerEntry.Kind.BONUS,
+        points=points,
+        reason="held",
+        actor_kind=LedgerEntry.Actor.SYSTEM,
+        effective_at=now,
+        created_at=now,
+    )
+
+
+_entry_insert = RowInsert(LedgerEntry)
+_name_update = RowUpdate(Member, ["name"])
+_response_update = RowUpdate(Purchase, ["response"])
+
+
+def test_writes_to_different_tables_go_together_as_one_statement(shop, member):
+    with CaptureQueriesContext(connection) as queries, transaction.atomic(), pipelined():
+        _purchase_insert.insert(_purchase(shop, member, "together"), pk=False)
+        _entry_insert.insert(_entry(member, 7), pk=False)
+        _name_update.run(member.pk, ["Together"])
+    sent = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    (statement,) = sent
+    assert statement.startswith("WITH ")
+    assert 'INSERT INTO "rewards_purchase"' in statement
+    assert 'INSERT INTO "rewards_ledgerentry"' in statement
+    assert 'UPDATE "members_member"' in statement
+    # Every part ran, each with its own values.
+    assert Purchase.objects.filter(order_id="together").count() == 1
+    assert list(LedgerEntry.objects.filter(member=member).values_list("points", "reason")) == [
+        (7, "held")
+    ]
+    assert Member.objects.get(pk=member.pk).name == "Together"
+
+
+def test_a_second_write_to_the_same_table_sends_the_held_ones_before_it(shop, member):
+    # PostgreSQL runs the parts of one statement on one snapshot: an UPDATE there would not
+    # see a row a part before it inserted. So the second write to a table starts anew.
+    with CaptureQueriesContext(connection) as queries, transaction.atomic(), pipelined():
+        locked, _ = member_lock_with_program(member.external_id, reserve=(Purchase,))
+        purchase = _purchase_insert.insert(_purchase(shop, locked, "then-answered"))
+        _entry_insert.insert(_entry(member, 3), pk=False)
+        _response_update.run(purchase.pk, [{"answered": True}])
+    sent = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(sent) == 3  # the lock; purchase with entry; the response's update
+    assert 'INSERT INTO "rewards_purchase"' in sent[1] and 'rewards_ledgerentry' in sent[1]
+    assert sent[2].startswith('UPDATE "rewards_purchase"')
+    assert Purchase.objects.get(pk=purchase.pk).response == {"answered": True}
+
+
+def test_a_statement_that_waits_sends_the_held_writes_first(shop, member):
+    with transaction.atomic(), pipelined():
+        _entry_insert.insert(_entry(member, 5), pk=False)
+        _name_update.run(member.pk, ["Seen"])
+        # Both sent before this read, which sees them.
+        assert LedgerEntry.objects.filter(member=member, points=5).exists()
+        assert Member.objects.get(pk=member.pk).name == "Seen"
+        # Read together: held writes go before them too.
+        _entry_insert.insert(_entry(member, 6), pk=False)
+        ((count,),), = rows_fetch_together(
+            [("SELECT count(*) FROM rewards_ledgerentry WHERE member_id = %s", [member.pk])]
+        )
+        assert count == 2
+
+
+def test_a_failing_part_fails_the_whole_statement_and_the_write(shop, member):
+    _purchase_insert.insert(_purchase(shop, member, "twice-held"), pk=False)
+
+    @durable_write(pipelined=True)
+    def write():
+        _entry_insert.insert(_entry(member, 9), pk=False)
+        _purchase_insert.insert(_purchase(shop, member, "twice-held"), pk=False)
+        _name_update.run(member.pk, ["Never"])
+
+    with pytest.raises(IntegrityError) as raised:
+        write()
+    assert "purchase_order_unique" in str(raised.value)
+    assert not LedgerEntry.objects.filter(member=member, points=9).exists()
+    assert Member.objects.get(pk=member.pk).name != "Never"
+    assert Purchase.objects.filter(order_id="twice-held").count() == 1
+
+
+def test_outside_a_pipeline_a_write_runs_at_once(shop, member):
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        _entry_insert.insert(_entry(member, 4), pk=False)
+        assert len(queries.captured_queries) == 2  # the savepoint and the insert
+        _name_update.run(member.pk, ["At once"])
+        assert len(queries.captured_queries) == 3
+    assert LedgerEntry.objects.filter(member=member, points=4).exists()
 
 
 def test_a_key_set_beforehand_is_kept_in_a_pipeline(shop, member):
