@@ -182,7 +182,7 @@ def test_a_second_write_to_the_same_table_sends_the_held_ones_before_it(shop, me
         _response_update.run(purchase.pk, [{"answered": True}])
     sent = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
     assert len(sent) == 3  # the lock; purchase with entry; the response's update
-    assert 'INSERT INTO "rewards_purchase"' in sent[1] and 'rewards_ledgerentry' in sent[1]
+    assert 'INSERT INTO "rewards_purchase"' in sent[1] and "rewards_ledgerentry" in sent[1]
     assert sent[2].startswith('UPDATE "rewards_purchase"')
     assert Purchase.objects.get(pk=purchase.pk).response == {"answered": True}
 
@@ -196,7 +196,7 @@ def test_a_statement_that_waits_sends_the_held_writes_first(shop, member):
         assert Member.objects.get(pk=member.pk).name == "Seen"
         # Read together: held writes go before them too.
         _entry_insert.insert(_entry(member, 6), pk=False)
-        ((count,),), = rows_fetch_together(
+        (((count,),),) = rows_fetch_together(
             [("SELECT count(*) FROM rewards_ledgerentry WHERE member_id = %s", [member.pk])]
         )
         assert count == 2
