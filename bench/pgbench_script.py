@@ -31,6 +31,9 @@ UUID_LITERAL = re.compile(
     r"(?![0-9a-f])"
 )
 INSERT_TABLE = re.compile(r'^\s*INSERT\s+INTO\s+"(\w+)"', re.IGNORECASE)
+# Every INSERT of a statement: its own, or each part of the writes sent as one statement
+# (`WITH w0 AS (INSERT INTO ...), ... INSERT INTO ...`, loyalty_engine.rows).
+INSERT_TABLES = re.compile(r'(?:^|\bAS\s*\()\s*INSERT\s+INTO\s+"(\w+)"', re.IGNORECASE)
 # The id first; Django also returns columns with a database default (db_default).
 RETURNING_ID = re.compile(r'RETURNING\s+"(\w+)"\."id"(\s*,\s*"\w+"\."\w+")*\s*$', re.IGNORECASE)
 # Ids numbered beforehand by the member lock (loyalty_engine.rows.reserve_columns).
@@ -179,9 +182,8 @@ def script_build(capture: Capture, *, member_variable: str = "member") -> Script
     # new row (one connection, no concurrent writer during the capture).
     inserts_per_table: dict[str, int] = {}
     for statement in capture.statements:
-        match = INSERT_TABLE.match(statement.sql)
-        if match:
-            inserts_per_table[match.group(1)] = inserts_per_table.get(match.group(1), 0) + 1
+        for table in INSERT_TABLES.findall(statement.sql):
+            inserts_per_table[table] = inserts_per_table.get(table, 0) + 1
     for table, ids in capture.new_ids.items():
         if inserts_per_table.get(table) != len(ids):
             literal_ids_left.extend(f"{table}.id={value}" for value in ids)
