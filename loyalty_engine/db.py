@@ -36,9 +36,9 @@ def durable_write(fn: Callable[P, R] | None = None, *, pipelined: bool = False) 
     (loyalty_engine.events.outbox).
 
     `@durable_write(pipelined=True)`: the hot paths (an earn, a redemption) send the
-    statements nobody waits for without waiting (loyalty_engine.rows.pipelined), and the
-    last of them with the COMMIT; a failure of one of them is raised as the database
-    error it was, at the end at the latest."""
+    statements nobody waits for without waiting (loyalty_engine.rows.pipelined), the
+    writes among them as one statement, and the last of them with the COMMIT; a failure
+    of one of them is raised as the database error it was, at the end at the latest."""
     if fn is None:
         return functools.partial(durable_write, pipelined=pipelined)
 
