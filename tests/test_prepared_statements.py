@@ -90,3 +90,17 @@ def test_a_prepared_statements_logged_text_numbers_its_placeholders_as_psycopg_d
     for _ in range(6):
         assert rows_fetch(statement, ["a", "b"]) == [("a50%s offb",)]
     assert _placeholders(statement) in _prepared()
+
+
+def test_a_long_statement_with_many_parameters_is_converted_once(member):
+    # As an earn's writes sent together: more than psycopg's 50 parameters and 4,096 bytes.
+    from psycopg import _queries
+
+    columns = ", ".join(f"%s::int AS c{n}" for n in range(70))
+    padding = "-- " + "x" * 5000 + "\n"
+    sql = f"{padding}SELECT {columns}"
+    assert len(sql) > 4096
+    rows_fetch(sql, list(range(70)))
+    before = _queries._query2pg.cache_info().hits
+    assert rows_fetch(sql, list(range(70))) == [tuple(range(70))]
+    assert _queries._query2pg.cache_info().hits == before + 1

@@ -17,6 +17,17 @@ import time
 
 from django.conf import settings
 from django.db.backends.postgresql import base, operations
+from psycopg import _queries
+
+# psycopg converts a statement's text (`%s` to `$1`...) once and keeps the result, but only
+# for statements up to 4,096 bytes and 50 parameters: it expects longer ones to be an ORM's
+# bulk inserts, each of another shape (psycopg discussion 628). An earn's writes sent as
+# one statement (loyalty_engine.rows) have about 70 parameters and 5 KB of text, always the
+# same: converted again on every earn, 4% of its CPU (issue 18). The limits are raised so
+# that they are kept too; the cache still holds at most 128 statements. psycopg names these
+# in a private module: tests/test_prepared_statements.py fails if they stop taking effect.
+_queries.MAX_CACHED_STATEMENT_LENGTH = max(_queries.MAX_CACHED_STATEMENT_LENGTH, 16384)
+_queries.MAX_CACHED_STATEMENT_PARAMS = max(_queries.MAX_CACHED_STATEMENT_PARAMS, 128)
 
 
 class DatabaseOperations(operations.DatabaseOperations):
