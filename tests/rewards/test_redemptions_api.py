@@ -199,7 +199,7 @@ def test_a_redemption_takes_a_pinned_number_of_queries(
     # The member lock with the program in one query (a repeat is caught by the key's
     # unique constraint, not looked for), the lots; redemption, entry, lot, movement,
     # balance; and the events (one bulk insert, issue 15); the savepoint pair. The key was
-    # verified by the warm-up (issue 18: 12 queries before). On PostgreSQL the five writes
+    # verified by the warm-up (issue 18: 12 queries before). On PostgreSQL the six writes
     # go as one statement (loyalty_engine.rows: 10 queries before).
     with django_assert_num_queries(5 if connection.vendor == "postgresql" else 10):
         response = redeem(shop_client, member, 10, key="pinned", hold=hold)
