@@ -9,9 +9,12 @@ come out as a queryset would make them (SQLite's decimals and booleans, JSON, ..
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
-from django.db import DatabaseError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models.fields import AutoFieldMixin
 
 
 @dataclass(frozen=True)
@@ -93,22 +96,24 @@ def statement_cursor():
     One psycopg cursor serves every statement of a connection: a new one per statement
     cost a third of the statement's CPU (the cursor, and the adapters it looks up again
     for every parameter's type; issue 18)."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
+    db = connections[DEFAULT_DB_ALIAS]  # once: each `connection.x` is a lookup of its own
+    if db.vendor != "postgresql":
+        return db.cursor()
     # As connection.cursor() does: a kept connection is checked before a request's first
     # statement (loyalty_engine/postgresql says when).
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    return connection._prepare_cursor(_kept_cursors()[0])
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    return db._prepare_cursor(_kept_cursors(db)[0])
 
 
-def _kept_cursors(count: int = 1) -> list["_KeptCursor"]:
+def _kept_cursors(db=None, count: int = 1) -> list["_KeptCursor"]:
     """At least `count` cursors of the connection, each keeping its own results; the
     first is the one every statement uses."""
-    raw = connection.connection
-    kept = getattr(connection, "_statement_cursors", None)
+    db = db or connections[DEFAULT_DB_ALIAS]
+    raw = db.connection
+    kept = getattr(db, "_statement_cursors", None)
     if kept is None or kept[0].connection is not raw:
-        kept = connection._statement_cursors = [_KeptCursor(raw)]
+        kept = db._statement_cursors = [_KeptCursor(raw)]
     while len(kept) < count:
         kept.append(_KeptCursor(raw))
     return kept
@@ -139,7 +144,7 @@ def rows_fetch_together(statements: list[tuple[str, list]]) -> list[list[tuple]]
     state = _pipeline()
     if state is None:
         return [rows_fetch(sql, params) for sql, params in statements]
-    cursors = _kept_cursors(len(statements))[: len(statements)]
+    cursors = _kept_cursors(count=len(statements))[: len(statements)]
     with deferrable():
         for cursor, (sql, params) in zip(cursors, statements, strict=True):
             connection._prepare_cursor(cursor).execute(sql, params)
@@ -156,10 +161,101 @@ class VendorCache:
         self._values: dict[str, object] = {}
 
     def get(self):
-        value = self._values.get(connection.vendor)
+        vendor = connections[DEFAULT_DB_ALIAS].vendor
+        value = self._values.get(vendor)
         if value is None:
-            value = self._values[connection.vendor] = self._build()
+            value = self._values[vendor] = self._build()
         return value
+
+
+# How a plain value of a field is prepared for the database, without the ORM's chain of
+# get_db_prep_save, get_db_prep_value, get_prep_value, to_python and the backend's adapt_*
+# (issue 18: about 60 values an earn, each 5 to 8 calls and a lookup of the connection).
+_AS_IS = "as is"  # the value itself
+_WRAPPED = "wrapped"  # the backend's integer type around it (psycopg 3: Int4, Int8, ...)
+_AWARE = "aware"  # the value itself when it is a datetime with its time zone
+
+
+def _same(cls, base, *names) -> bool:
+    """`cls` prepares values as `base` does: it overrides none of these methods."""
+    return all(getattr(cls, name) is getattr(base, name) for name in names)
+
+
+_PREP_CHAIN = ("get_db_prep_save", "get_db_prep_value", "get_prep_value", "to_python")
+
+
+def _fast_way(field, ops) -> tuple[type | None, str | None]:
+    """(the plain type, how it is prepared) for one field on one backend, or (None, None)
+    where only the field's own get_db_prep_save will do. Only classes that override
+    nothing of the chain qualify, so a custom field keeps its own preparing."""
+    cls = type(field)
+    if isinstance(field, models.ForeignKey):
+        target = field.target_field
+        if _same(cls, models.ForeignKey, "get_db_prep_save") and isinstance(target, AutoFieldMixin):
+            field, cls = target, type(target)
+        else:
+            return None, None
+    if isinstance(field, AutoFieldMixin):
+        # No adapt_integerfield_value here: the ORM sends a primary key as the int it is.
+        base = models.BigAutoField if isinstance(field, models.BigAutoField) else models.AutoField
+        if _same(cls, base, *_PREP_CHAIN) and _same(
+            type(ops), BaseDatabaseOperations, "validate_autopk_value"
+        ):
+            return int, _AS_IS
+        return None, None
+    if isinstance(field, models.IntegerField) and _same(
+        cls, models.IntegerField, "get_db_prep_save", "get_db_prep_value", "get_prep_value"
+    ):
+        adapt = type(ops).adapt_integerfield_value
+        if adapt is BaseDatabaseOperations.adapt_integerfield_value:
+            return int, _AS_IS
+        if hasattr(ops, "integerfield_type_map") and connection.vendor == "postgresql":
+            return int, _WRAPPED
+        return None, None
+    for base, plain in ((models.CharField, str), (models.TextField, str)):
+        if type(field) is base or (isinstance(field, base) and _same(cls, base, *_PREP_CHAIN)):
+            return plain, _AS_IS
+    if isinstance(field, models.BooleanField) and _same(cls, models.BooleanField, *_PREP_CHAIN):
+        return bool, _AS_IS
+    if (
+        isinstance(field, models.DateTimeField)
+        and _same(cls, models.DateTimeField, *_PREP_CHAIN)
+        and connection.vendor == "postgresql"  # psycopg takes an aware datetime as it is
+    ):
+        return datetime, _AWARE
+    return None, None
+
+
+class Preparer:
+    """Prepares a row of values for `fields` as each field's `get_db_prep_save` would: the
+    plain values the hot paths write (ints, strings, booleans and, on PostgreSQL, aware
+    datetimes) without the ORM's chain of calls, every other value through the field
+    itself. Built once per database vendor; tests/test_rows.py proves it equal to the
+    ORM's preparing for every field of every model."""
+
+    def __init__(self, fields):
+        ops = connection.ops
+        self.steps = []
+        for field in fields:
+            plain, way = _fast_way(field, ops)
+            wrap = ops.integerfield_type_map[field.get_internal_type()] if way == _WRAPPED else None
+            self.steps.append((field, plain, way, wrap))
+
+    def __call__(self, values, db) -> list:
+        params = []
+        append = params.append
+        for (field, plain, way, wrap), value in zip(self.steps, values, strict=True):
+            if value is None and way is not None:
+                append(None)
+            elif type(value) is not plain:
+                append(field.get_db_prep_save(value, db))
+            elif way is _AS_IS or (way is _AWARE and value.tzinfo is not None):
+                append(value)
+            elif way is _WRAPPED:
+                append(wrap(value))
+            else:
+                append(field.get_db_prep_save(value, db))
+        return params
 
 
 class RowUpdate:
@@ -171,6 +267,7 @@ class RowUpdate:
         self.model = model
         self.fields = [model._meta.get_field(attname) for attname in attnames]
         self._sql = VendorCache(self._build)
+        self._prepare = VendorCache(lambda: Preparer(self.fields))
 
     def _build(self) -> str:
         quote = connection.ops.quote_name
@@ -179,10 +276,7 @@ class RowUpdate:
         return f"UPDATE {table} SET {sets} WHERE {quote(self.model._meta.pk.column)} = %s"
 
     def run(self, pk, values) -> None:
-        params = [
-            field.get_db_prep_save(value, connection)
-            for field, value in zip(self.fields, values, strict=True)
-        ]
+        params = self._prepare.get()(values, connections[DEFAULT_DB_ALIAS])
         deferred_run(self.model, self._sql.get(), [*params, pk])
 
 
@@ -207,6 +301,7 @@ class RowInsert:
             if field is not meta.auto_field and not getattr(field, "generated", False)
         ]
         self._sql = VendorCache(self._build)
+        self._prepare = VendorCache(lambda: Preparer(self.fields))
 
     def _build(self) -> dict:
         quote = connection.ops.quote_name
@@ -233,10 +328,7 @@ class RowInsert:
         if any(hasattr(value, "resolve_expression") for value in raw):
             instance.save(force_insert=True)
             return instance
-        params = [
-            field.get_db_prep_save(value, connection)
-            for field, value in zip(self.fields, raw, strict=True)
-        ]
+        params = self._prepare.get()(raw, connections[DEFAULT_DB_ALIAS])
         statements = self._sql.get()
         if self.auto and instance.pk is None and pk:
             instance.pk = reserved_id(self.model)
@@ -261,11 +353,8 @@ class RowInsert:
         if any(hasattr(value, "resolve_expression") for raw in raws for value in raw):
             self.model.objects.bulk_create(instances)
             return
-        params = [
-            field.get_db_prep_save(value, connection)
-            for raw in raws
-            for field, value in zip(self.fields, raw, strict=True)
-        ]
+        prepare, db = self._prepare.get(), connections[DEFAULT_DB_ALIAS]
+        params = [param for raw in raws for param in prepare(raw, db)]
         statements = self._sql.get()
         sql = statements["plain"] + f", {statements['row']}" * (len(instances) - 1)
         deferred_run(self.model, sql, params)

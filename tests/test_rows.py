@@ -2,13 +2,17 @@
 ORM gives, on PostgreSQL and SQLite alike."""
 
 import uuid
+import warnings
+from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.apps import apps
 from django.db import DataError, connection
 from django.utils import timezone
 
-from loyalty_engine.rows import Columns, RowInsert, RowUpdate
+from loyalty_engine.rows import Columns, Preparer, RowInsert, RowUpdate
 from members.models import Member
 from rewards.models import LedgerEntry, Program, Redemption
 from rewards.selectors import program_for_purchase_get
@@ -234,3 +238,71 @@ def test_the_member_with_its_expiring_points_reads_as_the_two_reads_do(member, b
     else:
         assert expected == []
     assert member_with_expiring_get(10**12) is None
+
+
+SAMPLE_VALUES = [
+    None,
+    0,
+    7,
+    -3,
+    2**40,
+    True,
+    False,
+    "",
+    "abc",
+    "12",
+    datetime(2026, 3, 1, 12, 30, tzinfo=UTC),
+    datetime(2026, 3, 1, 12, 30, tzinfo=ZoneInfo("Europe/Stockholm")),
+    datetime(2026, 3, 1, 12, 30),
+    Decimal("1.50"),
+    {"a": [1, "b"]},
+    [1, 2],
+]
+
+
+def _same_param(fast, orm) -> bool:
+    if type(fast) is not type(orm):
+        return False
+    if hasattr(orm, "obj"):  # psycopg's Jsonb wrapper has no equality of its own
+        return fast.obj == orm.obj
+    return fast == orm
+
+
+def _outcome(prepare, *args):
+    try:
+        return "value", prepare(*args)
+    except Exception as error:  # noqa: BLE001 - an error is an outcome to compare too
+        return "error", type(error)
+
+
+def test_the_preparer_prepares_every_field_as_the_orm_does():
+    """Every concrete field of every model, with plain and unusual values: the preparer's
+    parameter is the one get_db_prep_save makes (the same type, the same value), or the
+    same error. On PostgreSQL the integers come wrapped in psycopg's Int4/Int8 as the ORM
+    wraps them, which keeps a prepared statement's parameter types fixed."""
+    compared = fast = 0
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            preparer = Preparer([field])
+            fast += preparer.steps[0][2] is not None
+            for value in SAMPLE_VALUES:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # the naive datetime
+                    mine = _outcome(preparer, [value], connection)
+                    orm = _outcome(field.get_db_prep_save, value, connection)
+                if mine[0] == "value":
+                    mine = ("value", mine[1][0])
+                assert mine[0] == orm[0], (field, value, mine, orm)
+                if mine[0] == "value":
+                    assert _same_param(mine[1], orm[1]), (field, value, mine, orm)
+                else:
+                    assert mine[1] is orm[1], (field, value)
+                compared += 1
+    assert compared > 2000
+    # The shortcut is taken at all: the ledger's ids, points, texts and flags.
+    assert fast > 200
+    entry_steps = Preparer(RowInsert(LedgerEntry).fields).steps
+    kinds = {field.name: step for field, _, step, _ in entry_steps}
+    assert kinds["member"] is not None and kinds["points"] is not None
+    assert kinds["kind"] is not None
+    assert (kinds["created_at"] is not None) == (connection.vendor == "postgresql")
