@@ -13,6 +13,7 @@ from loyalty_engine.fields import (
     CopiedFieldsMixin,
     IdentifierField,
     MoneyStringField,
+    PlainInputMixin,
     StrictDateTimeField,
     StrictDecimalField,
 )
@@ -66,7 +67,10 @@ EXCLUDED = ExcludedLineSerializer(
 
 
 class PurchaseCreateApi(ShopApi, APIView):
-    class InputSerializer(CopiedFieldsMixin, serializers.Serializer):
+    class InputSerializer(PlainInputMixin, CopiedFieldsMixin, serializers.Serializer):
+        # What a shop's till sends on nearly every earn (issue 18).
+        plain_fields = frozenset({"member", "order_id", "amount", "currency"})
+
         class LineSerializer(serializers.Serializer):
             sku = serializers.CharField(
                 max_length=64, required=False, default="", allow_blank=True, validators=[printable]
@@ -152,8 +156,10 @@ class PurchaseCreateApi(ShopApi, APIView):
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = serializer.plain_validated_data()
+        if data is None:
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
         result = purchase_record(
             shop=request.user.shop,
             member_external_id=data["member"],

@@ -1,0 +1,115 @@
+"""The earn's plain body is validated without building the serializer's fields
+(loyalty_engine.fields.PlainInputMixin, issue 18). Whatever it accepts, the whole
+serializer accepts with the same data, down to each decimal's places (the request hash
+decides replays); whatever it refuses goes to the whole serializer, which answers the
+error as before; and every plain body the whole serializer accepts takes the short way."""
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from loyalty_engine.fields import PlainInputMixin
+from rewards.apis.common import request_hash
+from rewards.apis.purchases import PurchaseCreateApi
+
+Input = PurchaseCreateApi.InputSerializer
+
+identifiers = st.one_of(
+    st.text(min_size=0, max_size=70),
+    st.from_regex(r"[A-Za-z0-9-]{1,64}", fullmatch=True),
+    st.sampled_from(["bench-1", " bench-1", "bench-1 ", "a/b", "x\u200by", "\x00", "é" * 64]),
+)
+amounts = st.one_of(
+    st.from_regex(r"-?[0-9]{1,16}(\.[0-9]{0,6})?", fullmatch=True),
+    st.decimals(allow_nan=True, allow_infinity=True).map(str),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["57.31", "0.0001", "0.00001", "1E+2", " 7", "١٢", "1_000", "", "0", "150"]),
+)
+currencies = st.one_of(
+    st.sampled_from(["EUR", "SEK", "DKK", "JPY", "BHD", "eur", "XXX", "EU", "EURO", "ZZZ"]),
+    st.text(min_size=0, max_size=4),
+)
+anything = st.one_of(st.none(), st.booleans(), st.lists(st.integers(), max_size=2), st.just({}))
+plain_bodies = st.fixed_dictionaries(
+    {
+        "member": st.one_of(identifiers, anything),
+        "order_id": st.one_of(identifiers, anything),
+        "amount": st.one_of(amounts, anything),
+        "currency": st.one_of(currencies, anything),
+    }
+)
+# Bodies that leave a field out or send more: the short way must leave them to the
+# serializer.
+other_bodies = st.one_of(
+    plain_bodies.flatmap(
+        lambda body: st.sets(st.sampled_from(sorted(body))).map(
+            lambda gone: {key: value for key, value in body.items() if key not in gone}
+        )
+    ),
+    plain_bodies.map(lambda body: {**body, "lines": []}),
+    plain_bodies.map(lambda body: {**body, "occurred_at": None}),
+    plain_bodies.map(lambda body: {**body, "unknown": 1}),
+)
+
+
+def _places(data: dict) -> dict:
+    # Decimal("57.31") == Decimal("57.3100"), but their request hashes differ.
+    return {key: str(value) if isinstance(value, Decimal) else value for key, value in data.items()}
+
+
+def _both(body):
+    short = Input(data=body).plain_validated_data()
+    whole = Input(data=body)
+    return short, whole, whole.is_valid()
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(plain_bodies)
+@example({"member": "bench-1", "order_id": "o-1", "amount": "57.31", "currency": "EUR"})
+@example({"member": "bench-1", "order_id": "o-1", "amount": "57.315", "currency": "EUR"})
+@example({"member": "bench-1", "order_id": "o-1", "amount": "150", "currency": "JPY"})
+@example({"member": " bench-1 ", "order_id": "o-1", "amount": 12, "currency": "BHD"})
+def test_a_plain_body_validates_as_the_whole_serializer_validates_it(body):
+    short, whole, valid = _both(body)
+    if valid:
+        assert short is not None, whole.validated_data  # the short way is taken
+        assert _places(short) == _places(dict(whole.validated_data))
+        assert request_hash(short) == request_hash(whole.validated_data)
+    else:
+        assert short is None, (short, whole.errors)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(other_bodies, anything, st.text(max_size=5)))
+def test_any_other_body_goes_to_the_whole_serializer(body):
+    assert Input(data=body).plain_validated_data() is None
+
+
+def test_the_short_way_gives_the_serializers_defaults():
+    body = {"member": "m-1", "order_id": "o-1", "amount": "57.31", "currency": "EUR"}
+    short, whole, valid = _both(body)
+    assert valid
+    assert short == {**body, "amount": Decimal("57.3100"), "occurred_at": None, "lines": []}
+    assert short.keys() == whole.validated_data.keys()
+
+
+@pytest.mark.django_db
+def test_an_earn_with_a_plain_body_answers_as_before(shop_client, member):
+    """Through the API: the plain body earns; the same body with one bad value answers
+    the serializer's error envelope."""
+    body = {"member": member.external_id, "order_id": "plain-1", "amount": "57.31"}
+    response = shop_client.post("/api/v1/purchases", {**body, "currency": "EUR"}, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["points_earned"] == 57
+
+    bad = shop_client.post("/api/v1/purchases", {**body, "currency": "EUX"}, format="json")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["fields"]["currency"][0]["code"] == "unknown_currency"
+
+
+def test_only_the_hot_serializer_takes_the_short_way():
+    assert issubclass(Input, PlainInputMixin)
+    assert Input.plain_fields <= set(Input._declared_fields)
