@@ -26,16 +26,25 @@ class Columns:
     attnames: list[str]
     converters: list[tuple]
     start: int
+    # (position, converters) of the columns that have any: on PostgreSQL none of the
+    # member's or the program's 55 columns has one (issue 18).
+    converting: tuple = ()
 
     @classmethod
     def of(cls, model, alias: str, start: int = 0) -> "Columns":
         fields = model._meta.concrete_fields
+        converters = [_converters(field, alias) for field in fields]
         return cls(
             model=model,
             alias=alias,
             attnames=[field.attname for field in fields],
-            converters=[_converters(field, alias) for field in fields],
+            converters=converters,
             start=start,
+            converting=tuple(
+                (position, column_converters)
+                for position, column_converters in enumerate(converters)
+                if column_converters[1]
+            ),
         )
 
     @property
@@ -50,11 +59,14 @@ class Columns:
         )
 
     def instance(self, row):
-        values = [
-            _convert(value, converters)
-            for value, converters in zip(row[self.start : self.end], self.converters, strict=True)
-        ]
-        return self.model.from_db(connection.alias, self.attnames, values)
+        values = row[self.start : self.end]
+        if len(values) != len(self.attnames):
+            raise ValueError(f"{len(values)} values for {len(self.attnames)} columns")
+        if self.converting:
+            values = list(values)
+            for position, converters in self.converting:
+                values[position] = _convert(values[position], converters)
+        return self.model.from_db(DEFAULT_DB_ALIAS, self.attnames, values)
 
 
 def _converters(field, alias: str) -> tuple:
@@ -341,7 +353,7 @@ class RowInsert:
                 cursor.execute(statements["returning"], params)
                 instance.pk = cursor.fetchone()[0]
         instance._state.adding = False
-        instance._state.db = connection.alias
+        instance._state.db = DEFAULT_DB_ALIAS
         return instance
 
     def insert_all(self, instances: list) -> None:
@@ -360,7 +372,7 @@ class RowInsert:
         deferred_run(self.model, sql, params)
         for instance in instances:
             instance._state.adding = False
-            instance._state.db = connection.alias
+            instance._state.db = DEFAULT_DB_ALIAS
 
 
 # Pipelining (issue 18). A write's statements are each a round trip: on a loaded two-core
