@@ -8,10 +8,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
+from babel.numbers import format_currency, format_decimal
+from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
 from loyalty_engine import i18n
+from loyalty_engine.locale_format import babel_locale, money_format, number_format
 from members.models import Member
 from rewards.ledger_words import entry_description, legacy_words
 from rewards.models import LedgerEntry, Program, Reward, Tier
@@ -490,3 +492,25 @@ def test_my_milestones_are_named_in_the_language(language, program_in, member):
         "en": ("Tenth purchase", "Ten visits"),
     }[language]
     assert_no_english(language, response.json())
+
+
+@pytest.mark.parametrize("language", ["sv", "da", "en"])
+def test_money_and_numbers_read_as_babel_writes_them_every_time(language):
+    """loyalty_engine.locale_format keeps the texts it made (issue 18): each is still
+    Babel's own, for the first and any later call, in each language, and an amount
+    written with more places is formatted for itself."""
+    locale = babel_locale(language)
+    amounts = [Decimal("0"), Decimal("57.31"), Decimal("57.310"), Decimal("1234.5"), 12, "7.125"]
+    for _ in range(2):
+        for currency in ("EUR", "SEK", "JPY", "BHD"):
+            for amount in amounts:
+                expected = format_currency(Decimal(str(amount)), currency, locale=locale)
+                expected = expected.replace("\u00a0", " ").replace("\u202f", " ")
+                assert money_format(amount, currency, language=language) == expected
+        for value in (Decimal("1.50"), Decimal("2"), "0.25", 3, Decimal("1234.5")):
+            expected = format_decimal(Decimal(value).normalize(), locale=locale)
+            assert number_format(value, language=language) == expected.replace("\u00a0", " ")
+    with translation.override(language):
+        assert money_format(Decimal("1234.50"), "EUR") == money_format(
+            Decimal("1234.50"), "EUR", language=language
+        )
