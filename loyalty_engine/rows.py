@@ -14,6 +14,7 @@ from datetime import datetime
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models
 from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models import DEFERRED
 from django.db.models.fields import AutoFieldMixin
 
 
@@ -314,6 +315,59 @@ class RowInsert:
         ]
         self._sql = VendorCache(self._build)
         self._prepare = VendorCache(lambda: Preparer(self.fields))
+        # For `build`: each concrete field's name, attname, and for a foreign key by
+        # primary key, the field (None otherwise).
+        self._construct = [
+            (
+                field,
+                field.name,
+                field.attname,
+                field.many_to_one
+                and len(field.related_fields) == 1
+                and field.related_fields[0][1].primary_key,
+            )
+            for field in meta.concrete_fields
+        ]
+        self._names = {name for _, name, _, _ in self._construct} | {
+            attname for _, _, attname, _ in self._construct
+        }
+
+    def build(self, **values):
+        """`Model(**values)`, made through the ORM's positional construction, as a row
+        read from the database is (issue 18: the keyword one cost about a tenth of a
+        millisecond a row, five rows an earn). A related instance is cached on it, as the
+        keyword construction's descriptor does; anything else than field values (a
+        property, a related instance of another model) goes to the keyword construction
+        itself. tests/test_rows.py proves the two equal."""
+        if not values.keys() <= self._names:
+            return self.model(**values)
+        args, related = [], []
+        for field, name, attname, by_pk in self._construct:
+            if by_pk and name in values:
+                obj = values[name]
+                if attname in values or (
+                    obj is not None and not isinstance(obj, field.remote_field.model)
+                ):
+                    return self.model(**values)
+                related.append((field, obj))
+                args.append(None if obj is None else obj.pk)
+            elif attname in values:
+                args.append(values[attname])
+            elif name in values:  # a name that is not its attname: a foreign key not by pk
+                return self.model(**values)
+            elif getattr(field, "generated", False):
+                args.append(DEFERRED)
+            else:
+                args.append(field.get_default())
+        instance = self.model(*args)
+        for field, obj in related:
+            field.set_cached_value(instance, obj)
+            if obj is not None:  # as the descriptor does, with Django's default router
+                if instance._state.db is None:
+                    instance._state.db = obj._state.db or DEFAULT_DB_ALIAS
+                if obj._state.db is None:
+                    obj._state.db = instance._state.db
+        return instance
 
     def _build(self) -> dict:
         quote = connection.ops.quote_name
@@ -331,7 +385,7 @@ class RowInsert:
         return statements
 
     def create(self, *, pk: bool = True, **values):
-        return self.insert(self.model(**values), pk=pk)
+        return self.insert(self.build(**values), pk=pk)
 
     def insert(self, instance, *, pk: bool = True):
         """Insert an unsaved instance. With `pk` (the default) it gets its primary key: a

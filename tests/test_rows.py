@@ -12,9 +12,10 @@ from django.apps import apps
 from django.db import DataError, connection
 from django.utils import timezone
 
+from loyalty_engine.events.models import Event
 from loyalty_engine.rows import Columns, Preparer, RowInsert, RowUpdate
 from members.models import Member
-from rewards.models import LedgerEntry, Program, Redemption
+from rewards.models import EarnAward, LedgerEntry, PointLot, Program, Purchase, Redemption
 from rewards.selectors import program_for_purchase_get
 from rewards.services.ledger import member_lock_with_program
 from tests.factories import MemberFactory
@@ -306,3 +307,128 @@ def test_the_preparer_prepares_every_field_as_the_orm_does():
     assert kinds["member"] is not None and kinds["points"] is not None
     assert kinds["kind"] is not None
     assert (kinds["created_at"] is not None) == (connection.vendor == "postgresql")
+
+
+def _made_alike(built, reference):
+    """The same field values (a callable default, such as a new uuid, only of the same
+    type), the same cached related instances, the same state."""
+    callable_defaults = {
+        field.attname
+        for field in reference._meta.concrete_fields
+        if field.has_default() and callable(field.default)
+    }
+    for key, value in reference.__dict__.items():
+        if key == "_state":
+            continue
+        if key in callable_defaults:
+            assert type(built.__dict__[key]) is type(value), key
+        else:
+            assert built.__dict__[key] == value, key
+    assert built.__dict__.keys() == reference.__dict__.keys()
+    assert built._state.db == reference._state.db
+    assert built._state.adding == reference._state.adding
+    cached, expected = built._state.fields_cache, reference._state.fields_cache
+    assert cached.keys() == expected.keys()
+    assert all(cached[key] is expected[key] for key in expected)
+
+
+def test_a_built_row_is_the_instance_the_keyword_construction_makes(shop, member):
+    """RowInsert.build against Model(**values) for the rows an earn writes, with related
+    instances saved, unsaved and None, and ids given as ids."""
+    now = timezone.now()
+    purchase = Purchase(shop=shop, member=member, order_id="o-1", amount=Decimal("57.31"))
+    entry_values = dict(
+        member=member,
+        kind=LedgerEntry.Kind.EARN,
+        points=57,
+        reason="",
+        message_key="earned",
+        message_params={"points": 57},
+        reference="order:o-1",
+        actor_kind=LedgerEntry.Actor.SHOP,
+        actor_shop=shop,
+        actor_user=None,
+        effective_at=now,
+        created_at=now,
+        purchase=purchase,
+    )
+    entry = LedgerEntry.objects.create(**{**entry_values, "purchase": None})
+    cases = [
+        (LedgerEntry, entry_values),
+        (LedgerEntry, {**entry_values, "purchase": None, "actor_shop_id": shop.pk}),
+        (
+            PointLot,
+            dict(
+                member=member,
+                entry=entry,
+                points=57,
+                remaining=57,
+                earned_at=now,
+                available_at=now,
+                is_pending=False,
+                expires_at=None,
+                purchase=purchase,
+            ),
+        ),
+        (
+            EarnAward,
+            dict(
+                member=member,
+                entry=entry,
+                purchase=purchase,
+                source="base",
+                rule=None,
+                tier=None,
+                description="1 point per €1",
+                points=57,
+                awarded_at=now,
+                local_date=now.date(),
+            ),
+        ),
+        (
+            Purchase,
+            dict(
+                shop=shop,
+                member=member,
+                order_id="o-2",
+                amount=Decimal("1.00"),
+                currency="EUR",
+                occurred_at=now,
+                created_at=now,
+                points_earned=1,
+                request_hash="h",
+                response={},
+            ),
+        ),
+        (
+            Event,
+            dict(
+                type="points.earned",
+                member_id=member.pk,
+                data={"points": 1},
+                occurred_at=now,
+                created_at=now,
+                dedupe_key=None,
+            ),
+        ),
+    ]
+    for model, values in cases:
+        _made_alike(RowInsert(model).build(**values), model(**values))
+    # Unsaved related instances get the database as the descriptor gives it.
+    fresh = Purchase(shop=shop, member=member, order_id="o-3", amount=Decimal("2.00"))
+    RowInsert(PointLot).build(
+        member=member,
+        entry=entry,
+        points=1,
+        remaining=1,
+        earned_at=now,
+        available_at=now,
+        purchase=fresh,
+    )
+    assert fresh._state.db == "default"
+    # What the positional construction cannot take goes to the keyword one: a wrong
+    # instance raises as Django raises, an unknown name too.
+    with pytest.raises(ValueError):
+        RowInsert(PointLot).build(member=shop, entry=entry, points=1)
+    with pytest.raises(TypeError):
+        RowInsert(PointLot).build(member=member, no_such_field=1)

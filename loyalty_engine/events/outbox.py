@@ -127,6 +127,7 @@ def _write(pending: list[_Pending]) -> None:
     event_model = apps.get_model("events", "Event")
     known = getattr(_state, "tiers", None) or {}
     now = timezone.now()
+    build = _single_insert(event_model).build
     rows = []
     for p in pending:
         data = p.data
@@ -135,7 +136,7 @@ def _write(pending: list[_Pending]) -> None:
         if p.tier and _member_id(p.member) in known:
             data = {**data, "tier": known[_member_id(p.member)]}
         rows.append(
-            event_model(
+            build(
                 type=p.type,
                 member_id=_member_id(p.member),
                 data=data,

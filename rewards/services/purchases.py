@@ -147,7 +147,7 @@ def earn_awards_build(
     """The itemized awards of a purchase's earn entry, one per item that gave points: what
     the purchase response lists and the caps count."""
     return [
-        EarnAward(
+        _award_insert.build(
             member=entry.member,
             entry=entry,
             purchase=purchase,
@@ -273,7 +273,7 @@ def purchase_write(
     available_at = plan.available_at
     already_expired, is_pending = plan.already_expired, plan.is_pending
     points = calculation.points
-    purchase = Purchase(
+    purchase = _purchase_insert.build(
         shop=shop,
         member=member,
         order_id=order_id,
