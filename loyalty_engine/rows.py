@@ -315,8 +315,8 @@ class RowInsert:
         ]
         self._sql = VendorCache(self._build)
         self._prepare = VendorCache(lambda: Preparer(self.fields))
-        # For `build`: each concrete field's name, attname, and for a foreign key by
-        # primary key, the field (None otherwise).
+        # For `build`: each concrete field, its name, its attname, and whether it is a
+        # foreign key to a primary key (given as an instance, its pk goes in the row).
         self._construct = [
             (
                 field,
