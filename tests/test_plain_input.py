@@ -1,8 +1,9 @@
-"""The earn's plain body is validated without building the serializer's fields
-(loyalty_engine.fields.PlainInputMixin, issue 18). Whatever it accepts, the whole
-serializer accepts with the same data, down to each decimal's places (the request hash
-decides replays); whatever it refuses goes to the whole serializer, which answers the
-error as before; and every plain body the whole serializer accepts takes the short way."""
+"""The earn's and the redemption's plain bodies are validated without building the
+serializer's fields (loyalty_engine.fields.PlainInputMixin, issue 18). Whatever the short
+way accepts, the whole serializer accepts with the same data, down to each decimal's
+places (the request hash decides replays); whatever it refuses goes to the whole
+serializer, which answers the error as before; and every plain body the whole serializer
+accepts takes the short way."""
 
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from loyalty_engine.fields import PlainInputMixin
 from rewards.apis.common import request_hash
 from rewards.apis.purchases import PurchaseCreateApi
+from rewards.apis.redemptions import RedemptionCreateApi
 
 Input = PurchaseCreateApi.InputSerializer
 
@@ -110,6 +112,52 @@ def test_an_earn_with_a_plain_body_answers_as_before(shop_client, member):
     assert bad.json()["error"]["fields"]["currency"][0]["code"] == "unknown_currency"
 
 
-def test_only_the_hot_serializer_takes_the_short_way():
-    assert issubclass(Input, PlainInputMixin)
-    assert Input.plain_fields <= set(Input._declared_fields)
+def test_only_the_hot_serializers_take_the_short_way():
+    for serializer in (Input, Redeem):
+        assert issubclass(serializer, PlainInputMixin)
+        assert serializer.plain_fields <= set(serializer._declared_fields)
+
+
+Redeem = RedemptionCreateApi.InputSerializer
+
+points = st.one_of(
+    st.integers(min_value=-5, max_value=2 * 10**9),
+    st.integers().map(str),
+    st.sampled_from(["1", "01", " 7", "1.0", "1e3", "١٢", "", True, False, 1.0, 10**9, 10**9 + 1]),
+)
+booleans = st.one_of(
+    st.booleans(),
+    st.sampled_from(["true", "false", "True", "1", "0", "yes", "no", "on", 1, 0, 2, "", None]),
+)
+redeem_bodies = st.fixed_dictionaries(
+    {"member": st.one_of(identifiers, anything), "points": st.one_of(points, anything)},
+    optional={
+        "order_id": st.one_of(identifiers, anything),
+        "hold": booleans,
+        "reward_id": st.integers(min_value=0, max_value=3),
+        "order_total": amounts,
+        "other": st.just(1),
+    },
+)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.one_of(
+        redeem_bodies,
+        redeem_bodies.map(lambda body: {**body, "points": 5}),
+        redeem_bodies.map(lambda body: {k: v for k, v in body.items() if k != "points"}),
+    )
+)
+@example({"member": "bench-1", "points": 1})
+@example({"member": "bench-1", "points": "25", "order_id": "", "hold": "true"})
+@example({"member": "bench-1", "points": 1, "reward_id": 1})
+def test_a_plain_redemption_validates_as_the_whole_serializer_validates_it(body):
+    short = Redeem(data=body).plain_validated_data()
+    whole = Redeem(data=body)
+    if whole.is_valid() and body.keys() <= Redeem.plain_fields:
+        assert short is not None, whole.validated_data
+        assert short == dict(whole.validated_data)
+        assert request_hash(short) == request_hash(whole.validated_data)
+    else:
+        assert short is None, (short, whole.errors)

@@ -13,6 +13,7 @@ from loyalty_engine.fields import (
     CopiedFieldsMixin,
     IdentifierField,
     MoneyStringField,
+    PlainInputMixin,
     StrictIntegerField,
     UtcDateTimeField,
 )
@@ -88,7 +89,10 @@ def idempotency_key_get(request) -> str:
 
 
 class RedemptionCreateApi(ShopApi, APIView):
-    class InputSerializer(CopiedFieldsMixin, serializers.Serializer):
+    class InputSerializer(PlainInputMixin, CopiedFieldsMixin, serializers.Serializer):
+        # What a till sends to spend points (issue 18): no reward, no order total.
+        plain_fields = frozenset({"member", "points", "order_id", "hold"})
+
         member = ExternalIdField()
         points = StrictIntegerField(
             min_value=1, max_value=MAX_POINTS, required=False, help_text="Or reward_id."
@@ -153,8 +157,10 @@ class RedemptionCreateApi(ShopApi, APIView):
     def post(self, request):
         key = idempotency_key_get(request)
         serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = serializer.plain_validated_data()
+        if data is None:
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
         if "reward_id" in data:
             result = reward_redeem(
                 shop=request.user.shop,
