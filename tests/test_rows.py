@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.apps import apps
 from django.db import DataError, connection
+from django.db.models.signals import pre_init
 from django.utils import timezone
 
 from loyalty_engine.events.models import Event
@@ -353,23 +354,22 @@ def test_a_built_row_is_the_instance_the_keyword_construction_makes(shop, member
         purchase=purchase,
     )
     entry = LedgerEntry.objects.create(**{**entry_values, "purchase": None})
+    by_ids = {key: value for key, value in entry_values.items() if key != "actor_shop"}
+    lot_values = dict(
+        member=member,
+        entry=entry,
+        points=57,
+        remaining=57,
+        earned_at=now,
+        available_at=now,
+        is_pending=False,
+        expires_at=None,
+        purchase=purchase,
+    )
     cases = [
         (LedgerEntry, entry_values),
-        (LedgerEntry, {**entry_values, "purchase": None, "actor_shop_id": shop.pk}),
-        (
-            PointLot,
-            dict(
-                member=member,
-                entry=entry,
-                points=57,
-                remaining=57,
-                earned_at=now,
-                available_at=now,
-                is_pending=False,
-                expires_at=None,
-                purchase=purchase,
-            ),
-        ),
+        (LedgerEntry, {**by_ids, "purchase": None, "actor_shop_id": shop.pk}),
+        (PointLot, lot_values),
         (
             EarnAward,
             dict(
@@ -412,19 +412,27 @@ def test_a_built_row_is_the_instance_the_keyword_construction_makes(shop, member
             ),
         ),
     ]
-    for model, values in cases:
-        _made_alike(RowInsert(model).build(**values), model(**values))
+    constructed = []
+
+    def record(sender, args, kwargs, **_):
+        constructed.append((sender, bool(args), bool(kwargs)))
+
+    pre_init.connect(record)
+    try:
+        for model, values in cases:
+            constructed.clear()
+            built = RowInsert(model).build(**values)
+            # The positional construction, not a quiet fall back to the keyword one.
+            assert constructed == [(model, True, False)], model
+            if model is PointLot:  # a one-to-one: the entry knows its lot, as Django sets it
+                entry_field = PointLot._meta.get_field("entry").remote_field
+                assert entry_field.get_cached_value(entry) is built
+            _made_alike(built, model(**values))
+    finally:
+        pre_init.disconnect(record)
     # Unsaved related instances get the database as the descriptor gives it.
     fresh = Purchase(shop=shop, member=member, order_id="o-3", amount=Decimal("2.00"))
-    RowInsert(PointLot).build(
-        member=member,
-        entry=entry,
-        points=1,
-        remaining=1,
-        earned_at=now,
-        available_at=now,
-        purchase=fresh,
-    )
+    RowInsert(PointLot).build(**{**lot_values, "purchase": fresh})
     assert fresh._state.db == "default"
     # What the positional construction cannot take goes to the keyword one: a wrong
     # instance raises as Django raises, an unknown name too.
