@@ -51,7 +51,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench import minimal_sql  # noqa: E402
-from bench.databases import database_from_template, migrate, migrations_digest  # noqa: E402,F401
+from bench.databases import (  # noqa: E402,F401
+    database_from_template,
+    migrate,
+    migrations_digest,
+    settle,
+)
 from bench.pgbench_script import request_capture, script_build, sequences_spread  # noqa: E402
 
 BENCH_DIR = REPO_ROOT / "bench"
@@ -92,10 +97,15 @@ class Sizes:
     sweep_duration: int
     tokens: int
     profile_duration: int
+    warm_up: int
 
 
-FULL = Sizes(members=100_000, duration=30, sweep_duration=10, tokens=2000, profile_duration=15)
-QUICK = Sizes(members=10_000, duration=3, sweep_duration=0, tokens=200, profile_duration=3)
+FULL = Sizes(
+    members=100_000, duration=30, sweep_duration=10, tokens=2000, profile_duration=15, warm_up=3
+)
+QUICK = Sizes(
+    members=10_000, duration=3, sweep_duration=0, tokens=200, profile_duration=3, warm_up=1
+)
 
 
 def server_env(database_url: str, redis_url: str) -> dict[str, str]:
@@ -153,7 +163,7 @@ def fill(url: str, *, members: int) -> None:
         # recorded id is never mistaken for another number of the request.
         with conn.cursor() as cursor:
             sequences_spread(cursor)
-        conn.execute("VACUUM ANALYZE")
+        settle(conn)
 
 
 def django_setup(env: dict[str, str]) -> None:
@@ -342,6 +352,20 @@ class Load:
     non_2xx: int
     socket_errors: int
     statuses: dict[str, int]
+
+
+def wrk_measure(
+    server: Server, script: str, *, duration: int, warm_up: int, env: dict[str, str]
+) -> Load:
+    """`script`'s load for `warm_up` seconds, not measured, then for `duration` seconds.
+    A server just started answers its first requests slowly: each worker's first
+    connection to PostgreSQL, the statements prepared after five runs, the caches. With
+    four workers, their first requests alone were above the 99th percentile of a 10 s
+    sweep. pgbench's own figure leaves its connections' start out too ("without initial
+    connection time")."""
+    if warm_up:
+        wrk_run(server, script, duration=warm_up, env=env)
+    return wrk_run(server, script, duration=duration, env=env)
 
 
 def wrk_run(server: Server, script: str, *, duration: int, env: dict[str, str]) -> Load:
@@ -536,7 +560,13 @@ def throughput(args, sizes: Sizes) -> str:
             try:
                 log(f"earn on {server.label}, {sizes.sweep_duration} s")
                 sweep[config].append(
-                    wrk_run(server, "earn.lua", duration=sizes.sweep_duration, env=load_env)
+                    wrk_measure(
+                        server,
+                        "earn.lua",
+                        duration=sizes.sweep_duration,
+                        warm_up=sizes.warm_up,
+                        env=load_env,
+                    )
                 )
             finally:
                 server.stop()
@@ -547,25 +577,31 @@ def throughput(args, sizes: Sizes) -> str:
     server = Server(env, best, workdir)
     try:
         log(f"earn, {sizes.duration} s")
-        earn = wrk_run(server, "earn.lua", duration=sizes.duration, env=load_env)
+        earn = wrk_measure(
+            server, "earn.lua", duration=sizes.duration, warm_up=sizes.warm_up, env=load_env
+        )
         log(f"redeem, {sizes.duration} s")
-        redeem = wrk_run(server, "redeem.lua", duration=sizes.duration, env=load_env)
+        redeem = wrk_measure(
+            server, "redeem.lua", duration=sizes.duration, warm_up=sizes.warm_up, env=load_env
+        )
         hot_member = "bench-1"
         log(f"hot member, {sizes.duration} s")
-        hot = wrk_run(
+        hot = wrk_measure(
             server,
             "hot.lua",
             duration=sizes.duration,
+            warm_up=sizes.warm_up,
             env={**load_env, "BENCH_HOT_MEMBER": hot_member},
         )
         log(f"minting {sizes.tokens} member tokens")
         tokens = workdir / "tokens.txt"
         tokens_mint(server, key, count=sizes.tokens, members=sizes.members, path=tokens)
         log(f"balance reads, {sizes.duration} s")
-        balance = wrk_run(
+        balance = wrk_measure(
             server,
             "balance.lua",
             duration=sizes.duration,
+            warm_up=sizes.warm_up,
             env={**load_env, "BENCH_TOKENS": str(tokens)},
         )
         server_label = server.label
@@ -599,7 +635,9 @@ def throughput(args, sizes: Sizes) -> str:
     out.append(
         f"{sizes.members:,} members (each with a starting lot of {STARTING_POINTS:,} points), "
         f"{CONNECTIONS} connections, wrk and pgbench with {LOAD_THREADS} threads, "
-        f"{sizes.duration} s per measurement; database "
+        f"{sizes.duration} s per measurement, each after {sizes.warm_up} s of the same load "
+        "not measured (the API; pgbench leaves its connections' start out); the databases "
+        "vacuumed, analyzed and checkpointed after their fill; database "
         + ("migrated" if timings["migrated"] else "copied from its migrated template")
         + f" in {timings['create']:.0f} s and filled in {timings['fill']:.0f} s. "
         f"Server: gunicorn, {server_label}, "

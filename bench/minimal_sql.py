@@ -20,6 +20,9 @@ from pathlib import Path
 
 import psycopg
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.databases import settle  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/loyalty_bench_minimal"
 STARTING_POINTS = 1_000_000
 
@@ -103,7 +106,7 @@ def database_prepare(url: str, *, members: int) -> None:
                     "%(members)s", str(members)
                 )
             )
-        conn.execute("VACUUM ANALYZE")
+        settle(conn)
 
 
 def scripts_write(directory: Path) -> dict[str, Path]:

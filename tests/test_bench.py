@@ -424,3 +424,68 @@ def test_a_stage_database_is_a_copy_of_the_migrated_template_kept_between_runs()
         conn.execute('DROP DATABASE IF EXISTS "loyalty_bench_template_check" WITH (FORCE)')
     migrations = Path(__file__).resolve().parent.parent / "rewards" / "migrations"
     assert applied == len(list(migrations.glob("0*.py")))
+
+
+@pytest.mark.skipif(
+    shutil.which("wrk") is None and os.environ.get("CI") != "true",
+    reason="wrk is not installed (make bench-tools)",
+)
+def test_a_measurement_comes_after_a_warm_up_that_is_not_counted(monkeypatch):
+    class Counting(_Answer):
+        def _answer(self):
+            counts.append(1)
+            super()._answer()
+
+        do_GET = do_POST = _answer
+
+    counts: list[int] = []
+    server = _QuietServer(("127.0.0.1", 0), Counting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(api, "CONNECTIONS", 2)
+    monkeypatch.setattr(api, "LOAD_THREADS", 1)
+    target = type("Target", (), {"url": f"http://127.0.0.1:{server.server_port}"})()
+    try:
+        load = api.wrk_measure(
+            target, "earn.lua", duration=1, warm_up=1, env={"BENCH_MEMBERS": "10"}
+        )
+    finally:
+        server.shutdown()
+    measured = load.ok + load.non_2xx
+    assert measured > 0
+    # The receiver answered the warm-up's requests too, which the measurement leaves out.
+    assert len(counts) > measured + measured // 4
+
+
+@pytest.mark.postgres
+def test_a_filled_database_is_settled_before_it_is_measured():
+    import psycopg
+
+    from bench.databases import settle
+
+    settings = connection.settings_dict
+    host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+    base = f"postgres://{settings['USER']}@{host}:{port}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "loyalty_bench_settle_check" WITH (FORCE)')
+        conn.execute('CREATE DATABASE "loyalty_bench_settle_check"')
+    try:
+        with psycopg.connect(f"{base}/loyalty_bench_settle_check", autocommit=True) as conn:
+            conn.execute("CREATE TABLE filled AS SELECT generate_series(1, 1000) AS n")
+            view = "pg_stat_bgwriter"
+            if conn.execute("SELECT to_regclass('pg_catalog.pg_stat_checkpointer')").fetchone()[0]:
+                view, column = "pg_stat_checkpointer", "num_requested"
+            else:
+                column = "checkpoints_req"
+            before = conn.execute(f"SELECT {column} FROM {view}").fetchone()[0]
+            settle(conn)
+            conn.execute("SELECT pg_stat_clear_snapshot()")
+            after = conn.execute(f"SELECT {column} FROM {view}").fetchone()[0]
+            analyzed = conn.execute(
+                "SELECT last_vacuum IS NOT NULL AND last_analyze IS NOT NULL "
+                "FROM pg_stat_user_tables WHERE relname = 'filled'"
+            ).fetchone()[0]
+    finally:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute('DROP DATABASE IF EXISTS "loyalty_bench_settle_check" WITH (FORCE)')
+    assert after > before
+    assert analyzed is True
