@@ -20,6 +20,18 @@ from django.utils.translation import gettext_lazy as _
 from members.models import Member, Shop
 
 
+def where_set(*fields: str, prefix: str) -> list[models.Index]:
+    """An index on each of these nullable foreign keys, holding only the rows where it is
+    set (`<prefix>_<field>`): the lookups and PostgreSQL's foreign key checks use it, and
+    a row without the key writes nothing to it."""
+    return [
+        models.Index(
+            fields=[field], condition=Q(**{f"{field}__isnull": False}), name=f"{prefix}_{field}"
+        )
+        for field in fields
+    ]
+
+
 class IdempotentRecord(models.Model):
     """The request hash and the response of a write, stored with its effect in one
     transaction and under the effect's unique key, so a replay returns the stored response."""
@@ -32,11 +44,22 @@ class IdempotentRecord(models.Model):
 
 
 class Purchase(IdempotentRecord):
+    # Every index is written on every earn (issue 18). The shop's and the member's own
+    # indexes would repeat the first column of `purchase_order_unique` and of the
+    # (member, occurred_at) index, which serve the same lookups.
     shop = models.ForeignKey(
-        Shop, verbose_name=_("shop"), on_delete=models.PROTECT, related_name="purchases"
+        Shop,
+        verbose_name=_("shop"),
+        on_delete=models.PROTECT,
+        related_name="purchases",
+        db_index=False,
     )
     member = models.ForeignKey(
-        Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="purchases"
+        Member,
+        verbose_name=_("member"),
+        on_delete=models.PROTECT,
+        related_name="purchases",
+        db_index=False,
     )
     order_id = models.CharField(verbose_name=_("order id"), max_length=64)
     amount = models.DecimalField(verbose_name=_("amount"), max_digits=18, decimal_places=4)
@@ -229,8 +252,15 @@ class LedgerEntry(models.Model):
         STAFF = "staff", _("Staff")
         SYSTEM = "system", _("System")
 
+    # Indexed by `entry_member_newest` (member, -id), which serves every lookup by member;
+    # the refund, redemption and staff user only where they are set (Meta.indexes): an
+    # earn writes none of them, and every index is written on every earn (issue 18).
     member = models.ForeignKey(
-        Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="ledger_entries"
+        Member,
+        verbose_name=_("member"),
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+        db_index=False,
     )
     kind = models.CharField(verbose_name=_("kind"), max_length=16, choices=Kind)
     points = models.BigIntegerField(verbose_name=_("points"), default=0)
@@ -256,10 +286,20 @@ class LedgerEntry(models.Model):
         Purchase, verbose_name=_("purchase"), null=True, blank=True, on_delete=models.PROTECT
     )
     refund = models.ForeignKey(
-        Refund, verbose_name=_("refund"), null=True, blank=True, on_delete=models.PROTECT
+        Refund,
+        verbose_name=_("refund"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        db_index=False,
     )
     redemption = models.ForeignKey(
-        Redemption, verbose_name=_("redemption"), null=True, blank=True, on_delete=models.PROTECT
+        Redemption,
+        verbose_name=_("redemption"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        db_index=False,
     )
     actor_kind = models.CharField(verbose_name=_("actor kind"), max_length=8, choices=Actor)
     actor_shop = models.ForeignKey(
@@ -271,6 +311,7 @@ class LedgerEntry(models.Model):
         null=True,
         blank=True,
         on_delete=models.PROTECT,
+        db_index=False,
     )
     effective_at = models.DateTimeField(
         verbose_name=_("effective at"), help_text=_("When it happened in business terms.")
@@ -287,7 +328,10 @@ class LedgerEntry(models.Model):
                 condition=~Q(points=0, held_change=0, owed_change=0), name="entry_moves_points"
             ),
         ]
-        indexes = [models.Index(fields=["member", "-id"], name="entry_member_newest")]
+        indexes = [
+            models.Index(fields=["member", "-id"], name="entry_member_newest"),
+            *where_set("refund", "redemption", "actor_user", prefix="entry"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.points:+d} ({self.member_id})"

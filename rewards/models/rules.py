@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from loyalty_engine.history import audit_trail
 from members.models import Member, Segment, Shop
-from rewards.models.ledger import LedgerEntry, Purchase
+from rewards.models.ledger import LedgerEntry, Purchase, where_set
 from rewards.models.program import Window, codes_parse, window_ordered
 from rewards.models.tiers import Tier
 
@@ -209,20 +209,35 @@ class EarnAward(models.Model):
         ACTIVITY = "activity", _("Activity")
         REFERRAL = "referral", _("Referral")
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="earn_awards")
+    # Indexed by `award_rule_usage` (member, rule, local_date), which serves every lookup
+    # by member; the rule, tier and milestone only where they are set (Meta.indexes): a
+    # base award has none of them, and every index is written on every earn (issue 18).
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="earn_awards", db_index=False
+    )
     entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="awards")
     purchase = models.ForeignKey(
         Purchase, null=True, blank=True, on_delete=models.PROTECT, related_name="awards"
     )
     source = models.CharField(max_length=16, choices=Source)
     rule = models.ForeignKey(
-        EarnRule, null=True, blank=True, on_delete=models.PROTECT, related_name="awards"
+        EarnRule,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="awards",
+        db_index=False,
     )
     tier = models.ForeignKey(
-        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     milestone = models.ForeignKey(
-        "Milestone", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "Milestone",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     description = models.CharField(max_length=300)
     points = models.BigIntegerField()
@@ -232,6 +247,7 @@ class EarnAward(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["member", "rule", "local_date"], name="award_rule_usage"),
+            *where_set("rule", "tier", "milestone", prefix="award"),
         ]
 
     def __str__(self) -> str:
