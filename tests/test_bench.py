@@ -16,6 +16,7 @@ from bench import api, run
 from bench.pgbench_script import request_capture, script_build, sequences_spread
 from members.models import Member
 from members.services import shop_api_key_create
+from rewards.models import Purchase
 from rewards.selectors import program_get
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -309,6 +310,32 @@ def record(key: str, kind: str):
     )
     assert status == 201
     return script_build(capture)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_recorded_earn_is_what_a_serving_process_sends_on_every_request(recorded_shop_key):
+    """Recorded after an unrecorded earn: no first request's reads in the replayed SQL (the
+    key's lookup, cached about a second, would otherwise be in every replayed earn)."""
+    key = recorded_shop_key  # a new key: the verified keys were forgotten when it was made
+    headers = {"Authorization": f"Api-Key {key}"}
+    body = {"member": f"bench-{CAPTURE_PK}", "amount": "57.31", "currency": "EUR"}
+    status, capture = request_capture(
+        path="/api/v1/purchases",
+        body={**body, "order_id": "cap-2"},
+        headers=headers,
+        member_pk=CAPTURE_PK,
+        member_external_id=f"bench-{CAPTURE_PK}",
+        unique_strings={"cap-2": "pg"},
+        warm_up=({**body, "order_id": "warm-2"}, headers),
+    )
+
+    assert status == 201
+    text = script_build(capture).text
+    assert "members_shopapikey" not in text
+    assert text.count("BEGIN;") == 1 and 'INSERT INTO "rewards_purchase"' in text
+    assert "warm-2" not in text and "pg-:client_id-:n" in text
+    assert Purchase.objects.filter(order_id__in=["warm-2", "cap-2"]).count() == 2
 
 
 @pytest.mark.postgres
