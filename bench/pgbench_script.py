@@ -282,9 +282,14 @@ def request_capture(
         response = client.post(path, data=json.dumps(body), content_type="application/json")
     statements = list(recorded)
     settings = connection.settings_dict
-    if settings.get("CONN_HEALTH_CHECKS") and settings.get("CONN_MAX_AGE"):
-        # A persistent connection is checked with `SELECT 1` before its first query of each
-        # request; Django sends it on the raw connection, past the execute wrappers.
+    # A persistent connection is checked with `SELECT 1` before its first query of a
+    # request, sent on the raw connection, past the execute wrappers; not when it served
+    # a request less than DATABASE_HEALTH_CHECK_IDLE_SECONDS ago, as under load
+    # (loyalty_engine/postgresql/base.py), which the warm-up request stands for.
+    from django.conf import settings as django_settings
+
+    checked = settings.get("CONN_HEALTH_CHECKS") and settings.get("CONN_MAX_AGE")
+    if checked and (warm_up is None or django_settings.DATABASE_HEALTH_CHECK_IDLE_SECONDS <= 0):
         statements.insert(0, Statement(sql="SELECT 1", in_transaction=False))
     return response.status_code, Capture(
         statements=statements,
