@@ -210,31 +210,20 @@ def scripts_record(key: str, workdir: Path) -> dict[str, dict]:
             },
             headers={"Authorization": f"Api-Key {key}"},
             unique_strings={f"capture-order-{tag}": "pg"},
-            warm_up=(
-                {
-                    "member": f"bench-{CAPTURE_MEMBER_PKS['earn']}",
-                    "order_id": f"warm-order-{tag}",
-                    "amount": "12.00",
-                    "currency": "EUR",
-                },
-                {"Authorization": f"Api-Key {key}"},
-            ),
         ),
         "redeem": dict(
             path="/api/v1/redemptions",
             body={"member": f"bench-{CAPTURE_MEMBER_PKS['redeem']}", "points": 1},
             headers={"Authorization": f"Api-Key {key}", "Idempotency-Key": f"capture-key-{tag}"},
             unique_strings={f"capture-key-{tag}": "pgk"},
-            warm_up=(
-                {"member": f"bench-{CAPTURE_MEMBER_PKS['redeem']}", "points": 1},
-                {"Authorization": f"Api-Key {key}", "Idempotency-Key": f"warm-key-{tag}"},
-            ),
         ),
     }
     scripts = {}
     for name, request in requests.items():
         pk = CAPTURE_MEMBER_PKS[name]
-        status, capture = request_capture(member_pk=pk, member_external_id=f"bench-{pk}", **request)
+        status, capture = request_capture(
+            member_pk=pk, member_external_id=f"bench-{pk}", warm_up=True, **request
+        )
         if status != 201:
             raise RuntimeError(f"the recorded {name} request answered {status}")
         script = script_build(capture)

@@ -253,24 +253,29 @@ def request_capture(
     member_pk: int,
     member_external_id: str,
     unique_strings: dict[str, str],
-    warm_up: tuple[dict, dict[str, str]] | None = None,
+    warm_up: bool = False,
 ) -> tuple[int, Capture]:
     """POST one JSON request through the whole Django stack in-process and record its SQL.
     Returns the response status and the capture.
 
-    `warm_up` (body, headers): a request of the same kind sent first and not recorded, so
-    that what is recorded is what a serving process sends on every request, without its
-    first request's reads (the API key, cached about a second; the program's language;
-    the tables' sequences, read once per process)."""
+    `warm_up`: the same request, its unique strings prefixed with `warm-`, is sent first
+    and not recorded, so that what is recorded is what a serving process sends on every
+    request, without its first request's reads (the API key, cached about a second; the
+    program's language; the tables' sequences, read once per process) or the health check
+    of a connection idle for a while."""
     import json
 
+    from django.conf import settings as django_settings
     from django.db import connection
     from django.test import Client
 
-    if warm_up is not None:
-        warm_body, warm_headers = warm_up
-        answer = Client(headers=warm_headers).post(
-            path, data=json.dumps(warm_body), content_type="application/json"
+    if warm_up:
+
+        def warm(values: dict) -> dict:
+            return {k: f"warm-{v}" if v in unique_strings else v for k, v in values.items()}
+
+        answer = Client(headers=warm(headers)).post(
+            path, data=json.dumps(warm(body)), content_type="application/json"
         )
         if answer.status_code != 201:
             raise RuntimeError(f"the warm-up request answered {answer.status_code}")
@@ -281,15 +286,13 @@ def request_capture(
     with manager:
         response = client.post(path, data=json.dumps(body), content_type="application/json")
     statements = list(recorded)
-    settings = connection.settings_dict
+    database = connection.settings_dict
     # A persistent connection is checked with `SELECT 1` before its first query of a
     # request, sent on the raw connection, past the execute wrappers; not when it served
     # a request less than DATABASE_HEALTH_CHECK_IDLE_SECONDS ago, as under load
     # (loyalty_engine/postgresql/base.py), which the warm-up request stands for.
-    from django.conf import settings as django_settings
-
-    checked = settings.get("CONN_HEALTH_CHECKS") and settings.get("CONN_MAX_AGE")
-    if checked and (warm_up is None or django_settings.DATABASE_HEALTH_CHECK_IDLE_SECONDS <= 0):
+    checked = database.get("CONN_HEALTH_CHECKS") and database.get("CONN_MAX_AGE")
+    if checked and (not warm_up or django_settings.DATABASE_HEALTH_CHECK_IDLE_SECONDS <= 0):
         statements.insert(0, Statement(sql="SELECT 1", in_transaction=False))
     return response.status_code, Capture(
         statements=statements,

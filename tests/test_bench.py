@@ -332,15 +332,15 @@ def test_the_recorded_earn_is_what_a_serving_process_sends_on_every_request(
         member_pk=CAPTURE_PK,
         member_external_id=f"bench-{CAPTURE_PK}",
         unique_strings={"cap-2": "pg"},
-        warm_up=({**body, "order_id": "warm-2"}, headers),
+        warm_up=True,
     )
 
     assert status == 201
     text = script_build(capture).text
     assert "members_shopapikey" not in text and "SELECT 1;" not in text
     assert text.count("BEGIN;") == 1 and 'INSERT INTO "rewards_purchase"' in text
-    assert "warm-2" not in text and "pg-:client_id-:n" in text
-    assert Purchase.objects.filter(order_id__in=["warm-2", "cap-2"]).count() == 2
+    assert "warm-cap-2" not in text and "pg-:client_id-:n" in text
+    assert Purchase.objects.filter(order_id__in=["warm-cap-2", "cap-2"]).count() == 2
 
 
 @pytest.mark.postgres
