@@ -73,17 +73,22 @@ CAPTURE_MEMBER_PKS = {"earn": 987654321, "redeem": 987654322}
 CONNECTIONS = 16
 LOAD_THREADS = 2
 # Workers x threads on two cores that share the machine with PostgreSQL and wrk. The full
-# run measures each of these on the earn path and keeps the best. The quick run uses the
-# first: an earn alone spends about 40% of its time on the CPU and 60% waiting on
-# PostgreSQL, so three processes (one GIL each) keep both cores busy and their threads
-# fill the waits.
+# run measures each of these on the earn path and keeps the best (`setup_choose`). The
+# quick run uses the first: an earn alone spends about 40% of its time on the CPU and 60%
+# waiting on PostgreSQL, so three processes keep both cores busy beside PostgreSQL's
+# backends, and fewer processes than four share the cores' caches with fewer others
+# (sync with 3 workers against 4, alternated six times: 595-697 earns/s against 503-648).
 SERVER_CONFIGS = [
+    ("sync", 3, 1),
     ("gthread", 3, 4),
     ("sync", 2, 1),
     ("sync", 4, 1),
     ("gthread", 2, 4),
     ("gthread", 4, 2),
 ]
+# Issue 18's bound on the earn's p99 at 16 clients: a setup above it is kept only if every
+# setup is.
+P99_BOUND_MS = 50.0
 
 
 def log(message: str) -> None:
@@ -260,6 +265,19 @@ def config_label(config: tuple[str, int, int]) -> str:
     if worker_class == "sync":
         return f"sync, {workers} workers"
     return f"gthread, {workers} workers × {threads} threads"
+
+
+def setup_choose(sweep: dict[tuple, list["Load"]]) -> tuple:
+    """The setup with the most earns/s (the mean of its rounds) among those whose p99 (the
+    mean of its rounds) is under P99_BOUND_MS; the most earns/s of all when none is. Chosen
+    by throughput alone, a setup 4 requests/s ahead with a p99 of 392 ms served a whole
+    run, although the issue asks for both."""
+
+    def throughput(config):
+        return statistics.mean(load.requests_per_s for load in sweep[config])
+
+    within = [c for c in sweep if statistics.mean(x.p99_ms for x in sweep[c]) < P99_BOUND_MS]
+    return max(within or sweep, key=throughput)
 
 
 class Server:
@@ -557,7 +575,7 @@ def throughput(args, sizes: Sizes) -> str:
     load_env = {"BENCH_API_KEY": key, "BENCH_MEMBERS": str(sizes.members)}
 
     # Each setup twice, the second round in reverse order, so that a change in the
-    # machine's load during the sweep favours none of them; the mean decides.
+    # machine's load during the sweep favours none of them; the means decide (`setup_choose`).
     sweep: dict[tuple, list[Load]] = {config: [] for config in SERVER_CONFIGS}
     best = args.setup or SERVER_CONFIGS[0]
     if sizes.sweep_duration and not args.setup:
@@ -576,9 +594,7 @@ def throughput(args, sizes: Sizes) -> str:
                 )
             finally:
                 server.stop()
-        best = max(
-            SERVER_CONFIGS, key=lambda c: statistics.mean(x.requests_per_s for x in sweep[c])
-        )
+        best = setup_choose(sweep)
 
     server = Server(env, best, workdir)
     try:
@@ -659,7 +675,8 @@ def throughput(args, sizes: Sizes) -> str:
     elif sizes.sweep_duration:
         out.append(
             f"Server setups, earn for {sizes.sweep_duration} s each, twice (the second round "
-            "in reverse order); the one with the best mean serves every measurement below:"
+            f"in reverse order); the one with the best mean among those with a mean p99 under "
+            f"{P99_BOUND_MS:.0f} ms (of all, if none is) serves every measurement below:"
         )
         out.append("")
         out.append("| gunicorn | requests/s, 1st / 2nd | mean | p50 (ms) | p99 (ms) | non-2xx |")

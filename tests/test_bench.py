@@ -194,6 +194,44 @@ def test_a_given_server_setup_is_parsed_or_refused_in_a_sentence():
             api.setup_parse(text)
 
 
+def sweep_load(requests_per_s: float, p99_ms: float) -> "api.Load":
+    return api.Load(
+        requests_per_s=requests_per_s,
+        p50_ms=p99_ms / 2,
+        p99_ms=p99_ms,
+        ok=1,
+        non_2xx=0,
+        socket_errors=0,
+        statuses={},
+    )
+
+
+def test_the_sweep_keeps_the_fastest_setup_whose_p99_is_within_the_issues_bound():
+    fast_but_slow_tail = ("gthread", 3, 4)
+    within = ("sync", 4, 1)
+    slower_within = ("sync", 3, 1)
+    sweep = {
+        fast_but_slow_tail: [sweep_load(360, 392), sweep_load(350, 300)],
+        within: [sweep_load(330, 48), sweep_load(340, 45)],
+        slower_within: [sweep_load(300, 40), sweep_load(310, 41)],
+    }
+
+    assert api.setup_choose(sweep) == within
+
+    # The bound is on the mean of the rounds: one round over it does not rule a setup out.
+    sweep[slower_within] = [sweep_load(400, 55), sweep_load(390, 40)]
+    assert api.setup_choose(sweep) == slower_within
+
+
+def test_the_sweep_keeps_the_fastest_setup_when_none_is_within_the_bound():
+    sweep = {
+        ("sync", 4, 1): [sweep_load(300, 80), sweep_load(320, 90)],
+        ("gthread", 3, 4): [sweep_load(330, 392), sweep_load(310, 125)],
+    }
+
+    assert api.setup_choose(sweep) == ("gthread", 3, 4)
+
+
 def test_every_wrk_script_the_api_stage_uses_exists():
     source = (REPO_ROOT / "bench" / "api.py").read_text()
     for name in ("earn.lua", "redeem.lua", "hot.lua", "balance.lua"):
