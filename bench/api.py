@@ -76,8 +76,9 @@ LOAD_THREADS = 2
 # run measures each of these on the earn path and keeps the best (`setup_choose`). The
 # quick run uses the first: an earn alone spends about 40% of its time on the CPU and 60%
 # waiting on PostgreSQL, so three processes keep both cores busy beside PostgreSQL's
-# backends, and fewer processes than four share the cores' caches with fewer others
-# (sync with 3 workers against 4, alternated six times: 595-697 earns/s against 503-648).
+# backends. Sync with 3 workers against 4: 595-697 earns/s against 503-648 in six 12 s
+# runs alternated, but 313 and 319 against 288 and 355 in four full runs alternated
+# A B B A on a slower machine (BENCHMARKS.md, seventh session): within the noise.
 SERVER_CONFIGS = [
     ("sync", 3, 1),
     ("gthread", 3, 4),
