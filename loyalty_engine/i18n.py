@@ -103,6 +103,11 @@ def is_explicit() -> bool:
     return _explicit.get()
 
 
+def in_request() -> bool:
+    """Whether a request is being answered (then `speak_to` speaks the member's language)."""
+    return _in_request.get()
+
+
 def activate_for_member(member) -> None:
     """Speak the member's language, else the program's, unless the request named one."""
     if not _explicit.get():

@@ -153,6 +153,10 @@ else:
         int(prepare_threshold) if prepare_threshold else None
     )
 DATABASE_HEALTH_CHECK_IDLE_SECONDS = env.float("DATABASE_HEALTH_CHECK_IDLE_SECONDS", default=1.0)
+# On PostgreSQL a plain earn (no lines, no date, no tier, rule or milestone configured) is
+# written by one statement, the function `loyalty_earn_plain` (rewards.services.plain_earn,
+# issue 18); false: every earn takes the Python path, as on SQLite.
+EARN_PLAIN_FUNCTION = env.bool("EARN_PLAIN_FUNCTION", default=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -34,8 +34,13 @@ def _cache_clear() -> None:
 
 @pytest.fixture(autouse=True)
 def _cache_cleared():
-    """Throttle counts live in the cache, which tests share: each test starts from none."""
+    """Throttle counts live in the cache, which tests share: each test starts from none.
+    Likewise the process's copy of the program for the plain earn (each test's program
+    row is its own) and what the earn function said about it."""
+    from rewards.services import plain_earn
+
     _cache_clear()
+    plain_earn.program_copy_forget()
     yield
     _cache_clear()
 

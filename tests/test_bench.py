@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.test.utils import override_settings
 
 from bench import api, run
 from bench.pgbench_script import request_capture, script_build, sequences_spread
@@ -376,7 +377,10 @@ def test_the_recorded_earn_is_what_a_serving_process_sends_on_every_request(
     assert status == 201
     text = script_build(capture).text
     assert "members_shopapikey" not in text and "SELECT 1;" not in text
-    assert text.count("BEGIN;") == 1 and 'INSERT INTO "rewards_purchase"' in text
+    # A plain earn on PostgreSQL: one statement, the function (rewards.services.plain_earn),
+    # with the program's copy read by the warm-up.
+    assert "BEGIN;" not in text and "rewards_program" not in text
+    assert text.count("SELECT loyalty_earn_plain(") == 1
     assert "warm-cap-2" not in text and "pg-:client_id-:n" in text
     assert Purchase.objects.filter(order_id__in=["warm-cap-2", "cap-2"]).count() == 2
 
@@ -384,7 +388,9 @@ def test_the_recorded_earn_is_what_a_serving_process_sends_on_every_request(
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_recorded_earn_becomes_a_pgbench_transaction_with_variables(recorded_shop_key):
-    script = record(recorded_shop_key, "earn")
+    # The Python path's earn: a transaction of several statements to turn into a script.
+    with override_settings(EARN_PLAIN_FUNCTION=False):
+        script = record(recorded_shop_key, "earn")
 
     text = script.text
     # The member lock, then the writes as one statement (loyalty_engine.rows), among the

@@ -5,7 +5,7 @@ queries are never prepared either way."""
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
 
 from loyalty_engine.rows import rows_fetch
 from members.models import Member
@@ -49,6 +49,9 @@ def test_the_orms_queries_are_never_prepared(member):
     assert not [s for s in _prepared() if "members_member" in s]
 
 
+# The Python path's statements (test_a_plain_earns_function_call_is_prepared: the one
+# statement of a plain earn on PostgreSQL).
+@override_settings(EARN_PLAIN_FUNCTION=False)
 def test_an_earns_statements_are_prepared_and_still_logged_with_their_text(shop_client, member):
     for n in range(6):
         _earn(shop_client, member, f"warm-{n}")
@@ -65,6 +68,20 @@ def test_an_earns_statements_are_prepared_and_still_logged_with_their_text(shop_
     writes = next(sql for sql in logged if 'INSERT INTO "rewards_ledgerentry"' in sql)
     assert "$1" in writes and "%s" not in writes
     assert writes in prepared
+
+
+def test_a_plain_earns_function_call_is_prepared_and_still_logged_with_its_text(
+    shop_client, member
+):
+    for n in range(6):
+        _earn(shop_client, member, f"warm-{n}")
+    with CaptureQueriesContext(connection) as queries:
+        _earn(shop_client, member, "prepared")
+
+    call = "SELECT loyalty_earn_plain($1, $2, $3"
+    assert any(s.startswith(call) for s in _prepared())
+    logged = [q["sql"] for q in queries.captured_queries]
+    assert len(logged) == 1 and logged[0].startswith(call) and "%s" not in logged[0]
 
 
 def test_the_response_and_the_ledger_are_the_same_once_prepared(shop_client, member):

@@ -54,6 +54,7 @@ from rewards.services.ledger import (
     spendable,
 )
 from rewards.services.milestones import milestones_award
+from rewards.services.plain_earn import plain_earn_try
 from rewards.services.tiers import (
     member_tier_state_get,
     tier_for_value,
@@ -190,7 +191,24 @@ def purchase_record(
     another request under the same order id raises IdempotencyConflict. Points owed from
     earlier refunds are settled first from the new points once they are available.
     Raises CurrencyNotAccepted, MemberNotFound, MemberNotActive.
+
+    On PostgreSQL a plain purchase (no lines, date, redemption or points paid, and a
+    program without tiers, rules or milestones) is written in one statement that writes
+    the same rows (rewards.services.plain_earn); anything else, and a repeat, takes the
+    path below.
     """
+    if not lines and occurred_at is None and redemption_id is None and points_paid_amount is None:
+        result = plain_earn_try(
+            shop=shop,
+            member_external_id=member_external_id,
+            order_id=order_id,
+            amount=amount,
+            currency=currency,
+            request_hash=request_hash,
+            as_of=as_of,
+        )
+        if result is not None:
+            return result
     return write_or_replay(
         lambda: _purchase_record(
             shop=shop,

@@ -3,6 +3,7 @@ import io
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import override_settings
 
 from members.models import Member
 from rewards.models import LedgerEntry, LotMovement, Purchase
@@ -46,6 +47,9 @@ def test_negative_available_balance_is_refused_by_the_database(member):
         Member.objects.filter(pk=member.pk).update(points_available=-1)
 
 
+# The Python path's failure (a plain earn on PostgreSQL is one statement, whose failure
+# tests/rewards/test_plain_earn.py injects in the database).
+@override_settings(EARN_PLAIN_FUNCTION=False)
 def test_a_failure_between_entry_and_balance_leaves_nothing(shop, member, monkeypatch):
     def fail(_member):
         raise RuntimeError("injected failure after the entry and lot were written")
