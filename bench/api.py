@@ -597,6 +597,17 @@ def throughput(args, sizes: Sizes) -> str:
                 server.stop()
         best = setup_choose(sweep)
 
+    # Before and after in one run: the earn on the Python path (as SQLite and every earn
+    # that is not plain run it), then as the PostgreSQL function (rewards.services.plain_earn).
+    server = Server({**env, "EARN_PLAIN_FUNCTION": "false"}, best, workdir)
+    try:
+        log(f"earn on the Python path, {sizes.duration} s")
+        earn_python = wrk_measure(
+            server, "earn.lua", duration=sizes.duration, warm_up=sizes.warm_up, env=load_env
+        )
+    finally:
+        server.stop()
+
     server = Server(env, best, workdir)
     try:
         log(f"earn, {sizes.duration} s")
@@ -693,6 +704,13 @@ def throughput(args, sizes: Sizes) -> str:
             )
         out.append("")
     out.append(TABLE_HEAD)
+    out.append(
+        row(
+            "Earn API, Python path (`EARN_PLAIN_FUNCTION=false`): before",
+            earn_python,
+            statuses_note(earn_python),
+        )
+    )
     out.append(row("Earn API `POST /api/v1/purchases`", earn, statuses_note(earn)))
     out.append(
         row(
@@ -733,6 +751,16 @@ def throughput(args, sizes: Sizes) -> str:
     )
     out.append(row("Balance read `GET /api/v1/me/balance`", balance, balance_note))
     out.append("")
+    python_ratio = (
+        earn_python.requests_per_s / minimal["earn"].requests_per_s
+        if minimal["earn"].requests_per_s
+        else 0
+    )
+    out.append(
+        f"- **Earn on the Python path: API / minimal SQL = {python_ratio:.1%}** "
+        f"({earn_python.requests_per_s:,.0f} requests/s, p99 {earn_python.p99_ms:.0f} ms): "
+        "every earn as before the function, measured in this run before the earn below."
+    )
     for name, load in (("Earn", earn), ("Redeem", redeem)):
         reference, least = references[name.lower()], minimal[name.lower()]
         ratio = load.requests_per_s / reference.requests_per_s if reference.requests_per_s else 0
