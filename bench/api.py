@@ -564,6 +564,16 @@ def statuses_note(load: Load) -> str:
     return ", ".join(f"{c:,}× {s}" for s, c in other.items())
 
 
+def statements_note(script) -> str:
+    """What a recorded request sends, in words: "3 statements, 1 transaction"."""
+    if script.statements == 1 and script.transactions == 0:
+        return "1 statement, its own transaction"
+    return (
+        f"{script.statements} statements, {script.transactions} "
+        f"transaction{'' if script.transactions == 1 else 's'}"
+    )
+
+
 def throughput(args, sizes: Sizes) -> str:
     database_url = args.database_url
     env = server_env(database_url, args.redis_url)
@@ -716,8 +726,7 @@ def throughput(args, sizes: Sizes) -> str:
         row(
             "Earn SQL (pgbench)",
             references["earn"],
-            f"{earn_script.statements} statements, {earn_script.transactions} transaction(s); "
-            f"{references['earn'].non_2xx} failed",
+            f"{statements_note(earn_script)}; {references['earn'].non_2xx} failed",
         )
     )
     out.append(
@@ -733,8 +742,7 @@ def throughput(args, sizes: Sizes) -> str:
         row(
             "Redeem SQL (pgbench)",
             references["redeem"],
-            f"{redeem_script.statements} statements, {redeem_script.transactions} transaction(s); "
-            f"{references['redeem'].non_2xx} failed",
+            f"{statements_note(redeem_script)}; {references['redeem'].non_2xx} failed",
         )
     )
     out.append(

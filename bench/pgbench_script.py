@@ -184,9 +184,6 @@ def script_build(capture: Capture, *, member_variable: str = "member") -> Script
     for statement in capture.statements:
         for table in INSERT_TABLES.findall(statement.sql):
             inserts_per_table[table] = inserts_per_table.get(table, 0) + 1
-    for table, ids in capture.new_ids.items():
-        if inserts_per_table.get(table) != len(ids):
-            literal_ids_left.extend(f"{table}.id={value}" for value in ids)
 
     for index, statement in enumerate(capture.statements):
         sql = statement.sql.strip()
@@ -219,8 +216,6 @@ def script_build(capture: Capture, *, member_variable: str = "member") -> Script
             ids = capture.new_ids.get(table, [])
             if len(ids) == 1:
                 id_variables[ids[0]] = f"r{index}_{alias}"
-            else:
-                literal_ids_left.extend(f"{table}.id={value}" for value in ids)
         if reserved:
             gset = f" \\gset r{index}_"
         match = INSERT_TABLE.match(sql)
@@ -236,6 +231,13 @@ def script_build(capture: Capture, *, member_variable: str = "member") -> Script
         lines.append(f"{sql}{gset}" if gset else f"{sql};")
     if in_transaction:
         lines.append("COMMIT;")
+    # A new row's id the script still names as it was recorded: every replay would name
+    # the same row. (The rows a database function inserts are not named at all.)
+    text = "\n".join(lines)
+    for table, ids in capture.new_ids.items():
+        literal_ids_left.extend(
+            f"{table}.id={value}" for value in ids if _replace_token(text, value, "") != text
+        )
     return Script(
         text="\n".join(lines) + "\n",
         statements=len(capture.statements),

@@ -473,6 +473,31 @@ def test_a_short_recorded_id_is_refused():
         script_build(capture)
 
 
+def test_a_new_id_is_left_as_a_literal_only_where_the_script_still_names_it():
+    from bench.pgbench_script import Capture, Statement
+
+    member = 1234567890123
+    capture = Capture(
+        statements=[
+            # A function inserts a purchase (5000000000001) without naming it; a hand-made
+            # UPDATE names an award (6000000000001) by an id nobody numbered.
+            Statement(sql=f"SELECT earn_somehow({member})", in_transaction=False),
+            Statement(
+                sql="UPDATE rewards_earnaward SET points = 1 WHERE id = 6000000000001",
+                in_transaction=False,
+            ),
+        ],
+        member_pk=member,
+        member_external_id="m-1",
+        new_ids={"rewards_purchase": [5000000000001], "rewards_earnaward": [6000000000001]},
+    )
+
+    script = script_build(capture)
+
+    assert script.literal_ids_left == ["rewards_earnaward.id=6000000000001"]
+    assert script.transactions == 0 and ":member" in script.text
+
+
 @pytest.mark.postgres
 def test_a_stage_database_is_a_copy_of_the_migrated_template_kept_between_runs():
     import psycopg
