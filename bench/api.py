@@ -776,7 +776,8 @@ def throughput(args, sizes: Sizes) -> str:
         out.append(
             f"- **{name}: API / minimal SQL = {least_ratio:.1%}** ({load.requests_per_s:,.0f} "
             f"requests/s against {least.requests_per_s:,.0f} transactions/s of the least SQL "
-            f"a {name.lower()} needs); **API / its own SQL = {ratio:.0%}** (against "
+            f"{'an' if name == 'Earn' else 'a'} {name.lower()} needs); "
+            f"**API / its own SQL = {ratio:.0%}** (against "
             f"{reference.requests_per_s:,.0f} transactions/s of the statements it sends)."
         )
     exact = (
